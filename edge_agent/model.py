@@ -1,0 +1,250 @@
+"""Readings, pack identity and the identification event (schema v1): plain typed data.
+
+Every class is a frozen, keyword-only dataclass. ``dataform.to_plain`` turns them into the
+CBOR/JSON form (absent values are omitted) and ``dataform.from_plain`` validates that form back
+into objects. The schema in ``schemas/`` (CDDL and JSON Schema) describes exactly this form;
+``tests/test_schema_sync.py`` keeps the three in step.
+
+Units are SI-ish and fixed per field (documented below); a ``Value`` additionally carries its
+unit and the acquisition method so a backend never has to guess what a number means.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from edge_agent.dataform import bounded, length, pattern
+
+SCHEMA_VERSION = 1
+
+ReadingStatus = Literal["ok", "partial", "failed", "absent"]
+CheckStatus = Literal["pass", "warn", "fail", "skip"]
+TransportClass = Literal["normal", "damaged_defective", "critical", "undiagnosable"]
+Disposition = Literal["reuse_candidate", "material_recycling", "expert_review"]
+ClockState = Literal["synced", "unsynced", "unknown"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Value:
+    """One measured or read value with its unit (``""`` for text) and how it was obtained."""
+
+    value: str | int | float | bool
+    unit: str = ""
+    method: str = ""  # e.g. "gbt27930:BRM", "uds:F18C", "dbc:BMS_packVoltage", "sunspec:802.SoH"
+
+
+# --- BMS ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class BmsIdentity:
+    """What the BMS says the pack is. Text values have unit ""."""
+
+    manufacturer: Value | None = None
+    model: Value | None = None
+    serial: Value | None = None
+    vin: Value | None = None
+    part_number: Value | None = None
+    production_date: Value | None = None  # ISO 8601 date text
+    battery_type: Value | None = None  # chemistry token: lfp, ncm, lmo, lco, lto, nimh, lead_acid, ...
+    rated_capacity: Value | None = None  # Ah
+    rated_voltage: Value | None = None  # V
+    rated_energy: Value | None = None  # kWh
+    software_version: Value | None = None
+    hardware_version: Value | None = None
+    protocol_version: Value | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class BmsState:
+    """Pack condition as reported by the BMS."""
+
+    pack_voltage: Value | None = None  # V
+    current: Value | None = None  # A, positive = discharge
+    soc: Value | None = None  # %
+    soh: Value | None = None  # %
+    cell_voltage_min: Value | None = None  # V
+    cell_voltage_max: Value | None = None  # V
+    cell_voltage_mean: Value | None = None  # V
+    cell_voltage_spread: Value | None = None  # V (max - min)
+    cell_voltages: tuple[float, ...] = ()  # V, index order of the BMS
+    temperature_min: Value | None = None  # degC
+    temperature_max: Value | None = None  # degC
+    temperatures: tuple[float, ...] = ()  # degC, probe order
+    cycle_count: Value | None = None  # 1
+    insulation_resistance: Value | None = None  # kOhm
+    faults: tuple[str, ...] = ()  # stable tokens: "insulation", "cell_overvoltage", ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class BmsReading:
+    """Result of reading one pack's BMS by one or more methods."""
+
+    status: ReadingStatus
+    transport: str = ""  # "can", "modbus", "replay"
+    methods: tuple[str, ...] = ()  # "gbt27930", "uds", "dbc", "sunspec", "regmap"
+    profile: str = ""
+    identity: BmsIdentity = field(default_factory=BmsIdentity)
+    state: BmsState = field(default_factory=BmsState)
+    problems: tuple[str, ...] = ()  # human-readable reasons for partial/failed
+    duration_ms: float | None = None
+
+
+# --- label ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class LabelCode:
+    """One symbol decoded from the label photo."""
+
+    symbology: str  # "QRCode", "DataMatrix", "Code128", "MicroQRCode", ...
+    text: str
+    kind: str  # "gbt34014", "gbt34014_cascade", "passport", "gs1", "iso15434", "text"
+    fields: dict[str, str] = field(default_factory=dict)  # parsed fields of the kind
+    position: tuple[tuple[int, int], ...] = ()  # corner points in the photo, clockwise
+    decode_pass: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ImageQuality:
+    """Quality metrics of the frame the codes were read from."""
+
+    sharpness: float  # variance of Laplacian at normalised size
+    brightness: float  # mean grey level 0..255
+    clipped_highlights: float  # fraction 0..1
+    clipped_shadows: float  # fraction 0..1
+    glare: float  # fraction 0..1 of saturated blobs
+    passed: bool
+    reasons: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class LabelReading:
+    """Result of photographing and decoding the pack label."""
+
+    status: ReadingStatus
+    codes: tuple[LabelCode, ...] = ()
+    quality: ImageQuality | None = None
+    photo_sha256: str | None = pattern(r"[0-9a-f]{64}", default=None)
+    frames: int = 0
+    problems: tuple[str, ...] = ()
+    duration_ms: float | None = None
+
+
+# --- nodes ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class WeightReading:
+    """Pack mass from a scale node."""
+
+    status: ReadingStatus
+    mass_kg: float | None = None
+    stable: bool = False
+    division_kg: float | None = None  # scale division e
+    indicative: bool = True  # not legal-for-trade unless the node says otherwise
+    node_id: str = ""
+    problems: tuple[str, ...] = ()
+    duration_ms: float | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class SensorReading:
+    """Bench sensors from a sensor node at the time of identification."""
+
+    status: ReadingStatus
+    node_id: str = ""
+    temperatures_c: tuple[float, ...] = ()
+    gas_level: float | None = None  # normalised 0..1 (ADC fraction)
+    gas_alarm: bool = False
+    docked: bool | None = None
+    problems: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Readings:
+    """All per-source readings of one identification."""
+
+    bms: BmsReading
+    label: LabelReading
+    weight: WeightReading
+    sensors: SensorReading | None = None
+
+
+# --- identity, checks, triage ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class PackIdentity:
+    """The reconciled identity of the pack."""
+
+    pack_code: str | None = None  # GB/T 34014 code (24 or 19 characters)
+    code_kind: str | None = None  # "gbt34014", "gbt34014_cascade"
+    passport_id: str | None = None  # EU battery passport identifier or URL
+    manufacturer: str | None = None
+    battery_type: str | None = None  # chemistry token
+    production_date: str | None = None  # ISO date
+    serial: str | None = None
+    vin: str | None = None
+    rated_energy_kwh: float | None = None
+    source: dict[str, str] = field(default_factory=dict)  # field -> "label" | "bms" | "both"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Check:
+    """One cross-check between sources."""
+
+    name: str  # stable token: "label_vs_bms.manufacturer", "weight_vs_energy", ...
+    status: CheckStatus
+    detail: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Triage:
+    """Transport class and disposition with the reasons that led to them."""
+
+    transport_class: TransportClass
+    packing_instruction: str  # "P903", "P908", "P911", "P909"
+    disposition: Disposition
+    reasons: tuple[str, ...] = ()
+    next_step: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Evidence:
+    """A stored artefact referenced by hash (the JPEG label photo)."""
+
+    kind: str  # "label_photo"
+    sha256: str = pattern(r"[0-9a-f]{64}")
+    media_type: str = "image/jpeg"
+    size: int = bounded(0, None)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Clock:
+    """Event time and how much to trust it."""
+
+    utc: str = pattern(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?Z")
+    state: ClockState = "unknown"
+
+
+@dataclass(frozen=True, kw_only=True)
+class IdentificationEvent:
+    """The signed record of one identification (schema v1)."""
+
+    v: int = bounded(1, 1, default=SCHEMA_VERSION)
+    event_id: str = pattern(r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
+    site: str = pattern(r"[A-Za-z0-9_-]{1,64}")
+    station: str = pattern(r"[A-Za-z0-9_-]{1,64}")
+    kid: str = pattern(r"[0-9a-f]{32}")
+    boot_epoch: int = bounded(0, 2**63 - 1)
+    seq: int = bounded(0, 2**63 - 1)
+    clock: Clock
+    trigger: str = "request"  # "dock_switch", "bms_traffic", "weight", "request"
+    pack: PackIdentity
+    readings: Readings
+    checks: tuple[Check, ...] = ()
+    triage: Triage
+    observations: tuple[str, ...] = ()  # technician: "swelling", "leak", "odour", "damage", ...
+    evidence: tuple[Evidence, ...] = length(0, 8, default=())

@@ -1,0 +1,17 @@
+"""Config section of event signing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+
+@dataclass(frozen=True, kw_only=True)
+class SigningSettings:
+    """Where the station key lives and which COSE algorithm ids to emit."""
+
+    key_dir: Path = Path("~/.local/share/edge-agent/keys").expanduser()
+    alg: Literal["ed25519", "p256"] = "ed25519"
+    # Emit EdDSA (-8) / ES256 (-7) instead of RFC 9864's Ed25519 (-19) / ESP256 (-9).
+    legacy_alg_ids: bool = False

@@ -1,0 +1,1 @@
+"""Simulators used by tests, the demo and field kits."""

@@ -1,0 +1,41 @@
+"""Config sections of the station workflow: identity of the station, timeouts, triage."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from edge_agent.dataform import bounded, pattern
+
+
+@dataclass(frozen=True, kw_only=True)
+class SourcePolicy:
+    """Timeout and retries for one source during an identification."""
+
+    timeout_s: float = bounded(0.05, 600.0, default=5.0)
+    retries: int = bounded(0, 10, default=1)
+    required: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class TriageSettings:
+    """Thresholds for disposition (reuse vs recycle). ADR sets none; these are site policy."""
+
+    reuse_min_soh_pct: float = bounded(0.0, 100.0, default=70.0)
+    reuse_max_cell_spread_v: float = bounded(0.0, 5.0, default=0.1)
+    critical_temperature_c: float = bounded(20.0, 200.0, default=60.0)
+    min_cell_voltage_v: float = bounded(0.0, 5.0, default=2.0)
+
+
+@dataclass(frozen=True, kw_only=True)
+class StationSettings:
+    """Who this station is, where it keeps its data, and how it runs identifications."""
+
+    site: str = pattern(r"[A-Za-z0-9_-]{1,64}", default="site-1")
+    station: str = pattern(r"[A-Za-z0-9_-]{1,64}", default="bench-1")
+    data_dir: Path = Path("~/.local/share/edge-agent").expanduser()
+    bms: SourcePolicy = field(default_factory=lambda: SourcePolicy(timeout_s=6.0))
+    label: SourcePolicy = field(default_factory=lambda: SourcePolicy(timeout_s=3.0))
+    weight: SourcePolicy = field(default_factory=lambda: SourcePolicy(timeout_s=5.0))
+    dock_weight_threshold_kg: float = bounded(0.0, 10000.0, default=2.0)
+    triage: TriageSettings = field(default_factory=TriageSettings)
