@@ -1,0 +1,29 @@
+"""``edge-agent bms``: read a pack's BMS once (CAN or Modbus), capture and replay CAN sessions."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from edge_agent.bms.can import cli as can_cli
+from edge_agent.bms.modbus import cli as modbus_cli
+
+
+def register(sub: Any) -> None:
+    """Add ``bms read`` (and the CAN capture/replay commands)."""
+    parser = sub.add_parser("bms", help="read a pack's BMS (CAN or Modbus)")
+    commands = parser.add_subparsers(dest="bms_command", metavar="SUBCOMMAND", required=True)
+    read = commands.add_parser("read", help="read identity and state once and print JSON")
+    read.add_argument("--profile", help="pack profile name or .toml path")
+    read.add_argument("--timeout", type=float, default=None, help="seconds (default from config)")
+    read.add_argument("--json", action="store_true", help="machine-readable output (default)")
+    can_cli.add_read_arguments(read)
+    modbus_cli.add_read_arguments(read)
+    read.set_defaults(func=_read)
+    can_cli.add_commands(commands)
+
+
+def _read(args: argparse.Namespace) -> int:
+    if getattr(args, "modbus", None):
+        return modbus_cli.run_read(args)
+    return can_cli.run_read(args)

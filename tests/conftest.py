@@ -1,0 +1,50 @@
+"""Shared fixtures: shared test data location, leak checks. Area fixtures live in tests/support/."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED_DATA = Path(os.environ.get("EDGE_AGENT_SHARED_DATA", ROOT.parent / "shared" / "data"))
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def require_real_part(available: bool, what: str) -> None:
+    """Skip when a real part is missing on a user's machine; fail in CI."""
+    if available:
+        return
+    if IN_CI:
+        pytest.fail(f"{what} is required in CI but missing")
+    pytest.skip(f"{what} is missing")
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """../shared/data (real test data); its absence fails in CI and skips elsewhere."""
+    require_real_part(SHARED_DATA.is_dir(), f"shared test data folder {SHARED_DATA}")
+    return SHARED_DATA
+
+
+@pytest.fixture(autouse=True)
+def no_leaked_threads() -> Iterator[None]:
+    """Fail a test that leaves non-daemon threads running."""
+    before = set(threading.enumerate())
+    yield
+    deadline = 2.0
+    import time
+
+    end = time.monotonic() + deadline
+    while True:
+        leaked = [
+            t for t in threading.enumerate()
+            if t not in before and t.is_alive() and not t.daemon
+        ]
+        if not leaked or time.monotonic() > end:
+            break
+        time.sleep(0.05)
+    assert not leaked, f"test leaked threads: {[t.name for t in leaked]}"
