@@ -34,7 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="TOML config file (default: $EDGE_AGENT_CONFIG, ./edge-agent.toml, "
         "~/.config/edge-agent/config.toml, /etc/edge-agent/config.toml)",
     )
-    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    parser.add_argument(
+        "--log-level", default="info", choices=["debug", "info", "warning", "error"]
+    )
     parser.add_argument("--log-format", default="text", choices=["text", "json"])
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):

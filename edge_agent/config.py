@@ -72,7 +72,9 @@ def find_config_file(explicit: Path | None = None) -> Path | None:
     return None
 
 
-def load_config(path: Path | None = None, *, environ: Mapping[str, str] | None = None) -> AgentConfig:
+def load_config(
+    path: Path | None = None, *, environ: Mapping[str, str] | None = None
+) -> AgentConfig:
     """Read, merge environment overrides and validate; ConfigError on any problem."""
     file = find_config_file(path)
     data: dict[str, Any] = {}
@@ -106,7 +108,9 @@ def apply_env_overrides(data: dict[str, Any], environ: Mapping[str, str]) -> Non
         for key in keys[:-1]:
             child = node.setdefault(key, {})
             if not isinstance(child, dict):
-                raise ConfigError("environment override conflicts with a value", key_path=".".join(keys))
+                raise ConfigError(
+                    "environment override conflicts with a value", key_path=".".join(keys)
+                )
             node = child
         node[keys[-1]] = _parse_scalar(raw)
 

@@ -74,7 +74,9 @@ def to_plain(obj: Any) -> Any:
     return obj
 
 
-def from_plain(cls: type[T], data: Any, *, path: str = "", error: type[Exception] | None = None) -> T:
+def from_plain(
+    cls: type[T], data: Any, *, path: str = "", error: type[Exception] | None = None
+) -> T:
     """Build ``cls`` from plain data, validating types and field constraints."""
     try:
         return typing.cast(T, _convert(cls, data, path, None))
@@ -126,7 +128,10 @@ def _convert(tp: Any, value: Any, path: str, meta: Mapping[str, Any] | None) -> 
             return tuple(_convert(args[0], v, _join(path, i), None) for i, v in enumerate(value))
         if len(args) != len(value):
             raise DataFormError(f"must have {len(args)} items, got {len(value)}", key_path=path)
-        return tuple(_convert(a, v, _join(path, i), None) for i, (a, v) in enumerate(zip(args, value, strict=True)))
+        return tuple(
+            _convert(a, v, _join(path, i), None)
+            for i, (a, v) in enumerate(zip(args, value, strict=True))
+        )
     if origin is dict:
         key_t, val_t = typing.get_args(tp)
         if not isinstance(value, Mapping):
@@ -144,7 +149,9 @@ def _convert(tp: Any, value: Any, path: str, meta: Mapping[str, Any] | None) -> 
             return tp(value)
         except ValueError:
             choices = ", ".join(repr(m.value) for m in tp)
-            raise DataFormError(f"must be one of {choices}, got {_describe(value)}", key_path=path) from None
+            raise DataFormError(
+                f"must be one of {choices}, got {_describe(value)}", key_path=path
+            ) from None
     return _convert_scalar(tp, value, path, meta or {})
 
 
@@ -217,7 +224,10 @@ def _convert_dataclass(cls: type, value: Any, path: str) -> Any:
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     unknown = [k for k in value if k not in fields]
     if unknown:
-        raise DataFormError(f"unknown key (expected one of: {', '.join(fields)})", key_path=_join(path, str(unknown[0])))
+        raise DataFormError(
+            f"unknown key (expected one of: {', '.join(fields)})",
+            key_path=_join(path, str(unknown[0])),
+        )
     kwargs = {}
     for name, f in fields.items():
         sub = _join(path, name)

@@ -47,7 +47,7 @@ class BmsIdentity:
     vin: Value | None = None
     part_number: Value | None = None
     production_date: Value | None = None  # ISO 8601 date text
-    battery_type: Value | None = None  # chemistry token: lfp, ncm, lmo, lco, lto, nimh, lead_acid, ...
+    battery_type: Value | None = None  # chemistry token: lfp, ncm, lmo, lto, nimh, ...
     rated_capacity: Value | None = None  # Ah
     rated_voltage: Value | None = None  # V
     rated_energy: Value | None = None  # kWh

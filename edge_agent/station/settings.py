@@ -39,3 +39,8 @@ class StationSettings:
     weight: SourcePolicy = field(default_factory=lambda: SourcePolicy(timeout_s=5.0))
     dock_weight_threshold_kg: float = bounded(0.0, 10000.0, default=2.0)
     triage: TriageSettings = field(default_factory=TriageSettings)
+    # GB/T 34014 manufacturer code -> names a BMS may report for it (site-maintained; only the
+    # CATL example is from a public source, see reference/standards.md 1.1).
+    manufacturers: dict[str, tuple[str, ...]] = field(
+        default_factory=lambda: {"001": ("CATL", "Contemporary Amperex")}
+    )

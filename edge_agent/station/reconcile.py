@@ -1,0 +1,347 @@
+"""Cross-checks between label, BMS, weight and the pack profile; the reconciled identity.
+
+A pack whose label and BMS disagree is flagged (``fail``), never guessed: the identity keeps
+the label's code and records where every field came from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+
+from edge_agent.bms.profile import PackProfile
+from edge_agent.model import (
+    BmsReading,
+    Check,
+    CheckStatus,
+    LabelCode,
+    PackIdentity,
+    Readings,
+    Value,
+)
+from edge_agent.station.chemistry import energy_band, same_chemistry
+
+PACK_KINDS = ("gbt34014", "gbt34014_cascade")
+DATE_TOLERANCE_DAYS = 45  # cells/modules are often dated weeks before pack assembly
+ENERGY_SLACK = 0.25  # beyond the band by up to 25 % -> warn, more -> fail
+
+
+@dataclass(frozen=True, kw_only=True)
+class Reconciliation:
+    """The reconciled identity and the checks that led to it."""
+
+    pack: PackIdentity
+    checks: tuple[Check, ...]
+
+
+def pack_label_code(codes: tuple[LabelCode, ...]) -> LabelCode | None:
+    """The label's GB/T 34014 code (24-char first, then cascade form), if any."""
+    for kind in PACK_KINDS:
+        for code in codes:
+            if code.kind == kind:
+                return code
+    return None
+
+
+def passport_code(codes: tuple[LabelCode, ...]) -> LabelCode | None:
+    """The label's EU battery-passport identifier, if any."""
+    return next((c for c in codes if c.kind == "passport"), None)
+
+
+def _text(value: Value | None) -> str | None:
+    if value is None or isinstance(value, bool):
+        return None
+    return str(value.value).strip() or None
+
+
+def _number(value: Value | None) -> float | None:
+    if value is None or isinstance(value.value, bool | str):
+        return None
+    return float(value.value)
+
+
+def rated_energy_kwh(bms: BmsReading) -> float | None:
+    """Rated energy from the BMS, or rated capacity x rated voltage when only those exist."""
+    energy = _number(bms.identity.rated_energy)
+    if energy is not None:
+        return energy
+    capacity = _number(bms.identity.rated_capacity)
+    voltage = _number(bms.identity.rated_voltage)
+    if capacity is not None and voltage is not None and capacity > 0 and voltage > 0:
+        return capacity * voltage / 1000.0
+    return None
+
+
+def reconcile(
+    readings: Readings,
+    *,
+    profile: PackProfile | None = None,
+    manufacturers: Mapping[str, tuple[str, ...]] | None = None,
+) -> Reconciliation:
+    """Run every cross-check and build the reconciled pack identity."""
+    label = pack_label_code(readings.label.codes)
+    passport = passport_code(readings.label.codes)
+    bms = readings.bms
+    bms_ok = bms.status in ("ok", "partial")
+    fields = label.fields if label else {}
+    checks: list[Check] = []
+
+    if label is None:
+        detail = (
+            "no GB/T 34014 code on the label"
+            + (" (passport identifier found)" if passport else "")
+            + ("; " + "; ".join(readings.label.problems) if readings.label.problems else "")
+        )
+        checks.append(
+            Check(name="label.code", status="warn" if passport else "fail", detail=detail)
+        )
+    else:
+        checks.append(Check(name="label.code", status="pass", detail=f"{label.kind} {label.text}"))
+
+    if not bms_ok:
+        reason = "; ".join(bms.problems) or "no answer"
+        checks.append(Check(name="bms.read", status="fail", detail=f"BMS not readable: {reason}"))
+    else:
+        checks.extend(_label_vs_bms(label, bms, manufacturers or {}))
+        if profile is not None:
+            checks.extend(_bms_vs_limits(bms, profile))
+    checks.extend(
+        _weight_vs_energy(readings, fields.get("battery_type") or _text(bms.identity.battery_type))
+    )
+    if profile is not None and label is not None:
+        checks.extend(_code_vs_profile(label, profile))
+
+    pack = _identity(label, passport, bms if bms_ok else None)
+    return Reconciliation(pack=pack, checks=tuple(checks))
+
+
+def _label_vs_bms(
+    label: LabelCode | None, bms: BmsReading, manufacturers: Mapping[str, tuple[str, ...]]
+) -> list[Check]:
+    if label is None:
+        return [Check(name="label_vs_bms", status="skip", detail="no label code to compare")]
+    out: list[Check] = []
+    fields = label.fields
+    ident = bms.identity
+
+    bms_serial = _text(ident.serial)
+    if bms_serial and len(bms_serial) in (19, 24) and bms_serial.isalnum():
+        status: CheckStatus = "pass" if bms_serial.upper() == label.text.upper() else "fail"
+        out.append(
+            Check(
+                name="label_vs_bms.code",
+                status=status,
+                detail=f"label {label.text}, BMS {bms_serial}",
+            )
+        )
+
+    maker_code = fields.get("manufacturer_code")
+    bms_maker = _text(ident.manufacturer)
+    if maker_code and bms_maker:
+        names = manufacturers.get(maker_code)
+        if names is None:
+            out.append(
+                Check(
+                    name="label_vs_bms.manufacturer",
+                    status="skip",
+                    detail=f"no name known for manufacturer code {maker_code} (BMS says {bms_maker})",
+                )
+            )
+        else:
+            said = bms_maker.upper()
+            match = any(n.upper().startswith(said) or said.startswith(n.upper()) for n in names)
+            out.append(
+                Check(
+                    name="label_vs_bms.manufacturer",
+                    status="pass" if match else "fail",
+                    detail=f"label code {maker_code} ({'/'.join(names)}), BMS says {bms_maker}",
+                )
+            )
+
+    label_chem = fields.get("battery_type")
+    bms_chem = _text(ident.battery_type)
+    if label_chem and bms_chem:
+        same = same_chemistry(label_chem, bms_chem)
+        out.append(
+            Check(
+                name="label_vs_bms.battery_type",
+                status="skip" if same is None else ("pass" if same else "fail"),
+                detail=f"label {label_chem}, BMS {bms_chem}",
+            )
+        )
+
+    label_date = _parse_date(fields.get("production_date"))
+    bms_date = _parse_date(_text(ident.production_date))
+    if label_date and bms_date:
+        days = abs((label_date - bms_date).days)
+        date_status: CheckStatus
+        if days == 0:
+            date_status = "pass"
+        elif days <= DATE_TOLERANCE_DAYS:
+            date_status = "warn"
+        else:
+            date_status = "fail"
+        out.append(
+            Check(
+                name="label_vs_bms.production_date",
+                status=date_status,
+                detail=f"label {label_date.isoformat()}, BMS {bms_date.isoformat()} ({days} days apart)",
+            )
+        )
+    if not out:
+        out.append(Check(name="label_vs_bms", status="skip", detail="no field carried by both"))
+    return out
+
+
+def _parse_date(text: str | None) -> date | None:
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text[:10])
+    except ValueError:
+        return None
+
+
+def _weight_vs_energy(readings: Readings, chemistry: str | None) -> list[Check]:
+    weight = readings.weight
+    energy = rated_energy_kwh(readings.bms) if readings.bms.status in ("ok", "partial") else None
+    if weight.mass_kg is None or weight.status == "failed":
+        return [Check(name="weight_vs_energy", status="skip", detail="no stable weight")]
+    if energy is None:
+        return [Check(name="weight_vs_energy", status="skip", detail="rated energy unknown")]
+    if weight.mass_kg <= 0:
+        return [
+            Check(
+                name="weight_vs_energy",
+                status="fail",
+                detail=f"implausible mass {weight.mass_kg} kg",
+            )
+        ]
+    specific = energy * 1000.0 / weight.mass_kg
+    lo, hi = energy_band(chemistry)
+    detail = (
+        f"{energy:.1f} kWh / {weight.mass_kg:.1f} kg = {specific:.0f} Wh/kg "
+        f"(plausible for {chemistry or 'unknown chemistry'}: {lo:.0f}-{hi:.0f})"
+    )
+    status: CheckStatus
+    if lo <= specific <= hi:
+        status = "pass"
+    elif lo * (1 - ENERGY_SLACK) <= specific <= hi * (1 + ENERGY_SLACK):
+        status = "warn"
+    else:
+        status = "fail"
+    return [Check(name="weight_vs_energy", status=status, detail=detail)]
+
+
+def _bms_vs_limits(bms: BmsReading, profile: PackProfile) -> list[Check]:
+    limits = profile.limits
+    state = bms.state
+    problems: list[str] = []
+
+    def outside(
+        name: str, value: float | None, band: tuple[float, float] | None, unit: str
+    ) -> None:
+        if value is not None and band is not None and not band[0] <= value <= band[1]:
+            problems.append(f"{name} {value:g} {unit} outside {band[0]:g}..{band[1]:g}")
+
+    outside("pack voltage", _number(state.pack_voltage), limits.pack_voltage_v, "V")
+    outside("min cell voltage", _number(state.cell_voltage_min), limits.cell_voltage_v, "V")
+    outside("max cell voltage", _number(state.cell_voltage_max), limits.cell_voltage_v, "V")
+    outside("min temperature", _number(state.temperature_min), limits.temperature_c, "°C")
+    outside("max temperature", _number(state.temperature_max), limits.temperature_c, "°C")
+    outside("SOC", _number(state.soc), limits.soc_pct, "%")
+    spread = _number(state.cell_voltage_spread)
+    if (
+        spread is not None
+        and limits.max_cell_spread_v is not None
+        and spread > limits.max_cell_spread_v
+    ):
+        problems.append(
+            f"cell spread {spread * 1000:.0f} mV above {limits.max_cell_spread_v * 1000:.0f} mV"
+        )
+    if problems:
+        return [Check(name="bms_vs_profile_limits", status="fail", detail="; ".join(problems))]
+    return [
+        Check(name="bms_vs_profile_limits", status="pass", detail=f"within {profile.name} limits")
+    ]
+
+
+def _code_vs_profile(label: LabelCode, profile: PackProfile) -> list[Check]:
+    out: list[Check] = []
+    maker = label.fields.get("manufacturer_code")
+    if profile.manufacturer_codes and maker:
+        ok = maker in profile.manufacturer_codes
+        out.append(
+            Check(
+                name="code_vs_profile.manufacturer",
+                status="pass" if ok else "fail",
+                detail=f"code {maker}, profile {profile.name} expects {', '.join(profile.manufacturer_codes)}",
+            )
+        )
+    chem = label.fields.get("battery_type")
+    if profile.battery_type and chem:
+        same = same_chemistry(chem, profile.battery_type)
+        out.append(
+            Check(
+                name="code_vs_profile.battery_type",
+                status="skip" if same is None else ("pass" if same else "fail"),
+                detail=f"code {chem}, profile {profile.name} expects {profile.battery_type}",
+            )
+        )
+    return out
+
+
+def _identity(
+    label: LabelCode | None, passport: LabelCode | None, bms: BmsReading | None
+) -> PackIdentity:
+    fields = label.fields if label else {}
+    ident = bms.identity if bms else None
+    source: dict[str, str] = {}
+
+    def pick(name: str, label_value: str | None, bms_value: str | None) -> str | None:
+        if label_value and bms_value:
+            source[name] = "both" if label_value == bms_value else "label"
+            return label_value
+        if label_value:
+            source[name] = "label"
+            return label_value
+        if bms_value:
+            source[name] = "bms"
+            return bms_value
+        return None
+
+    manufacturer = pick(
+        "manufacturer",
+        fields.get("manufacturer_code"),
+        _text(ident.manufacturer) if ident else None,
+    )
+    chem = pick(
+        "battery_type", fields.get("battery_type"), _text(ident.battery_type) if ident else None
+    )
+    made = pick(
+        "production_date",
+        fields.get("production_date"),
+        _text(ident.production_date) if ident else None,
+    )
+    serial = pick("serial", fields.get("serial"), _text(ident.serial) if ident else None)
+    vin = _text(ident.vin) if ident else None
+    if vin:
+        source["vin"] = "bms"
+    energy = rated_energy_kwh(bms) if bms else None
+    if energy is not None:
+        source["rated_energy_kwh"] = "bms"
+    if label is not None:
+        source["pack_code"] = "label"
+    return PackIdentity(
+        pack_code=label.text if label else None,
+        code_kind=label.kind if label else None,
+        passport_id=passport.text if passport else None,
+        manufacturer=manufacturer,
+        battery_type=chem,
+        production_date=made,
+        serial=serial,
+        vin=vin,
+        rated_energy_kwh=round(energy, 3) if energy is not None else None,
+        source=source,
+    )

@@ -1,0 +1,80 @@
+"""Triage: transport class per ADR SP 376/377 and disposition, with reasons."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from edge_agent.model import BmsReading, Check, SensorReading
+from edge_agent.station.settings import TriageSettings
+from edge_agent.station.triage import triage
+from tests.support.station import gbt, healthy_bms, healthy_readings
+
+SETTINGS = TriageSettings()
+
+
+def test_healthy_pack_is_normal_and_a_reuse_candidate() -> None:
+    t = triage(healthy_readings(), [], [], SETTINGS)
+    assert (t.transport_class, t.packing_instruction, t.disposition) == (
+        "normal",
+        "P903",
+        "reuse_candidate",
+    )
+    assert any("SOH 92" in r for r in t.reasons)
+
+
+@pytest.mark.parametrize("observation", ["swelling", "leak", "odour", "damage"])
+def test_observed_damage_is_damaged_defective_p908(observation: str) -> None:
+    t = triage(healthy_readings(), [], [observation], SETTINGS)
+    assert (t.transport_class, t.packing_instruction, t.disposition) == (
+        "damaged_defective",
+        "P908",
+        "material_recycling",
+    )
+    assert "DAMAGED/DEFECTIVE" in t.next_step
+
+
+def test_smoke_or_gas_alarm_or_hot_pack_is_critical_p911() -> None:
+    assert triage(healthy_readings(), [], ["smoke"], SETTINGS).packing_instruction == "P911"
+    readings = replace(healthy_readings(), sensors=SensorReading(status="ok", gas_alarm=True))
+    assert triage(readings, [], [], SETTINGS).transport_class == "critical"
+    hot = replace(healthy_readings(), bms=healthy_bms(temperature_max=gbt(71.0, "°C", "BSM")))
+    t = triage(hot, [], [], SETTINGS)
+    assert t.transport_class == "critical"
+    assert any("71" in r for r in t.reasons)
+
+
+def test_insulation_fault_or_deep_discharge_is_damaged() -> None:
+    faulty = replace(healthy_readings(), bms=healthy_bms(faults=("insulation",)))
+    assert triage(faulty, [], [], SETTINGS).transport_class == "damaged_defective"
+    deep = replace(healthy_readings(), bms=healthy_bms(cell_voltage_min=gbt(1.2, "V", "BMV")))
+    t = triage(deep, [], [], SETTINGS)
+    assert t.transport_class == "damaged_defective"
+    assert any("deep discharge" in r for r in t.reasons)
+
+
+def test_unreadable_bms_is_undiagnosable() -> None:
+    readings = replace(
+        healthy_readings(), bms=BmsReading(status="failed", problems=("silent bus",))
+    )
+    t = triage(readings, [], [], SETTINGS)
+    assert (t.transport_class, t.packing_instruction, t.disposition) == (
+        "undiagnosable",
+        "P908",
+        "material_recycling",
+    )
+
+
+def test_low_soh_goes_to_recycling_p909_and_mismatch_to_review() -> None:
+    worn = replace(healthy_readings(), bms=healthy_bms(soh=gbt(55.0, "%")))
+    t = triage(worn, [], [], SETTINGS)
+    assert (t.transport_class, t.packing_instruction, t.disposition) == (
+        "normal",
+        "P909",
+        "material_recycling",
+    )
+    mismatch = [Check(name="label_vs_bms.manufacturer", status="fail", detail="x")]
+    t = triage(healthy_readings(), mismatch, [], SETTINGS)
+    assert t.disposition == "expert_review"
+    assert "label_vs_bms.manufacturer" in t.reasons[-1]
