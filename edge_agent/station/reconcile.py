@@ -136,7 +136,7 @@ def _label_vs_bms(
             )
         )
 
-    maker_code = fields.get("manufacturer_code")
+    maker_code = fields.get("manufacturer")
     bms_maker = _text(ident.manufacturer)
     if maker_code and bms_maker:
         names = manufacturers.get(maker_code)
@@ -269,7 +269,7 @@ def _bms_vs_limits(bms: BmsReading, profile: PackProfile) -> list[Check]:
 
 def _code_vs_profile(label: LabelCode, profile: PackProfile) -> list[Check]:
     out: list[Check] = []
-    maker = label.fields.get("manufacturer_code")
+    maker = label.fields.get("manufacturer")
     if profile.manufacturer_codes and maker:
         ok = maker in profile.manufacturer_codes
         out.append(
@@ -313,7 +313,7 @@ def _identity(
 
     manufacturer = pick(
         "manufacturer",
-        fields.get("manufacturer_code"),
+        fields.get("manufacturer"),
         _text(ident.manufacturer) if ident else None,
     )
     chem = pick(

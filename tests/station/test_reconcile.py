@@ -52,7 +52,7 @@ def test_label_bms_mismatch_is_flagged_not_guessed() -> None:
 
 def test_bms_reporting_a_different_full_code_fails() -> None:
     readings = healthy_readings()
-    other = "001PBA1000001NA1B7654321"
+    other = "001PBA1000001NABB7654321"
     bms = replace(readings.bms, identity=replace(readings.bms.identity, serial=gbt(other)))
     checks = by_name(reconcile(replace(readings, bms=bms)).checks)
     assert checks["label_vs_bms.code"].status == "fail"

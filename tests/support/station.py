@@ -16,7 +16,7 @@ from edge_agent.model import (
     WeightReading,
 )
 
-PACK_CODE = "001PBA1000001NA1B1234567"  # CATL, pack, LFP, 2020-11-11 per the unconfirmed tables
+PACK_CODE = "001PBA1000001NABB1234567"  # CATL, pack, LFP, 2020-11-11 per the unconfirmed tables
 
 
 def gbt(value: str | float | int, unit: str = "", msg: str = "BRM") -> Value:
@@ -62,11 +62,11 @@ def healthy_bms(**state_changes: object) -> BmsReading:
 def label_with(code: str = PACK_CODE, **fields: str) -> LabelReading:
     """A label reading carrying one GB/T 34014 code with parsed fields."""
     parsed = {
-        "manufacturer_code": code[:3],
+        "manufacturer": code[:3],
         "product_type": code[3],
         "battery_type": "lfp",
-        "spec_code": code[5:7],
-        "traceability_code": code[7:14],
+        "spec": code[5:7],
+        "traceability": code[7:14],
         "production_date": "2020-11-11",
         "serial": code[17:],
     }
