@@ -53,7 +53,9 @@ class EventSigner(Protocol):
 class EventSink(Protocol):
     """Durable store for signed events (the outbox)."""
 
-    def store(self, event: IdentificationEvent, message: bytes, photo_jpeg: bytes | None) -> None:
+    async def store(
+        self, event: IdentificationEvent, message: bytes, photo_jpeg: bytes | None
+    ) -> None:
         """Commit the event (and its evidence) durably; raise OutboxFullError when refused."""
         ...
 
@@ -153,7 +155,7 @@ class Station:
             photo_jpeg=photo,
         )
         message = self._signer.sign_event(event)
-        self._sink.store(event, message, photo)
+        await self._sink.store(event, message, photo)
         stored = time.perf_counter()
         log.info(
             "identified pack",
