@@ -175,6 +175,18 @@ class ModbusLink:
         self.registers_read += count
         return registers
 
+    async def read_before(self, address: int, count: int, deadline: float) -> list[int]:
+        """``read`` that gives up at loop time ``deadline`` with ModbusTimeoutError."""
+        remaining = deadline - asyncio.get_running_loop().time()
+        if remaining <= 0:
+            raise ModbusTimeoutError("read time budget exhausted", address=address)
+        try:
+            return await asyncio.wait_for(self.read(address, count), remaining)
+        except TimeoutError:
+            raise ModbusTimeoutError(
+                f"read of {count}@{address} exceeded the time budget", address=address
+            ) from None
+
     async def read_blocks(self, blocks: Iterable[ReadBlock]) -> dict[int, int]:
         """Read every block and return address -> register value."""
         image: dict[int, int] = {}

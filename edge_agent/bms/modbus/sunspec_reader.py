@@ -54,15 +54,6 @@ class _Image:
         self.deadline = deadline
         self.words: dict[int, int] = {}
 
-    async def _read(self, address: int, count: int) -> list[int]:
-        remaining = self.deadline - asyncio.get_running_loop().time()
-        if remaining <= 0:
-            raise ModbusTimeoutError("read time budget exhausted", address=address)
-        try:
-            return await asyncio.wait_for(self.link.read(address, count), remaining)
-        except TimeoutError:
-            raise ModbusTimeoutError(f"read of {count}@{address} exceeded the time budget", address=address) from None
-
     async def need(self, address: int, count: int) -> list[int]:
         """Registers [address, address+count), reading missing ones in windows."""
         end = address + count
@@ -73,12 +64,12 @@ class _Image:
             window = min(MAX_READ, 0x10000 - missing)
             exact = min(MAX_READ, end - missing)
             try:
-                words = await self._read(missing, window)
+                words = await self.link.read_before(missing, window, self.deadline)
             except ModbusError as exc:
                 if exc.exception_code != ILLEGAL_ADDRESS or window == exact:
                     raise
                 window = exact  # the look-ahead ran past the map; ask for just what is needed
-                words = await self._read(missing, window)
+                words = await self.link.read_before(missing, window, self.deadline)
             self.words.update(zip(range(missing, missing + window), words, strict=True))
 
 
