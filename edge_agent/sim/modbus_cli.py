@@ -17,7 +17,9 @@ from typing import Any
 from edge_agent.errors import ConfigError
 from edge_agent.sim.modbus_server import EXCEPTIONS, Fault, ModbusDeviceSim
 
-FAULT_RE = re.compile(r"(?P<kind>[a-z_]+)(?:@(?P<address>\d+))?(?:x(?P<times>-?\d+))?(?:\+(?P<after>\d+))?")
+FAULT_RE = re.compile(
+    r"(?P<kind>[a-z_]+)(?:@(?P<address>\d+))?(?:x(?P<times>-?\d+))?(?:\+(?P<after>\d+))?"
+)
 FAULT_KINDS = (*EXCEPTIONS, "no_answer", "crc", "disconnect")
 
 
@@ -25,7 +27,10 @@ def parse_fault(text: str) -> Fault:
     """``KIND[@ADDRESS][xTIMES][+AFTER]``, e.g. ``busy@40070x2`` or ``disconnect+5``."""
     match = FAULT_RE.fullmatch(text)
     if not match or match["kind"] not in FAULT_KINDS:
-        raise ConfigError(f"bad --fault {text!r}: use KIND[@ADDR][xTIMES][+AFTER], KIND one of {', '.join(FAULT_KINDS)}")
+        raise ConfigError(
+            f"bad --fault {text!r}: use KIND[@ADDR][xTIMES][+AFTER], "
+            f"KIND one of {', '.join(FAULT_KINDS)}"
+        )
     return Fault(
         kind=match["kind"],  # type: ignore[arg-type]
         address=int(match["address"]) if match["address"] else None,
@@ -39,16 +44,22 @@ def register(sub: Any, name: str) -> None:
     p = sub.add_parser(name, help="simulated Modbus BMS (SunSpec battery or vendor register map)")
     p.add_argument("--kind", choices=["sunspec", "regmap"], default="sunspec")
     where = p.add_mutually_exclusive_group(required=True)
-    where.add_argument("--tcp", metavar="HOST:PORT", help="serve Modbus TCP (port 0 = any free port)")
+    where.add_argument(
+        "--tcp", metavar="HOST:PORT", help="serve Modbus TCP (port 0 = any free port)"
+    )
     where.add_argument("--rtu-pty", action="store_true", help="serve Modbus RTU on a new pty pair")
     p.add_argument("--baud", type=int, default=19200)
     p.add_argument("--device-id", type=int, default=1)
     p.add_argument("--strings", type=int, default=2, help="SunSpec: strings")
     p.add_argument("--modules", type=int, default=8, help="SunSpec: modules per string")
     p.add_argument("--cells", type=int, default=12, help="SunSpec: cells per module")
-    p.add_argument("--base", type=int, default=40000, help="SunSpec: base address (0, 40000, 50000)")
+    p.add_argument(
+        "--base", type=int, default=40000, help="SunSpec: base address (0, 40000, 50000)"
+    )
     p.add_argument("--serial", default=None, help="SunSpec: serial number in model 1")
-    p.add_argument("--fault", action="append", default=[], metavar="SPEC", help="inject a fault (repeatable)")
+    p.add_argument(
+        "--fault", action="append", default=[], metavar="SPEC", help="inject a fault (repeatable)"
+    )
     p.set_defaults(func=_run)
 
 
@@ -66,7 +77,11 @@ def build_device(args: argparse.Namespace) -> ModbusDeviceSim:
             raise ConfigError(f"--{flag} must be 1..64")
     extra = {"serial": args.serial} if args.serial else {}
     battery = SunSpecBattery(
-        strings=args.strings, modules_per_string=args.modules, cells_per_module=args.cells, base=args.base, **extra
+        strings=args.strings,
+        modules_per_string=args.modules,
+        cells_per_module=args.cells,
+        base=args.base,
+        **extra,
     )
     return sunspec_device(battery, device_id=args.device_id, faults=faults)
 

@@ -35,13 +35,19 @@ def encode_register(reg: RegisterDef, value: RegValue, word_order: str) -> list[
     if reg.type == "string":
         words = text_to_words(str(value), reg.count)
         return [((w & 0xFF) << 8) | (w >> 8) for w in words] if reg.swap_bytes else words
-    items = list(value) if reg.field in ARRAY_TARGETS and not isinstance(value, str | int | float) else [value]
+    items = (
+        list(value)
+        if reg.field in ARRAY_TARGETS and not isinstance(value, str | int | float)
+        else [value]
+    )
     little = (reg.word_order or word_order) == "little"
     size = reg.words // reg.count
     out: list[int] = []
     for item in items[: reg.count]:
         if isinstance(item, str):
             raise SimulatorError(f"numeric register given text {item!r}")
+        if not isinstance(item, int | float):
+            raise SimulatorError(f"register {reg.address} needs a number, got {item!r}")
         raw = (float(item) - reg.offset) / reg.scale
         if reg.type == "f32":
             out.extend(float_to_words(raw, 2, little_word_first=little))
@@ -79,7 +85,9 @@ def regmap_registers(
         words = encode_register(reg, value, section.word_order)
         for offset, word in enumerate(words):
             if reg.address + offset not in memory:
-                raise SimulatorError(f"register {name} at {reg.address} lies outside the device areas")
+                raise SimulatorError(
+                    f"register {name} at {reg.address} lies outside the device areas"
+                )
             memory[reg.address + offset] = word
     return {start: [memory[a] for a in range(start, start + count)] for start, count in areas}
 
@@ -93,11 +101,20 @@ def regmap_device(
     device_id: int = 1,
     faults: Sequence[Fault] = (),
 ) -> ModbusDeviceSim:
-    """A ``ModbusDeviceSim`` serving ``values`` through ``section``; start with start_tcp()/start_rtu_pty()."""
-    return ModbusDeviceSim(regmap_registers(section, values, areas=areas, static=static), device_id=device_id, faults=faults)
+    """A ``ModbusDeviceSim`` serving ``values`` through ``section`` (start_tcp/start_rtu_pty)."""
+    return ModbusDeviceSim(
+        regmap_registers(section, values, areas=areas, static=static),
+        device_id=device_id,
+        faults=faults,
+    )
 
 
-def byd_device(*, device_id: int = 1, faults: Sequence[Fault] = (), values: Mapping[str, RegValue] | None = None) -> ModbusDeviceSim:
+def byd_device(
+    *,
+    device_id: int = 1,
+    faults: Sequence[Fault] = (),
+    values: Mapping[str, RegValue] | None = None,
+) -> ModbusDeviceSim:
     """The BYD Battery-Box style device of the shipped ``byd-batterybox`` profile."""
     from edge_agent.bms.profile import load_profile
 
@@ -105,5 +122,10 @@ def byd_device(*, device_id: int = 1, faults: Sequence[Fault] = (), values: Mapp
     if section is None:
         raise SimulatorError("byd-batterybox profile has no [regmap] section")
     return regmap_device(
-        section, values or BYD_VALUES, areas=BYD_AREAS, static=BYD_STATIC, device_id=device_id, faults=faults
+        section,
+        values or BYD_VALUES,
+        areas=BYD_AREAS,
+        static=BYD_STATIC,
+        device_id=device_id,
+        faults=faults,
     )

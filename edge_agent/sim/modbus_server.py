@@ -81,7 +81,7 @@ class _PtyRelay:
 
 
 class ModbusDeviceSim:
-    """Serve ``blocks`` (start address -> registers) as device ``device_id``; start/stop in-process."""
+    """Serve ``blocks`` (start address -> registers) as ``device_id``; start and stop in-process."""
 
     def __init__(
         self,
@@ -109,7 +109,7 @@ class ModbusDeviceSim:
         ]
         return SimDevice(self.device_id, data, action=self._action)
 
-    async def _action(
+    async def _action(  # noqa: PLR0917 - signature fixed by pymodbus SimAction
         self,
         function_code: int,
         start_address: int,
@@ -156,7 +156,9 @@ class ModbusDeviceSim:
 
     async def start_tcp(self, host: str = "127.0.0.1", port: int = 0) -> int:
         """Listen on ``host:port`` (0 = a free port) and return the port."""
-        self._server = ModbusTcpServer(self._device(), address=(host, port), trace_packet=self._trace_packet)
+        self._server = ModbusTcpServer(
+            self._device(), address=(host, port), trace_packet=self._trace_packet
+        )
         try:
             await self._server.serve_forever(background=True)
         except (OSError, RuntimeError) as exc:
@@ -186,7 +188,7 @@ class ModbusDeviceSim:
     async def stop(self) -> None:
         """Stop serving and release the port or ptys (idempotent)."""
         if self._server is not None:
-            await self._server.shutdown()
+            await self._server.shutdown()  # type: ignore[no-untyped-call]
             self._server = None
         if self._relay is not None:
             self._relay.close()
@@ -196,6 +198,9 @@ class ModbusDeviceSim:
         return self
 
     async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         await self.stop()

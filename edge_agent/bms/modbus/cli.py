@@ -21,14 +21,29 @@ DEFAULT_PROFILE = "sunspec-battery"
 def add_read_arguments(parser: argparse.ArgumentParser) -> None:
     """Modbus flags of ``bms read`` (``--modbus URL``, device id, retries, inter-frame delay)."""
     group = parser.add_argument_group("Modbus")
-    group.add_argument("--modbus", metavar="URL", help="tcp://HOST:PORT or rtu:///dev/ttyX?baud=19200")
-    group.add_argument("--device-id", type=int, default=None, help="Modbus device (unit) id, default from config (1)")
-    group.add_argument("--retries", type=int, default=None, help="retries per request (default from config)")
     group.add_argument(
-        "--request-timeout", type=float, default=None, help="seconds per Modbus request (default from config)"
+        "--modbus", metavar="URL", help="tcp://HOST:PORT or rtu:///dev/ttyX?baud=19200"
     )
     group.add_argument(
-        "--inter-frame-delay", type=float, default=None, help="seconds between requests (RTU turnaround)"
+        "--device-id",
+        type=int,
+        default=None,
+        help="Modbus device (unit) id, default from config (1)",
+    )
+    group.add_argument(
+        "--retries", type=int, default=None, help="retries per request (default from config)"
+    )
+    group.add_argument(
+        "--request-timeout",
+        type=float,
+        default=None,
+        help="seconds per Modbus request (default from config)",
+    )
+    group.add_argument(
+        "--inter-frame-delay",
+        type=float,
+        default=None,
+        help="seconds between requests (RTU turnaround)",
     )
 
 

@@ -25,6 +25,8 @@ from edge_agent.errors import (
 
 log = logging.getLogger(__name__)
 
+BUSY_CODES = {5, 6}  # acknowledge, device busy: the device asks us to come back
+BUSY_PAUSE_S = 0.05
 EXCEPTION_NAMES = {
     1: "illegal function",
     2: "illegal data address",
@@ -77,13 +79,23 @@ def parse_url(url: str) -> Endpoint:
             stopbits = int(options.pop("stopbits", "1"))
             bytesize = int(options.pop("bytesize", "8"))
         except ValueError as exc:
-            raise ConfigError(f"bad serial option in {url!r}: {exc}", key_path="bms.modbus.url") from None
+            raise ConfigError(
+                f"bad serial option in {url!r}: {exc}", key_path="bms.modbus.url"
+            ) from None
         if options:
-            raise ConfigError(f"unknown serial option {sorted(options)[0]!r} in {url!r}", key_path="bms.modbus.url")
+            raise ConfigError(
+                f"unknown serial option {sorted(options)[0]!r} in {url!r}",
+                key_path="bms.modbus.url",
+            )
         if parity not in {"N", "E", "O"} or stopbits not in {1, 2} or bytesize not in {7, 8}:
             raise ConfigError(f"unsupported serial framing in {url!r}", key_path="bms.modbus.url")
         return Endpoint(
-            kind="rtu", serial_port=path, baudrate=baud, parity=parity, stopbits=stopbits, bytesize=bytesize
+            kind="rtu",
+            serial_port=path,
+            baudrate=baud,
+            parity=parity,
+            stopbits=stopbits,
+            bytesize=bytesize,
         )
     raise ConfigError(
         f"Modbus URL must start with tcp:// or rtu://, got {url!r}", key_path="bms.modbus.url"
@@ -93,7 +105,9 @@ def parse_url(url: str) -> Endpoint:
 class ModbusLink:
     """One connection to one Modbus device; counts round trips for benchmarks and tests."""
 
-    def __init__(self, settings: ModbusSettings, *, function: Literal["holding", "input"] = "holding") -> None:
+    def __init__(
+        self, settings: ModbusSettings, *, function: Literal["holding", "input"] = "holding"
+    ) -> None:
         self.settings = settings
         self.endpoint = parse_url(settings.url)
         self.function = function
@@ -132,9 +146,24 @@ class ModbusLink:
             raise ModbusConnectionError(f"cannot connect to Modbus device at {self.settings.url}")
 
     async def read(self, address: int, count: int) -> list[int]:
-        """Read ``count`` registers at ``address``; typed ModbusError on any failure."""
+        """Read ``count`` registers at ``address``; typed ModbusError on any failure.
+
+        "Device busy" and "acknowledge" answers are retried (``retries`` times, growing pause);
+        timeouts and corrupt frames are retried by pymodbus itself.
+        """
         if not 1 <= count <= MAX_READ or not 0 <= address <= 0xFFFF - count + 1:
             raise ModbusError(f"invalid read {count}@{address}", address=address)
+        for attempt in range(self.settings.retries + 1):
+            try:
+                return await self._read_once(address, count)
+            except ModbusError as exc:
+                if exc.exception_code not in BUSY_CODES or attempt == self.settings.retries:
+                    raise
+                log.debug("device busy at %d, retry %d", address, attempt + 1)
+                await asyncio.sleep(BUSY_PAUSE_S * (attempt + 1))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _read_once(self, address: int, count: int) -> list[int]:
         if self._client is None:
             raise ModbusConnectionError("Modbus link is not connected", address=address)
         delay = self.settings.inter_frame_delay_s
@@ -151,14 +180,19 @@ class ModbusLink:
         try:
             response = await reader(address, count=count, device_id=self.settings.device_id)
         except ConnectionException as exc:
-            raise ModbusConnectionError(f"connection lost reading {count}@{address}: {exc}", address=address) from None
+            raise ModbusConnectionError(
+                f"connection lost reading {count}@{address}: {exc}", address=address
+            ) from None
         except ModbusIOException as exc:
             raise ModbusTimeoutError(
-                f"no valid answer reading {count}@{address} after {self.settings.retries + 1} tries",
+                f"no valid answer reading {count}@{address} "
+                f"after {self.settings.retries + 1} tries",
                 address=address,
             ) from exc
         except ModbusException as exc:
-            raise ModbusError(f"Modbus failure reading {count}@{address}: {exc}", address=address) from None
+            raise ModbusError(
+                f"Modbus failure reading {count}@{address}: {exc}", address=address
+            ) from None
         finally:
             self._last_io = time.monotonic()
         if response.isError():
@@ -171,7 +205,9 @@ class ModbusLink:
             )
         registers = list(response.registers)
         if len(registers) != count:
-            raise ModbusError(f"asked {count} registers at {address}, got {len(registers)}", address=address)
+            raise ModbusError(
+                f"asked {count} registers at {address}, got {len(registers)}", address=address
+            )
         self.registers_read += count
         return registers
 
@@ -206,6 +242,9 @@ class ModbusLink:
         return self
 
     async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         await self.close()

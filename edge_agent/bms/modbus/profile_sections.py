@@ -30,7 +30,9 @@ TYPE_WORDS = {"u16": 1, "i16": 1, "u32": 2, "i32": 2, "f32": 2}
 # Targets a register may fill: every Value field of BmsIdentity/BmsState, plus the two arrays.
 VALUE_TARGETS = frozenset(
     [f"identity.{f.name}" for f in dataclasses.fields(BmsIdentity)]
-    + [f"state.{f.name}" for f in dataclasses.fields(BmsState) if "Value" in str(f.type)]  # Value-typed
+    + [
+        f"state.{f.name}" for f in dataclasses.fields(BmsState) if "Value" in str(f.type)
+    ]  # Value-typed
 )
 ARRAY_TARGETS = frozenset({"state.cell_voltages", "state.temperatures"})
 

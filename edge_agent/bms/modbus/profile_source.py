@@ -10,24 +10,31 @@ from edge_agent.bms.profile import PackProfile
 from edge_agent.bms.settings import ModbusSettings
 from edge_agent.bms.source import BmsSource
 from edge_agent.errors import ProfileError
-from edge_agent.model import BmsIdentity, BmsReading, BmsState
+from edge_agent.model import BmsIdentity, BmsReading, BmsState, ReadingStatus
 
 MODBUS_METHODS = ("sunspec", "regmap")
 
 
 def _sources(profile: PackProfile, modbus: ModbusSettings) -> list[BmsSource]:
     if profile.transport != "modbus":
-        raise ProfileError(f"profile {profile.name!r} is for {profile.transport}, not modbus", key_path=profile.name)
+        raise ProfileError(
+            f"profile {profile.name!r} is for {profile.transport}, not modbus",
+            key_path=profile.name,
+        )
     sources: list[BmsSource] = []
     for method in profile.methods:
         if method == "sunspec":
             sources.append(SunSpecSource(modbus, profile.sunspec, profile=profile.name))
         elif method == "regmap":
             if profile.regmap is None:
-                raise ProfileError("method 'regmap' needs a [regmap] section", key_path=profile.name)
+                raise ProfileError(
+                    "method 'regmap' needs a [regmap] section", key_path=profile.name
+                )
             sources.append(RegisterMapSource(modbus, profile.regmap, profile=profile.name))
         else:
-            raise ProfileError(f"method {method!r} is not a Modbus method {MODBUS_METHODS}", key_path=profile.name)
+            raise ProfileError(
+                f"method {method!r} is not a Modbus method {MODBUS_METHODS}", key_path=profile.name
+            )
     if not sources:
         raise ProfileError("a Modbus profile needs at least one method", key_path=profile.name)
     return sources
@@ -35,7 +42,11 @@ def _sources(profile: PackProfile, modbus: ModbusSettings) -> list[BmsSource]:
 
 def _merge(first: object, second: object) -> object:
     """Fields of ``first`` win; ``second`` fills what is absent (None or empty)."""
-    updates = {k: v for k, v in vars(second).items() if v not in (None, ()) and getattr(first, k) in (None, ())}
+    updates = {
+        k: v
+        for k, v in vars(second).items()
+        if v not in (None, ()) and getattr(first, k) in (None, ())
+    }
     return replace(first, **updates)  # type: ignore[type-var]
 
 
@@ -48,6 +59,7 @@ def merge_readings(readings: list[BmsReading], profile: str) -> BmsReading:
         state = _merge(state, reading.state)  # type: ignore[assignment]
         problems.extend(reading.problems)
     statuses = {r.status for r in readings}
+    status: ReadingStatus
     if statuses == {"ok"}:
         status = "ok"
     elif statuses == {"failed"}:

@@ -12,7 +12,7 @@ from edge_agent.bms.modbus.registers import (
     words_to_float,
     words_to_text,
 )
-from edge_agent.model import BmsIdentity, BmsReading, BmsState, Value
+from edge_agent.model import BmsIdentity, BmsReading, BmsState, ReadingStatus, Value
 
 SIGNED = {"u16": "uint16", "i16": "int16", "u32": "uint32", "i32": "int32"}
 
@@ -79,7 +79,7 @@ def to_reading(
         (identity if area == "identity" else state)[target] = entry
     _derive_cell_summary(state)
     got_any = bool(identity) or any(k for k in state if state[k])
-    status = "failed" if not got_any else ("partial" if issues else "ok")
+    status: ReadingStatus = "failed" if not got_any else ("partial" if issues else "ok")
     return BmsReading(
         status=status,
         transport="modbus",
@@ -95,18 +95,36 @@ def _derive_cell_summary(state: dict[str, object]) -> None:
     """Cell min/max/mean/spread from per-cell voltages when the map does not give them."""
     cells = state.get("cell_voltages")
     if isinstance(cells, tuple) and cells:
-        derived = {"cell_voltage_min": min(cells), "cell_voltage_max": max(cells), "cell_voltage_mean": fmean(cells)}
+        derived = {
+            "cell_voltage_min": min(cells),
+            "cell_voltage_max": max(cells),
+            "cell_voltage_mean": fmean(cells),
+        }
         for key, number in derived.items():
-            state.setdefault(key, Value(value=round(number, 6), unit="V", method=f"regmap:cell_voltages.{key[13:]}"))
+            state.setdefault(
+                key,
+                Value(value=round(number, 6), unit="V", method=f"regmap:cell_voltages.{key[13:]}"),
+            )
     temps = state.get("temperatures")
     if isinstance(temps, tuple) and temps:
-        state.setdefault("temperature_min", Value(value=min(temps), unit="degC", method="regmap:temperatures.min"))
-        state.setdefault("temperature_max", Value(value=max(temps), unit="degC", method="regmap:temperatures.max"))
+        state.setdefault(
+            "temperature_min",
+            Value(value=min(temps), unit="degC", method="regmap:temperatures.min"),
+        )
+        state.setdefault(
+            "temperature_max",
+            Value(value=max(temps), unit="degC", method="regmap:temperatures.max"),
+        )
     high, low = state.get("cell_voltage_max"), state.get("cell_voltage_min")
-    if "cell_voltage_spread" not in state and isinstance(high, Value) and isinstance(low, Value):
-        if isinstance(high.value, int | float) and isinstance(low.value, int | float):
-            state["cell_voltage_spread"] = Value(
-                value=round(float(high.value) - float(low.value), 6),
-                unit=high.unit or "V",
-                method=f"{high.method}-{low.method.split(':', 1)[-1]}",
-            )
+    if (
+        "cell_voltage_spread" not in state
+        and isinstance(high, Value)
+        and isinstance(low, Value)
+        and isinstance(high.value, int | float)
+        and isinstance(low.value, int | float)
+    ):
+        state["cell_voltage_spread"] = Value(
+            value=round(float(high.value) - float(low.value), 6),
+            unit=high.unit or "V",
+            method=f"{high.method}-{low.method.split(':', 1)[-1]}",
+        )

@@ -63,7 +63,9 @@ class RegisterMapSource(BmsSource):
     name = "regmap"
     transport = "modbus"
 
-    def __init__(self, modbus: ModbusSettings, section: RegisterMapSection, *, profile: str = "") -> None:
+    def __init__(
+        self, modbus: ModbusSettings, section: RegisterMapSection, *, profile: str = ""
+    ) -> None:
         self.modbus = modbus
         self.section = section
         self.profile = profile

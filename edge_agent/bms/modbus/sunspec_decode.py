@@ -105,16 +105,22 @@ def _decode_group(
             continue
         raw = raws[point.name]
         value, sf = _scaled(point, raw, scale_factors, problems, where)
-        out[point.name] = PointValue(name=point.name, raw=raw, value=value, units=point.units, sf=sf)
+        out[point.name] = PointValue(
+            name=point.name, raw=raw, value=value, units=point.units, sf=sf
+        )
     return out
 
 
 def decode_model(model: ModelDef, words: Sequence[int], *, address: int = 0) -> DecodedModel:
     """Decode ``words`` (starting at the model's ID register) with the definition ``model``."""
     if len(words) < 2:
-        raise SunSpecError(f"model {model.id} at {address}: block shorter than its header", address=address)
+        raise SunSpecError(
+            f"model {model.id} at {address}: block shorter than its header", address=address
+        )
     if words[0] != model.id:
-        raise SunSpecError(f"block at {address} is model {words[0]}, expected {model.id}", address=address)
+        raise SunSpecError(
+            f"block at {address} is model {words[0]}, expected {model.id}", address=address
+        )
     length = words[1]
     if len(words) != length + 2:
         raise SunSpecError(
@@ -147,12 +153,16 @@ def decode_model(model: ModelDef, words: Sequence[int], *, address: int = 0) -> 
         if isinstance(group.count, str):
             declared = points.get(group.count)
             if declared is not None and declared.value != count:
-                problems.append(f"{where}.{group.count}={declared.value} but L holds {count} {group.name}")
+                problems.append(
+                    f"{where}.{group.count}={declared.value} but L holds {count} {group.name}"
+                )
         start = model.group.length
         for index in range(count):
             chunk = words[start + index * group.length : start + (index + 1) * group.length]
             repeats.append(
-                _decode_group(group, chunk, dict(scale_factors), problems, f"{where}.{group.name}[{index}]")
+                _decode_group(
+                    group, chunk, dict(scale_factors), problems, f"{where}.{group.name}[{index}]"
+                )
             )
     return DecodedModel(
         id=model.id,

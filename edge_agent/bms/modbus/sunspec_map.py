@@ -8,7 +8,7 @@ from statistics import fmean
 from edge_agent.bms.modbus.sunspec_decode import DecodedModel, PointValue
 from edge_agent.bms.modbus.sunspec_models import load_model
 from edge_agent.bms.modbus.sunspec_reader import SunSpecScan
-from edge_agent.model import BmsIdentity, BmsReading, BmsState, Value
+from edge_agent.model import BmsIdentity, BmsReading, BmsState, ReadingStatus, Value
 
 UNITS = {"C": "degC", "%WHRtg": "%"}  # SunSpec unit names -> the agent's unit names
 CHEMISTRY = {1: "lead_acid", 2: "nimh", 3: "nicd", 4: "lithium_ion", 9: "nas", 10: "flow"}
@@ -97,7 +97,9 @@ def _state(models: tuple[DecodedModel, ...]) -> BmsState:
     fields: dict[str, object] = {}
     if base is not None:
         for name, point in STATE_802.items():
-            fields[name] = _value(802, base.points.get(point), "1" if name == "cycle_count" else None)
+            fields[name] = _value(
+                802, base.points.get(point), "1" if name == "cycle_count" else None
+            )
         fields["faults"] = _faults(base)
     if bank is not None:
         fields["temperature_max"] = _value(803, bank.points.get("ModTmpMax"))
@@ -121,11 +123,17 @@ def _state(models: tuple[DecodedModel, ...]) -> BmsState:
         if fields.get("temperature_min") is None:
             fields["temperature_min"] = _computed("CellTmp.min", min(temperatures), "degC")
     high, low = fields.get("cell_voltage_max"), fields.get("cell_voltage_min")
-    if isinstance(high, Value) and isinstance(low, Value):
-        if isinstance(high.value, int | float) and isinstance(low.value, int | float):
-            fields["cell_voltage_spread"] = Value(
-                value=round(float(high.value) - float(low.value), 6), unit="V", method="sunspec:802.CellVMax-CellVMin"
-            )
+    if (
+        isinstance(high, Value)
+        and isinstance(low, Value)
+        and isinstance(high.value, int | float)
+        and isinstance(low.value, int | float)
+    ):
+        fields["cell_voltage_spread"] = Value(
+            value=round(float(high.value) - float(low.value), 6),
+            unit="V",
+            method="sunspec:802.CellVMax-CellVMin",
+        )
     return BmsState(**{k: v for k, v in fields.items() if v is not None})  # type: ignore[arg-type]
 
 
@@ -137,10 +145,9 @@ def to_reading(scan: SunSpecScan, *, profile: str = "") -> BmsReading:
         problems.append("no SunSpec common model (1): identity unknown")
     if base is None:
         problems.append("no SunSpec battery base model (802): state unknown")
+    status: ReadingStatus = "ok" if not problems else "partial"
     if common is None and base is None:
         status = "failed"
-    else:
-        status = "ok" if not problems else "partial"
     return BmsReading(
         status=status,
         transport="modbus",

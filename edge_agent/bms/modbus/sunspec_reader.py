@@ -116,7 +116,9 @@ async def scan(
     try:
         while True:
             if len(headers) >= max_models:
-                raise SunSpecError(f"chain has more than {max_models} models; it probably loops", address=cursor)
+                raise SunSpecError(
+                    f"chain has more than {max_models} models; it probably loops", address=cursor
+                )
             if cursor > 0xFFFE:
                 raise SunSpecError("chain runs past the end of the register space", address=cursor)
             model_id, length = await image.need(cursor, 2)
@@ -126,7 +128,9 @@ async def scan(
             if (model_id, length) == MARKER:
                 raise SunSpecError(f"chain loops back to a SunS marker at {cursor}", address=cursor)
             if cursor + 2 + length > 0x10000:
-                raise SunSpecError(f"model {model_id} at {cursor} (L={length}) runs past 65535", address=cursor)
+                raise SunSpecError(
+                    f"model {model_id} at {cursor} (L={length}) runs past 65535", address=cursor
+                )
             headers.append(ModelHeader(model_id, cursor, length))
             if model_id in shipped:
                 words = await image.need(cursor, length + 2)

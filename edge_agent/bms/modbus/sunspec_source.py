@@ -17,7 +17,9 @@ class SunSpecSource(BmsSource):
     name = "sunspec"
     transport = "modbus"
 
-    def __init__(self, modbus: ModbusSettings, section: SunSpecSection | None = None, *, profile: str = "") -> None:
+    def __init__(
+        self, modbus: ModbusSettings, section: SunSpecSection | None = None, *, profile: str = ""
+    ) -> None:
         self.modbus = modbus
         self.section = section or SunSpecSection()
         self.profile = profile
