@@ -218,6 +218,8 @@ class ModbusLink:
             raise ModbusTimeoutError("read time budget exhausted", address=address)
         try:
             return await asyncio.wait_for(self.read(address, count), remaining)
+        except ModbusTimeoutError:
+            raise  # the device's own timeout (also a TimeoutError): keep its message
         except TimeoutError:
             raise ModbusTimeoutError(
                 f"read of {count}@{address} exceeded the time budget", address=address

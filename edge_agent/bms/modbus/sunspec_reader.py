@@ -16,7 +16,7 @@ from edge_agent.bms.modbus.link import ModbusLink
 from edge_agent.bms.modbus.planner import MAX_READ
 from edge_agent.bms.modbus.sunspec_decode import DecodedModel, decode_model
 from edge_agent.bms.modbus.sunspec_models import known_models, load_model
-from edge_agent.errors import ModbusError, ModbusTimeoutError, SunSpecError
+from edge_agent.errors import ModbusConnectionError, ModbusError, SunSpecError
 
 log = logging.getLogger(__name__)
 
@@ -74,22 +74,27 @@ class _Image:
 
 
 async def _discover(image: _Image, bases: Sequence[int]) -> int:
-    timeouts = 0
+    failures: list[ModbusError] = []  # anything but a clean "no such address" or a wrong marker
     for base in bases:
         try:
             marker = await image.need(base, 2)
-        except ModbusTimeoutError:
-            timeouts += 1
-            continue
+        except ModbusConnectionError:
+            raise
         except ModbusError as exc:
-            if exc.exception_code is None:
-                raise
+            if exc.exception_code != ILLEGAL_ADDRESS:
+                failures.append(exc)
             log.debug("no SunSpec map at %d: %s", base, exc)
             continue
         if tuple(marker) == MARKER:
             return base
-    if timeouts == len(bases):
-        raise ModbusTimeoutError("device did not answer at any SunSpec base address")
+    if failures:  # the map may be behind one of these: report why we could not tell
+        first = failures[0]
+        reasons = "; ".join(str(f) for f in failures)
+        raise type(first)(
+            f"no SunSpec map found: {reasons}",
+            address=first.address,
+            exception_code=first.exception_code,
+        )
     raise SunSpecError(f"no SunS marker at {', '.join(str(b) for b in bases)}")
 
 
