@@ -35,7 +35,9 @@ def _encode_group(group: GroupDef, values: PointValues, sfs: Mapping[str, int]) 
             raw = round(float(value) / 10.0**sf) if point.sf is not None else int(value)
             bits = 16 * point.size
             signed = point.type.startswith("int") or point.type == "sunssf"
-            low, high = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
+            low, high = (
+                (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
+            )
             if not low <= raw <= high:
                 raise SimulatorError(f"{group.name}.{point.name}={value} does not fit {point.type}")
             words.extend(int_to_words(raw, point.size))

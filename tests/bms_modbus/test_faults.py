@@ -34,7 +34,9 @@ def _third_module_address(battery: SunSpecBattery) -> int:
     raise AssertionError("no third module")
 
 
-def _read(battery: SunSpecBattery, faults: list[Fault], transport: str = "tcp", timeout: float = 5.0, **kw):  # type: ignore[no-untyped-def]
+def _read(
+    battery: SunSpecBattery, faults: list[Fault], transport: str = "tcp", timeout: float = 5.0, **kw
+):  # type: ignore[no-untyped-def]
     async def go():  # type: ignore[no-untyped-def]
         async with sunspec_served(battery, transport, faults) as (sim, url):  # type: ignore[arg-type]
             reading = await SunSpecSource(settings(url, **kw)).read(timeout)
@@ -75,7 +77,7 @@ def test_device_failure_exception_mid_chain() -> None:
 def test_one_lost_answer_is_recovered_by_retry(transport: str) -> None:
     if transport == "rtu":
         require_real_part(pty_available(), "pty pairs")
-    reading, requests = _read(SMALL, [Fault("no_answer", times=1, after=1)], transport, timeout_s=0.3)
+    reading, _ = _read(SMALL, [Fault("no_answer", times=1, after=1)], transport, timeout_s=0.3)
     assert reading.status == "ok", reading.problems
     assert len(reading.state.cell_voltages) == 24
 
@@ -164,7 +166,10 @@ def test_model_running_past_the_register_space() -> None:
 
 def test_no_marker_anywhere_is_a_sunspec_error() -> None:
     async def go() -> None:
-        async with served(_raw_device([1, 2, 3, 4], base=40000)) as url, ModbusLink(settings(url)) as link:
+        async with (
+            served(_raw_device([1, 2, 3, 4], base=40000)) as url,
+            ModbusLink(settings(url)) as link,
+        ):
             await scan(link, timeout=5)
 
     with pytest.raises(SunSpecError, match="no SunS marker"):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -33,8 +35,22 @@ def test_bridging_never_exceeds_the_read_limit() -> None:
 
 
 def test_byd_style_areas_plan_to_three_reads() -> None:
-    spans = [(102, 16), (118, 16), (142, 8), (150, 16), (202, 1), (303, 1), (308, 1), (312, 2), (323, 1)]
-    assert plan_reads(spans, max_gap=24) == [ReadBlock(102, 64), ReadBlock(202, 1), ReadBlock(303, 21)]
+    spans = [
+        (102, 16),
+        (118, 16),
+        (142, 8),
+        (150, 16),
+        (202, 1),
+        (303, 1),
+        (308, 1),
+        (312, 2),
+        (323, 1),
+    ]
+    assert plan_reads(spans, max_gap=24) == [
+        ReadBlock(102, 64),
+        ReadBlock(202, 1),
+        ReadBlock(303, 21),
+    ]
 
 
 @pytest.mark.parametrize("bad", [{"max_count": 0}, {"max_count": 126}, {"max_gap": -1}])
@@ -63,7 +79,7 @@ def test_plan_covers_every_span_within_limits(
     wanted = {a for addr, n in spans for a in range(addr, addr + n)}
     assert wanted <= covered
     assert all(1 <= b.count <= max_count for b in blocks)
-    assert all(x.end <= y.address for x, y in zip(blocks, blocks[1:], strict=False))
+    assert all(x.end <= y.address for x, y in itertools.pairwise(blocks))
     # only gaps up to max_gap are ever read without being wanted
     for block in blocks:
         run = 0

@@ -66,6 +66,9 @@ def test_pysunspec2_decodes_the_same_values() -> None:
             for my_group, their_group in zip(mine.repeats, their_repeats, strict=True):
                 for name, point in my_group.items():
                     assert their_group.points[name].value == point.raw, (model_id, name)
-                    assert point.value == pytest.approx(their_group.points[name].cvalue), (model_id, name)
+                    assert point.value == pytest.approx(their_group.points[name].cvalue), (
+                        model_id,
+                        name,
+                    )
                     compared += 1
     assert compared > 200

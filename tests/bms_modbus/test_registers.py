@@ -32,8 +32,10 @@ def test_signed_types() -> None:
 
 
 def test_float_and_text() -> None:
-    assert words_to_float([0x4048, 0xF5C3]) == float(3.140000104904175)
-    assert words_to_float(float_to_words(3.5, little_word_first=True), little_word_first=True) == 3.5
+    assert words_to_float([0x4048, 0xF5C3]) == 3.140000104904175
+    assert (
+        words_to_float(float_to_words(3.5, little_word_first=True), little_word_first=True) == 3.5
+    )
     assert words_to_text(text_to_words("BYD", 16)) == "BYD"
     assert words_to_text([0x5942, 0x0044], swap_bytes=True) == "BYD"
 

@@ -43,9 +43,22 @@ def test_point_types_scale_factors_and_not_implemented() -> None:
     model = load_model(802)
     words = encode_model(
         model,
-        {"AHRtg_SF": 0, "WHRtg_SF": 1, "SoC_SF": -1, "V_SF": -1, "CellV_SF": -3, "A_SF": -2,
-         "AHRtg": 280, "WHRtg": 86000, "SoC": 87.5, "V": 409.6, "CellVMax": 3.412, "A": -12.34,
-         "NCyc": 70000, "Typ": 4},
+        {
+            "AHRtg_SF": 0,
+            "WHRtg_SF": 1,
+            "SoC_SF": -1,
+            "V_SF": -1,
+            "CellV_SF": -3,
+            "A_SF": -2,
+            "AHRtg": 280,
+            "WHRtg": 86000,
+            "SoC": 87.5,
+            "V": 409.6,
+            "CellVMax": 3.412,
+            "A": -12.34,
+            "NCyc": 70000,
+            "Typ": 4,
+        },
     )
     decoded = decode_model(model, words, address=40070)
     assert decoded.value("AHRtg") == 280
@@ -64,8 +77,20 @@ def test_point_types_scale_factors_and_not_implemented() -> None:
 def test_repeating_groups_use_top_level_scale_factors() -> None:
     model = load_model(805)
     cells = [{"CellV": 3.301 + i / 1000, "CellTmp": -5.5 + i, "CellSt": 0} for i in range(3)]
-    words = encode_model(model, {"StrIdx": 1, "ModIdx": 2, "NCell": 3, "V": 9.9, "V_SF": -1,
-                                 "CellV_SF": -3, "Tmp_SF": -1, "SN": "MOD-1-02"}, cells)
+    words = encode_model(
+        model,
+        {
+            "StrIdx": 1,
+            "ModIdx": 2,
+            "NCell": 3,
+            "V": 9.9,
+            "V_SF": -1,
+            "CellV_SF": -3,
+            "Tmp_SF": -1,
+            "SN": "MOD-1-02",
+        },
+        cells,
+    )
     decoded = decode_model(model, words)
     assert decoded.length == 42 + 3 * 4
     assert [c["CellV"].value for c in decoded.repeats] == [3.301, 3.302, 3.303]
@@ -128,7 +153,9 @@ def test_bad_definition_is_a_typed_error() -> None:
     body=st.lists(st.integers(0, 0xFFFF), max_size=400),
     keep_header=st.booleans(),
 )
-def test_decoder_never_crashes_on_arbitrary_blocks(model_id: int, body: list[int], keep_header: bool) -> None:
+def test_decoder_never_crashes_on_arbitrary_blocks(
+    model_id: int, body: list[int], keep_header: bool
+) -> None:
     model = load_model(model_id)
     words = [model_id, len(body), *body] if keep_header else body
     try:

@@ -44,7 +44,10 @@ def test_every_model_point_decodes_with_scale_factor_and_unit(transport: str) ->
         for model, (model_id, values, repeats) in zip(result.models, expected, strict=True):
             definition = load_model(model_id)
             groups = [(model.points, values, definition.group)]
-            groups += [(got, want, definition.repeating) for got, want in zip(model.repeats, repeats, strict=True)]
+            groups += [
+                (got, want, definition.repeating)
+                for got, want in zip(model.repeats, repeats, strict=True)
+            ]
             assert len(model.repeats) == len(repeats)
             for got, want, group in groups:
                 assert group is not None
@@ -77,7 +80,11 @@ def test_reading_maps_identity_and_state(transport: str) -> None:
         volts = [v for v, _ in cells]
         temps = [t for _, t in cells]
         assert reading.status == "ok", reading.problems
-        assert (reading.transport, reading.methods, reading.profile) == ("modbus", ("sunspec",), "sunspec-battery")
+        assert (reading.transport, reading.methods, reading.profile) == (
+            "modbus",
+            ("sunspec",),
+            "sunspec-battery",
+        )
         ident = reading.identity
         _expect(ident.manufacturer, "Example Storage Co", "", "sunspec:1.Mn")
         _expect(ident.model, "ESB-LFP-2S", "", "sunspec:1.Md")
@@ -95,7 +102,12 @@ def test_reading_maps_identity_and_state(transport: str) -> None:
         _expect(st.cell_voltage_max, max(volts), "V", "sunspec:802.CellVMax")
         _expect(st.cell_voltage_min, min(volts), "V", "sunspec:802.CellVMin")
         _expect(st.cell_voltage_mean, round(fmean(volts), 3), "V", "sunspec:802.CellVAvg")
-        _expect(st.cell_voltage_spread, round(max(volts) - min(volts), 6), "V", "sunspec:802.CellVMax-CellVMin")
+        _expect(
+            st.cell_voltage_spread,
+            round(max(volts) - min(volts), 6),
+            "V",
+            "sunspec:802.CellVMax-CellVMin",
+        )
         _expect(st.temperature_max, max(temps), "degC", "sunspec:803.ModTmpMax")
         _expect(st.temperature_min, min(temps), "degC", "sunspec:803.ModTmpMin")
         assert st.cell_voltages == pytest.approx(volts)
@@ -122,8 +134,17 @@ def test_discovery_at_other_base_addresses(base: int) -> None:
 def test_events_become_fault_tokens_and_summary_falls_back_to_cells() -> None:
     # Evt1 bits 1 (over-temp alarm) and 17 (voltage imbalance); 802 without cell summary points
     battery = SunSpecBattery(
-        strings=1, modules_per_string=2, cells_per_module=3, events=(1 << 1) | (1 << 17),
-        extra={802: {"CellVMax": 0xFFFF * 0.001, "CellVMin": 0xFFFF * 0.001, "CellVAvg": 0xFFFF * 0.001}},
+        strings=1,
+        modules_per_string=2,
+        cells_per_module=3,
+        events=(1 << 1) | (1 << 17),
+        extra={
+            802: {
+                "CellVMax": 0xFFFF * 0.001,
+                "CellVMin": 0xFFFF * 0.001,
+                "CellVAvg": 0xFFFF * 0.001,
+            }
+        },
     )
 
     async def go() -> None:
@@ -133,7 +154,9 @@ def test_events_become_fault_tokens_and_summary_falls_back_to_cells() -> None:
         assert reading.state.faults == ("over_temp_alarm", "voltage_imbalance_warning")
         _expect(reading.state.cell_voltage_max, max(volts), "V", "sunspec:805.CellV.max")
         _expect(reading.state.cell_voltage_min, min(volts), "V", "sunspec:805.CellV.min")
-        _expect(reading.state.cell_voltage_mean, round(fmean(volts), 6), "V", "sunspec:805.CellV.mean")
+        _expect(
+            reading.state.cell_voltage_mean, round(fmean(volts), 6), "V", "sunspec:805.CellV.mean"
+        )
 
     run(go())
 
