@@ -19,6 +19,7 @@ from types import TracebackType
 from typing import Literal
 
 from pymodbus.constants import ExcCodes
+from pymodbus.framer import FramerType
 from pymodbus.server import ModbusSerialServer, ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
@@ -101,6 +102,7 @@ class ModbusDeviceSim:
         self._relay: _PtyRelay | None = None
         self.port = 0
         self.pty_path = ""
+        self._rtu_over_tcp = False
 
     def _device(self) -> SimDevice:
         data = [
@@ -141,7 +143,7 @@ class ModbusDeviceSim:
             return data
         kind, self._pending = self._pending, None
         if kind == "crc" and len(data) > 2:
-            if self._relay is not None:  # RTU: break the CRC
+            if self._relay is not None or self._rtu_over_tcp:  # RTU: break the CRC
                 return data[:-2] + bytes([data[-2] ^ 0xFF, data[-1] ^ 0x55])
             return data[: len(data) // 2]  # TCP has no CRC: a cut frame is the nearest fault
         return b""  # no_answer / disconnect: stay silent
@@ -154,10 +156,19 @@ class ModbusDeviceSim:
             self._relay.close()
             self._relay = None
 
-    async def start_tcp(self, host: str = "127.0.0.1", port: int = 0) -> int:
-        """Listen on ``host:port`` (0 = a free port) and return the port."""
+    async def start_tcp(
+        self, host: str = "127.0.0.1", port: int = 0, *, rtu_framing: bool = False
+    ) -> int:
+        """Listen on ``host:port`` (0 = a free port) and return the port.
+
+        ``rtu_framing`` serves RTU frames over TCP, as serial-to-Ethernet converters do.
+        """
+        self._rtu_over_tcp = rtu_framing
         self._server = ModbusTcpServer(
-            self._device(), address=(host, port), trace_packet=self._trace_packet
+            self._device(),
+            address=(host, port),
+            framer=FramerType.RTU if rtu_framing else FramerType.SOCKET,
+            trace_packet=self._trace_packet,
         )
         try:
             await self._server.serve_forever(background=True)
