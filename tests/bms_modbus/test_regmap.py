@@ -5,6 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as fuzz_settings
+from hypothesis import strategies as st
 
 from edge_agent.bms.modbus.link import ModbusLink
 from edge_agent.bms.modbus.profile_sections import RegisterMapSection
@@ -277,3 +280,41 @@ def test_profile_for_another_transport_is_rejected() -> None:
 
 
 _ = BYD_VALUES
+
+
+@fuzz_settings(max_examples=300, deadline=None)
+@given(
+    words=st.lists(st.integers(0, 0xFFFF), min_size=80, max_size=80),
+    holes=st.sets(st.integers(0, 79), max_size=10),
+)
+def test_decoding_arbitrary_register_images_never_crashes(
+    words: list[int], holes: set[int]
+) -> None:
+    section = from_plain(
+        RegisterMapSection,
+        {
+            "registers": {
+                "text": {"address": 0, "type": "string", "count": 8, "field": "identity.serial"},
+                "f": {"address": 8, "type": "f32", "field": "state.pack_voltage"},
+                "i": {
+                    "address": 10,
+                    "type": "i32",
+                    "word_order": "little",
+                    "field": "state.current",
+                },
+                "u": {"address": 12, "type": "u32", "scale": 0.5, "field": "state.cycle_count"},
+                "cells": {
+                    "address": 20,
+                    "count": 40,
+                    "scale": 0.001,
+                    "field": "state.cell_voltages",
+                },
+                "t": {"address": 60, "type": "i16", "count": 4, "field": "state.temperatures"},
+            }
+        },
+    )
+    image = {a: w for a, w in enumerate(words) if a not in holes}
+    reading = to_reading(section, image)
+    assert reading.status in {"ok", "partial", "failed"}
+    for value in (reading.state.pack_voltage, reading.state.current, reading.state.cycle_count):
+        assert value is None or isinstance(value.value, int | float)
