@@ -73,4 +73,6 @@ class RegisterMapSource(BmsSource):
     async def _read_internal(self, timeout: float) -> BmsReading:
         async with ModbusLink(self.modbus, function=self.section.function) as link:
             image, problems = await read_register_map(link, self.section, timeout=timeout * 0.95)
+        for problem in problems:
+            log.warning("register map %s: %s", self.profile or "?", problem)
         return to_reading(self.section, image, profile=self.profile, problems=problems)

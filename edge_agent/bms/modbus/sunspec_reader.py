@@ -148,7 +148,7 @@ async def scan(
                     problems.extend(decoded.problems)
             cursor += 2 + length
     except ModbusError as exc:  # SunSpecError included: keep what was decoded
-        log.warning("SunSpec walk stopped at %d: %s", cursor, exc)
+        log.debug("SunSpec walk stopped at %d: %s", cursor, exc)  # reported by the source
         problems.append(f"chain walk stopped at {cursor}: {exc}")
     return SunSpecScan(
         base=base,

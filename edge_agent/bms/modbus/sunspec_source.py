@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from edge_agent.bms.modbus.link import ModbusLink
 from edge_agent.bms.modbus.profile_sections import SunSpecSection
 from edge_agent.bms.modbus.sunspec_map import to_reading
@@ -9,6 +11,8 @@ from edge_agent.bms.modbus.sunspec_reader import scan
 from edge_agent.bms.settings import ModbusSettings
 from edge_agent.bms.source import BmsSource
 from edge_agent.model import BmsReading
+
+log = logging.getLogger(__name__)
 
 
 class SunSpecSource(BmsSource):
@@ -37,4 +41,6 @@ class SunSpecSource(BmsSource):
                 )
             finally:
                 self.round_trips = link.round_trips
+        for problem in result.problems:
+            log.warning("SunSpec device at %s: %s", self.modbus.url, problem)
         return to_reading(result, profile=self.profile)
