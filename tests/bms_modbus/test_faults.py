@@ -77,7 +77,9 @@ def test_device_failure_exception_mid_chain() -> None:
 def test_one_lost_answer_is_recovered_by_retry(transport: str) -> None:
     if transport == "rtu":
         require_real_part(pty_available(), "pty pairs")
-    reading, _ = _read(SMALL, [Fault("no_answer", times=1, after=1)], transport, timeout_s=0.3)
+    reading, _ = _read(
+        SMALL, [Fault("no_answer", times=1, after=1)], transport, timeout_s=0.5, retries=2
+    )
     assert reading.status == "ok", reading.problems
     assert len(reading.state.cell_voltages) == 24
 
@@ -95,20 +97,20 @@ def test_silent_device_fails_in_bounded_time(transport: str) -> None:
 
 def test_crc_error_once_is_retried_over_rtu() -> None:
     require_real_part(pty_available(), "pty pairs")
-    reading, _ = _read(SMALL, [Fault("crc", times=1, after=2)], "rtu", timeout_s=0.3)
+    reading, _ = _read(SMALL, [Fault("crc", times=1, after=2)], "rtu", timeout_s=0.5, retries=2)
     assert reading.status == "ok", reading.problems
 
 
 def test_persistent_crc_errors_end_in_partial_reading_over_rtu() -> None:
     require_real_part(pty_available(), "pty pairs")
-    reading, _ = _read(SMALL, [Fault("crc", after=3)], "rtu", timeout_s=0.2, retries=1)
+    reading, _ = _read(SMALL, [Fault("crc", after=3)], "rtu", timeout_s=0.5, retries=1)
     assert reading.status == "partial"
     assert any("no valid answer" in p for p in reading.problems)
     assert reading.identity.manufacturer is not None
 
 
 def test_cut_tcp_frame_is_retried() -> None:
-    reading, _ = _read(SMALL, [Fault("crc", times=1, after=1)], "tcp", timeout_s=0.3)
+    reading, _ = _read(SMALL, [Fault("crc", times=1, after=1)], "tcp", timeout_s=0.5, retries=2)
     assert reading.status == "ok", reading.problems
 
 
@@ -117,7 +119,7 @@ def test_device_disappearing_mid_read_gives_partial_reading(transport: str) -> N
     if transport == "rtu":
         require_real_part(pty_available(), "pty pairs")
     started = time.monotonic()
-    reading, _ = _read(SMALL, [Fault("disconnect", after=2)], transport, timeout_s=0.2, retries=1)
+    reading, _ = _read(SMALL, [Fault("disconnect", after=2)], transport, timeout_s=0.5, retries=1)
     assert time.monotonic() - started < 5
     assert reading.status == "partial"
     assert any("chain walk stopped" in p for p in reading.problems)
