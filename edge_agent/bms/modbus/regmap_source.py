@@ -43,7 +43,12 @@ async def read_register_map(
                 problems.append(f"{block.count}@{block.address}: {exc}")
                 continue
             log.debug("bridged read %s refused, reading its spans one by one", block)
-        inner = [(a, n) for a, n in wanted if block.address <= a < block.end]
+        # the parts of every wanted span inside this block (a long span may cross blocks)
+        inner = [
+            (max(a, block.address), min(a + n, block.end) - max(a, block.address))
+            for a, n in wanted
+            if a < block.end and a + n > block.address
+        ]
         for single in plan_reads(inner, max_gap=0):
             try:
                 words = await link.read_before(single.address, single.count, deadline)
