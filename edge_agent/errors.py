@@ -25,7 +25,8 @@ Tree::
     │   ├── TransportError(BmsError)               J1939 TP / ISO-TP abort or sequence error
     │   └── ModbusError(BmsError)                  exception response / CRC / no answer; .address
     │       ├── ModbusTimeoutError(TimeoutError)
-    │       └── SunSpecError(ValueError)           marker missing, chain truncated or looping
+    │       ├── SunSpecError(ValueError)           marker missing, chain truncated or looping
+    │       └── ModbusConnectionError(ConnectionError)  device unreachable or gone mid-read
     ├── VisionError
     │   ├── CameraError(VisionError, OSError)      capture device missing or failing
     │   └── ImageError(VisionError, ValueError)    undecodable or unusable image bytes
@@ -149,6 +150,10 @@ class ModbusTimeoutError(ModbusError, TimeoutError):
 
 class SunSpecError(ModbusError, ValueError):
     """A SunSpec map is missing, truncated or loops."""
+
+
+class ModbusConnectionError(ModbusError, ConnectionError):
+    """The Modbus device or serial port could not be reached or went away mid-read."""
 
 
 # --- vision ---------------------------------------------------------------------------------
