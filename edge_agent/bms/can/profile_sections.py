@@ -73,6 +73,7 @@ class SignalPattern:
     """Signals whose names match ``pattern``; captured groups order them (numbers numerically)."""
 
     pattern: str = length(1, 200)
+    count: int = bounded(0, 1024, default=0)  # take the first N in order (0 = all matches)
     skip_values: tuple[float, ...] = ()  # values meaning "no measurement" (e.g. 0)
 
 
