@@ -94,4 +94,17 @@ class DbcBroadcasterSimulator(SimRunner):
         bus: can.BusABC | None = None,
     ) -> None:
         self.broadcaster = DbcBroadcaster(db, config)
-        super().__init__([self.broadcaster], bus=bus, interface=interface, channel=channel, bitrate=bitrate)
+        super().__init__(
+            [self.broadcaster], bus=bus, interface=interface, channel=channel, bitrate=bitrate
+        )
+
+
+def demo_config(plan: Any, *, period_s: float = 0.002) -> DbcSimConfig:
+    """A broadcast of every message a profile's plan uses, with plausible values."""
+    values: dict[str, float] = {}
+    for i, name in enumerate(plan.cells):
+        values[name] = 3.60 + 0.001 * (i % 50)
+    for i, name in enumerate(plan.temps):
+        values[name] = 20.0 + (i % 6)
+    messages = tuple(entry.message.name for entry in plan.ids.values())
+    return DbcSimConfig(messages=messages, values=values, period_s=period_s)

@@ -135,8 +135,12 @@ class FrameQueue(can.Listener):  # type: ignore[misc]
 class BusSession:
     """One open bus, its notifier and a send helper; use as an async context manager."""
 
-    def __init__(self, settings: CanSettings, bus: can.BusABC | None = None) -> None:
+    def __init__(
+        self, settings: CanSettings, bus: can.BusABC | None = None, *, record: Path | None = None
+    ) -> None:
         self.settings = settings
+        self.record = record
+        self._recorder: Any = None
         self._own_bus = bus is None
         self.bus: can.BusABC | None = bus
         self.notifier: can.Notifier | None = None
@@ -157,14 +161,23 @@ class BusSession:
         self.loop = asyncio.get_running_loop()
         if self.bus is None:
             self.bus = open_bus(self.settings)
-        self.notifier = can.Notifier(self.bus, [], timeout=0.05, loop=self.loop)
+        listeners: list[Any] = []
+        if self.record is not None:
+            try:
+                self._recorder = can.Logger(str(self.record))
+            except (ValueError, OSError) as exc:
+                self.bus.shutdown()
+                raise BusError(f"cannot record to {self.record}: {exc}") from None
+            listeners.append(self._recorder)
+        self.notifier = can.Notifier(self.bus, listeners, timeout=0.05, loop=self.loop)
         return self
 
     async def close(self) -> None:
         """Stop the notifier, then shut the bus down (if we opened it)."""
         if self.notifier is not None:
-            self.notifier.stop(timeout=2.0)
+            self.notifier.stop(timeout=2.0)  # also stops (flushes and closes) the recorder
             self.notifier = None
+            self._recorder = None
         if self.bus is not None and self._own_bus:
             try:
                 self.bus.shutdown()
@@ -198,3 +211,7 @@ class BusSession:
             self.bus.send(msg, timeout=0.2)
         except (can.CanError, OSError) as exc:
             raise BusError(f"cannot send frame {can_id:#x}: {exc}") from None
+        if self._recorder is not None:  # our own frames belong in the recording too
+            msg.timestamp = time.time()
+            msg.is_rx = False
+            self._recorder(msg)

@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
+from pathlib import Path
 from typing import ClassVar
 
 from edge_agent.bms.can.bus import BusSession
@@ -64,7 +65,9 @@ class CanMethodSource(BmsSource):
     transport = "can"
     fixed_methods: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, *, profile: PackProfile, can: CanSettings) -> None:
+    def __init__(
+        self, *, profile: PackProfile, can: CanSettings, record: Path | None = None
+    ) -> None:
         if profile.transport != "can":
             raise ConfigError(f"profile {profile.name!r} is for {profile.transport}, not CAN")
         self.profile = profile
@@ -74,6 +77,7 @@ class CanMethodSource(BmsSource):
         if not methods:
             raise ConfigError(f"profile {profile.name!r} lists no CAN method", key_path="methods")
         self.methods = methods
+        self.record = record
 
     async def _read_internal(self, timeout: float) -> BmsReading:
         end = time.monotonic() + max(0.05, timeout - MARGIN_S)
@@ -81,7 +85,7 @@ class CanMethodSource(BmsSource):
             transport="replay" if self.can.replay else "can", profile=self.profile.name
         )
         errors: list[BmsError] = []
-        async with BusSession(self.can) as bus:
+        async with BusSession(self.can, record=self.record) as bus:
             for method in self.methods:
                 budget = end - time.monotonic()
                 if budget <= 0:
