@@ -101,8 +101,10 @@ class CanMethodSource(BmsSource):
                     errors.append(exc)
                     out.failed_methods.append(method)
                     out.problems.append(f"{method}: {exc}")
-        if not out.has_data() and len(errors) == 1 and len(self.methods) == 1:
-            raise errors[0]  # BmsSource.read turns it into a failed reading with the reason
+        if not out.has_data() and len(self.methods) == 1 and len(errors) == 1:
+            # return the reason ourselves: BmsSource.read maps every TimeoutError (and so
+            # BusTimeoutError) to a generic "did not answer" text
+            out.problems[:] = [str(errors[0])]
         reading = out.build(limits_of(self.profile))
         if not reading.methods:
             reading = replace(reading, methods=tuple(self.methods))
