@@ -188,7 +188,7 @@ class DbcDecoder:
             out.problems.append(f"dbc: {len(cells)} of {len(plan.cells)} cell voltages seen")
         cell_spec = plan.section.cell_voltages
         tag = f"dbc:{cell_spec.pattern}" if cell_spec else "dbc"
-        out.put_cells(tuple(round(c, 4) for c in cells), tag)
+        out.put_cells(tuple(round(c, 6) for c in cells), tag)
         skip_t = set(plan.section.temperatures.skip_values) if plan.section.temperatures else set()
         out.put_temperatures(
             tuple(float(values[s]) for s in plan.temps if s in values and values[s] not in skip_t)

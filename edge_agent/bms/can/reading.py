@@ -70,7 +70,7 @@ class ReadingBuilder:
             raise KeyError(f"unknown reading field {name!r}")
         unit = UNITS.get(name, "")
         if isinstance(value, float) and unit:
-            value = round(value, 4)
+            value = round(value, 6)
         self.values[name] = Value(value=value, unit=unit, method=method)
 
     def put_cells(self, cells: tuple[float, ...], method: str) -> None:
