@@ -40,6 +40,7 @@ def register(sub: Any, name: str) -> None:
     p.add_argument("--abort-after", type=int, default=None, help="GB/T: abort BRM after N packets")
     p.add_argument("--silent", action="store_true", help="never answer")
     p.add_argument("--profile", help="dbc: pack profile whose DBC and fields to broadcast")
+    p.add_argument("--set", action="append", default=[], metavar="SIGNAL=VALUE", help="dbc: a value")
     p.add_argument(
         "--duration", type=float, default=0.0, help="seconds to run (0 = until signalled)"
     )
@@ -86,8 +87,18 @@ def _simulator(args: argparse.Namespace, interface: str, channel: str, bitrate: 
     if not args.profile:
         raise SimulatorError("--protocol dbc needs --profile NAME")
     plan = plan_for(load_profile(args.profile))
+    values: dict[str, float] = {}
+    for item in args.set:
+        name, sep, number = item.partition("=")
+        try:
+            values[name] = float(number)
+        except ValueError:
+            raise SimulatorError(f"--set needs SIGNAL=NUMBER, got {item!r}") from None
+        if not sep:
+            raise SimulatorError(f"--set needs SIGNAL=NUMBER, got {item!r}")
+    config = demo_config(plan, values=values)
     return DbcBroadcasterSimulator(
-        plan.db, demo_config(plan), interface=interface, channel=channel, bitrate=bitrate
+        plan.db, config, interface=interface, channel=channel, bitrate=bitrate
     )
 
 

@@ -99,12 +99,15 @@ class DbcBroadcasterSimulator(SimRunner):
         )
 
 
-def demo_config(plan: Any, *, period_s: float = 0.002) -> DbcSimConfig:
-    """A broadcast of every message a profile's plan uses, with plausible values."""
-    values: dict[str, float] = {}
+def demo_config(
+    plan: Any, *, period_s: float = 0.002, values: dict[str, float] | None = None
+) -> DbcSimConfig:
+    """A broadcast of every message a profile's plan uses: cells and temperatures get
+    plausible values, other signals the ``values`` given (else their raw 0)."""
+    values = dict(values or {})
     for i, name in enumerate(plan.cells):
-        values[name] = 3.60 + 0.001 * (i % 50)
+        values.setdefault(name, 3.60 + 0.001 * (i % 50))
     for i, name in enumerate(plan.temps):
-        values[name] = 20.0 + (i % 6)
+        values.setdefault(name, 20.0 + (i % 6))
     messages = tuple(entry.message.name for entry in plan.ids.values())
     return DbcSimConfig(messages=messages, values=values, period_s=period_s)
