@@ -92,5 +92,7 @@ def load_profile(name: str, extra: Iterable[Path] = ()) -> PackProfile:
     profiles = list_profiles(extra)
     if name not in profiles:
         known = ", ".join(sorted(profiles)) or "none"
-        raise ProfileError(f"unknown pack profile {name!r} (known: {known})", key_path="bms.profile")
+        raise ProfileError(
+            f"unknown pack profile {name!r} (known: {known})", key_path="bms.profile"
+        )
     return load_profile_file(profiles[name])

@@ -52,7 +52,10 @@ class BmsSource(abc.ABC):
         except BmsError as exc:
             log.warning("bms read failed: %s: %s", type(exc).__name__, exc)
             reading = BmsReading(
-                status="failed", transport=self.transport, methods=(self.name,), problems=(str(exc),)
+                status="failed",
+                transport=self.transport,
+                methods=(self.name,),
+                problems=(str(exc),),
             )
         elapsed = (time.perf_counter() - started) * 1000.0
         return _with_duration(reading, elapsed)
@@ -82,7 +85,9 @@ def backend_class(name: str) -> type[BmsSource]:
     try:
         module_name, class_name = BACKENDS[name]
     except KeyError:
-        raise ConfigError(f"unknown BMS backend {name!r} (known: {', '.join(sorted(BACKENDS))})") from None
+        raise ConfigError(
+            f"unknown BMS backend {name!r} (known: {', '.join(sorted(BACKENDS))})"
+        ) from None
     module = importlib.import_module(module_name)
     cls: Any = getattr(module, class_name)
     return cls  # type: ignore[no-any-return]

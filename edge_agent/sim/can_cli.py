@@ -40,7 +40,9 @@ def register(sub: Any, name: str) -> None:
     p.add_argument("--abort-after", type=int, default=None, help="GB/T: abort BRM after N packets")
     p.add_argument("--silent", action="store_true", help="never answer")
     p.add_argument("--profile", help="dbc: pack profile whose DBC and fields to broadcast")
-    p.add_argument("--set", action="append", default=[], metavar="SIGNAL=VALUE", help="dbc: a value")
+    p.add_argument(
+        "--set", action="append", default=[], metavar="SIGNAL=VALUE", help="dbc: a value"
+    )
     p.add_argument(
         "--duration", type=float, default=0.0, help="seconds to run (0 = until signalled)"
     )

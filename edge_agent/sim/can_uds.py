@@ -69,7 +69,7 @@ class UdsEcu:
         """Receive the runner's send callable."""
         self._send = send
 
-    def _rxfn(self) -> isotp.CanMessage | None:
+    def _rxfn(self, timeout: float) -> isotp.CanMessage | None:  # never blocks: a deque
         return self._rx.popleft() if self._rx else None
 
     def _txfn(self, msg: isotp.CanMessage) -> None:

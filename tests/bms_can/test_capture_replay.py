@@ -17,7 +17,11 @@ from edge_agent.bms.settings import CanSettings
 from edge_agent.cli import main
 from edge_agent.errors import BusError
 from edge_agent.sim.can_gbt import GbtBmsSimulator
-from tests.support.can import channel, value, virtual  # noqa: F401
+from tests.support.can import (
+    channel_fixture,  # noqa: F401 - fixtures
+    value,
+    virtual,
+)
 
 
 def fast_gbt():
@@ -38,7 +42,14 @@ def test_record_then_replay_gives_the_same_reading(channel, tmp_path, suffix):
     assert live.status == "ok", live.problems
     frames = list(can.LogReader(str(path)))
     ids = {m.arbitration_id for m in frames}
-    assert {0x1826F456, 0x182756F4, 0x1801F456, 0x1CEC56F4, 0x1CECF456, 0x1CEB56F4} <= ids  # both directions
+    assert {
+        0x1826F456,
+        0x182756F4,
+        0x1801F456,
+        0x1CEC56F4,
+        0x1CECF456,
+        0x1CEB56F4,
+    } <= ids  # both directions
     replayed = asyncio.run(read_bms(fast_gbt(), CanSettings(replay=str(path)), 8.0))
     assert replayed.transport == "replay" and replayed.status == "ok", replayed.problems
     assert replayed.identity == live.identity
@@ -64,23 +75,87 @@ def test_cli_read_capture_replay(channel, tmp_path, capsys, monkeypatch):
     (tmp_path / "none.toml").write_text("")
     out = tmp_path / "cap.asc"
     with GbtBmsSimulator(channel=channel):
-        code = main(["bms", "capture", "--out", str(out), "--profile", "gbt27930-generic", "--interface", "virtual", "--channel", channel, "--timeout", "6"])
+        code = main(
+            [
+                "bms",
+                "capture",
+                "--out",
+                str(out),
+                "--profile",
+                "gbt27930-generic",
+                "--interface",
+                "virtual",
+                "--channel",
+                channel,
+                "--timeout",
+                "6",
+            ]
+        )
         assert code == 0
         captured = json.loads(capsys.readouterr().out)
-        assert captured["identity"]["serial"] == {"value": "1234", "unit": "", "method": "gbt27930:BRM"}
-        code = main(["bms", "read", "--profile", "gbt27930-generic", "--interface", "virtual", "--channel", channel, "--timeout", "6"])
+        assert captured["identity"]["serial"] == {
+            "value": "1234",
+            "unit": "",
+            "method": "gbt27930:BRM",
+        }
+        code = main(
+            [
+                "bms",
+                "read",
+                "--profile",
+                "gbt27930-generic",
+                "--interface",
+                "virtual",
+                "--channel",
+                channel,
+                "--timeout",
+                "6",
+            ]
+        )
         live = json.loads(capsys.readouterr().out)
     assert code == 0 and live["status"] == "ok" and live["state"]["cell_voltages"][0] == 3.7
     assert main(["bms", "replay", str(out), "--profile", "gbt27930-generic"]) == 0
     replayed = json.loads(capsys.readouterr().out)
     assert replayed["transport"] == "replay" and replayed["identity"] == captured["identity"]
     # a silent bus: JSON with the reason and exit status 1
-    assert main(["bms", "read", "--profile", "uds-generic", "--interface", "virtual", "--channel", channel + "-x", "--timeout", "2"]) == 1
+    assert (
+        main(
+            [
+                "bms",
+                "read",
+                "--profile",
+                "uds-generic",
+                "--interface",
+                "virtual",
+                "--channel",
+                channel + "-x",
+                "--timeout",
+                "2",
+            ]
+        )
+        == 1
+    )
     failed = json.loads(capsys.readouterr().out)
     assert failed["status"] == "failed" and "no UDS response" in failed["problems"][0]
     assert main(["bms", "capture", "--out", str(tmp_path / "x.txt"), "--duration", "0.1"]) == 2
     passive = tmp_path / "passive.log"
-    assert main(["bms", "capture", "--out", str(passive), "--duration", "0.2", "--interface", "virtual", "--channel", channel]) == 0
+    assert (
+        main(
+            [
+                "bms",
+                "capture",
+                "--out",
+                str(passive),
+                "--duration",
+                "0.2",
+                "--interface",
+                "virtual",
+                "--channel",
+                channel,
+            ]
+        )
+        == 0
+    )
     assert passive.exists()
 
 

@@ -6,18 +6,44 @@ from dataclasses import replace
 from pathlib import Path
 
 from edge_agent.bms.profile import load_profile, load_profile_file
-from tests.support.can import modem, read, sim_process, slcan, value  # noqa: F401
+from tests.support.can import (
+    modem_fixture,  # noqa: F401 - fixtures
+    read,
+    sim_process,
+    slcan,
+    value,
+)
 
 DATA = Path(__file__).parent / "data"
 
 
 def fast_gbt():
     p = load_profile("gbt27930-generic")
-    return replace(p, gbt27930=replace(p.gbt27930, bhm_wait_s=0.5, brm_timeout_s=2.0, bcp_timeout_s=2.0, listen_s=0.5))
+    return replace(
+        p,
+        gbt27930=replace(
+            p.gbt27930, bhm_wait_s=0.5, brm_timeout_s=2.0, bcp_timeout_s=2.0, listen_s=0.5
+        ),
+    )
 
 
 def test_gbt_over_slcan(modem):
-    with sim_process("--slcan", modem.b_path, "--cells", "100", "--cell-voltage", "3.3", "--serial", "A7B9", "--manufacturer", "CALB", "--vin", "LB9A32C10P0000042", "--fault", "insulation"):
+    with sim_process(
+        "--slcan",
+        modem.b_path,
+        "--cells",
+        "100",
+        "--cell-voltage",
+        "3.3",
+        "--serial",
+        "A7B9",
+        "--manufacturer",
+        "CALB",
+        "--vin",
+        "LB9A32C10P0000042",
+        "--fault",
+        "insulation",
+    ):
         r = read(fast_gbt(), slcan(modem.a_path), timeout=10.0)
     assert r.status == "ok", r.problems
     i, s = r.identity, r.state
@@ -61,14 +87,34 @@ def test_uds_over_slcan(modem):
     assert value(r.identity.production_date) == ("2022-03-14", "", "uds:F18B")
     assert value(r.identity.software_version) == ("S0815", "", "uds:F195")
     # the simulator has no SOH DID 0x0105: a per-DID problem, the rest is read
-    assert r.status == "partial" and r.problems == ("uds:0105: negative response 0x31 (RequestOutOfRange)",)
+    assert r.status == "partial" and r.problems == (
+        "uds:0105: negative response 0x31 (RequestOutOfRange)",
+    )
 
 
 def test_dbc_broadcaster_over_slcan(modem):
     serial = b"DP6S2024A00012345".ljust(21, b"\0")
-    parts = [f"--set=SerialPart{i}={int.from_bytes(serial[i * 7:(i + 1) * 7], 'little')}" for i in range(3)]
-    sets = ["--set=PackVoltage=21.5", "--set=PackCurrent=2.5", "--set=Soc=70", "--set=Soh=95.5", "--set=CycleCount=12"]
-    with sim_process("--slcan", modem.b_path, "--protocol", "dbc", "--profile", str(DATA / "demo-pack.toml"), *sets, *parts):
+    parts = [
+        f"--set=SerialPart{i}={int.from_bytes(serial[i * 7 : (i + 1) * 7], 'little')}"
+        for i in range(3)
+    ]
+    sets = [
+        "--set=PackVoltage=21.5",
+        "--set=PackCurrent=2.5",
+        "--set=Soc=70",
+        "--set=Soh=95.5",
+        "--set=CycleCount=12",
+    ]
+    with sim_process(
+        "--slcan",
+        modem.b_path,
+        "--protocol",
+        "dbc",
+        "--profile",
+        str(DATA / "demo-pack.toml"),
+        *sets,
+        *parts,
+    ):
         r = read(load_profile_file(DATA / "demo-pack.toml"), slcan(modem.a_path), timeout=10.0)
     assert r.status == "ok", r.problems
     assert value(r.identity.serial) == ("DP6S2024A00012345", "", "dbc:SerialPart0")

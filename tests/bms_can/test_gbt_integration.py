@@ -14,7 +14,12 @@ from edge_agent.bms.can.profile_source import read_bms
 from edge_agent.bms.profile import load_profile
 from edge_agent.errors import BusTimeoutError, TransportError
 from edge_agent.sim.can_gbt import DEFAULT_BRM, GbtBmsSimulator
-from tests.support.can import channel, read, value, virtual  # noqa: F401
+from tests.support.can import (
+    channel_fixture,  # noqa: F401 - fixtures
+    read,
+    value,
+    virtual,
+)
 
 CELLS = (3.70, 3.71, 3.69, 3.72) * 24
 TEMPS = (24, 25, 26, 25, 24, 23, 25, 26)
@@ -63,9 +68,22 @@ def test_full_reading_every_field_and_unit(channel):
 
 
 def test_41_byte_brm_cell_count_and_faults(channel):
-    identity = replace(DEFAULT_BRM, manufacturer="BYD", serial="7788", vin="LGXC16DF5N0012345", software_version=None, battery_type="lfp")
+    identity = replace(
+        DEFAULT_BRM,
+        manufacturer="BYD",
+        serial="7788",
+        vin="LGXC16DF5N0012345",
+        software_version=None,
+        battery_type="lfp",
+    )
     cells = (3.30,) * 12
-    with GbtBmsSimulator(channel=channel, identity=identity, cells=cells, brm_length=41, faults=("insulation", "cell_overvoltage")):
+    with GbtBmsSimulator(
+        channel=channel,
+        identity=identity,
+        cells=cells,
+        brm_length=41,
+        faults=("insulation", "cell_overvoltage"),
+    ):
         r = read(fast_profile(), virtual(channel))
     assert r.identity.software_version is None
     assert value(r.identity.vin) == ("LGXC16DF5N0012345", "", "gbt27930:BRM")

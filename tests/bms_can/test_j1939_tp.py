@@ -28,10 +28,20 @@ def make_pair(data: bytes, window: int = 255, sender_window: int = 255):
     clock = Clock()
     to_rx: list[tuple[int, bytes]] = []
     to_tx: list[tuple[int, bytes]] = []
-    rx = tp.TpReceiver(address=CHARGER, send=lambda i, d: to_tx.append((i, d)), clock=clock, max_packets_per_cts=window)
+    rx = tp.TpReceiver(
+        address=CHARGER,
+        send=lambda i, d: to_tx.append((i, d)),
+        clock=clock,
+        max_packets_per_cts=window,
+    )
     sender = tp.TpSender(
-        address=BMS, dest=CHARGER, pgn=PGN_BRM, data=data, send=lambda i, d: to_rx.append((i, d)),
-        clock=clock, max_packets_per_cts=sender_window,
+        address=BMS,
+        dest=CHARGER,
+        pgn=PGN_BRM,
+        data=data,
+        send=lambda i, d: to_rx.append((i, d)),
+        clock=clock,
+        max_packets_per_cts=sender_window,
     )
     return clock, rx, sender, to_rx, to_tx
 
@@ -94,7 +104,14 @@ def test_bam_is_reassembled_without_handshake():
     clock = Clock()
     rx = tp.TpReceiver(address=CHARGER, send=lambda i, d: None, clock=clock)
     out: list[tuple[int, bytes]] = []
-    sender = tp.TpSender(address=BMS, dest=tp.GLOBAL, pgn=0x1500, data=bytes(20), send=lambda i, d: out.append((i, d)), clock=clock)
+    sender = tp.TpSender(
+        address=BMS,
+        dest=tp.GLOBAL,
+        pgn=0x1500,
+        data=bytes(20),
+        send=lambda i, d: out.append((i, d)),
+        clock=clock,
+    )
     sender.start()
     while not sender.done:
         clock.t += 0.05
@@ -126,7 +143,9 @@ def test_duplicates_and_out_of_order_packets():
     acks: list[bytes] = []
     rx = tp.TpReceiver(address=CHARGER, send=lambda i, d: acks.append(d), clock=clock)
     data = bytes(range(100, 141))
-    s = tp.TpSender(address=BMS, dest=CHARGER, pgn=PGN_BRM, data=data, send=lambda i, d: None, clock=clock)
+    s = tp.TpSender(
+        address=BMS, dest=CHARGER, pgn=PGN_BRM, data=data, send=lambda i, d: None, clock=clock
+    )
     rx.on_frame(0x1CEC56F4, bytes((16, 41, 0, 6, 255, 0, 2, 0)))
     events = []
     for seq in (2, 1, 1, 3, 5, 4, 4, 6):
@@ -145,7 +164,11 @@ def test_t1_timeout_aborts_towards_sender():
     assert rx.poll() == []
     clock.t += 0.10
     (event,) = rx.poll()
-    assert isinstance(event, tp.TpAborted) and event.reason == tp.ABORT_TIMEOUT and event.by == "timeout"
+    assert (
+        isinstance(event, tp.TpAborted)
+        and event.reason == tp.ABORT_TIMEOUT
+        and event.by == "timeout"
+    )
     assert sent[-1] == (0x1CECF456, bytes((255, 3, 255, 255, 255, 0, 2, 0)))
     assert not rx.active
 
@@ -183,14 +206,24 @@ def test_bad_announcements_are_refused():
 
 def test_frames_for_other_nodes_are_ignored():
     rx = tp.TpReceiver(address=CHARGER, send=lambda i, d: None, clock=Clock())
-    assert rx.on_frame(tp.make_id(7, tp.PGN_TP_CM, 0x33, BMS), bytes((16, 41, 0, 6, 255, 0, 2, 0))) == []
+    assert (
+        rx.on_frame(tp.make_id(7, tp.PGN_TP_CM, 0x33, BMS), bytes((16, 41, 0, 6, 255, 0, 2, 0)))
+        == []
+    )
     assert not rx.active
 
 
 def test_sender_times_out_without_cts_and_honours_hold():
     clock = Clock()
     sent: list[bytes] = []
-    s = tp.TpSender(address=BMS, dest=CHARGER, pgn=PGN_BRM, data=bytes(20), send=lambda i, d: sent.append(d), clock=clock)
+    s = tp.TpSender(
+        address=BMS,
+        dest=CHARGER,
+        pgn=PGN_BRM,
+        data=bytes(20),
+        send=lambda i, d: sent.append(d),
+        clock=clock,
+    )
     s.start()
     s.on_frame(0x1CECF456, bytes((17, 0, 1, 255, 255, 0, 2, 0)))  # hold: wait up to T4
     clock.t += 1.0
@@ -205,7 +238,14 @@ def test_sender_times_out_without_cts_and_honours_hold():
 def test_passive_receiver_follows_a_sniffed_transfer():
     clock = Clock()
     rx = tp.TpReceiver(address=CHARGER, send=None, clock=clock)
-    s = tp.TpSender(address=BMS, dest=CHARGER, pgn=PGN_BRM, data=bytes(range(13)), send=lambda i, d: None, clock=clock)
+    s = tp.TpSender(
+        address=BMS,
+        dest=CHARGER,
+        pgn=PGN_BRM,
+        data=bytes(range(13)),
+        send=lambda i, d: None,
+        clock=clock,
+    )
     assert rx.on_frame(0x1CEC56F4, bytes((16, 13, 0, 2, 255, 0, 2, 0))) == []
     assert rx.on_frame(0x1CECF456, bytes((17, 2, 1, 255, 255, 0, 2, 0))) == []
     rx.on_frame(0x1CEB56F4, s.packet(1))
@@ -256,7 +296,9 @@ def test_loopback_with_losses_delivers_exact_data_or_aborts(size, drops, dups, w
 @given(
     st.lists(
         st.tuples(
-            st.sampled_from([0x1CEC56F4, 0x1CEB56F4, 0x1CECFF56, 0x1CEBFFF4, 0x18FF0000, 0x1CEC5600]),
+            st.sampled_from(
+                [0x1CEC56F4, 0x1CEB56F4, 0x1CECFF56, 0x1CEBFFF4, 0x18FF0000, 0x1CEC5600]
+            ),
             st.binary(min_size=0, max_size=8),
             st.floats(0, 2),
         ),
@@ -266,7 +308,9 @@ def test_loopback_with_losses_delivers_exact_data_or_aborts(size, drops, dups, w
 def test_fuzz_receiver_never_crashes(frames):
     clock = Clock()
     for passive in (False, True):
-        rx = tp.TpReceiver(address=CHARGER, send=None if passive else (lambda i, d: None), clock=clock)
+        rx = tp.TpReceiver(
+            address=CHARGER, send=None if passive else (lambda i, d: None), clock=clock
+        )
         for can_id, data, dt in frames:
             clock.t += dt
             for event in rx.on_frame(can_id, data) + rx.poll():

@@ -11,7 +11,12 @@ from edge_agent.bms.can.uds_codecs import decode_bcd_date, decode_did
 from edge_agent.bms.profile import load_profile
 from edge_agent.errors import FrameError
 from edge_agent.sim.can_uds import DEFAULT_DIDS, UdsEcuSimulator, UdsSimConfig
-from tests.support.can import channel, read, value, virtual  # noqa: F401
+from tests.support.can import (
+    channel_fixture,  # noqa: F401 - fixtures
+    read,
+    value,
+    virtual,
+)
 
 
 def profile(**uds):
@@ -39,11 +44,28 @@ def test_all_identification_dids_and_profile_did(channel):
     assert value(i.software_version) == ("S0815", "", "uds:F195")
     assert value(r.state.soh) == (94.3, "%", "uds:0105")
     asked = {int.from_bytes(req[1:3], "big") for req in sim.ecu.requests if req[0] == 0x22}
-    assert asked == {0x0105, 0xF187, 0xF18A, 0xF18B, 0xF18C, 0xF190, 0xF191, 0xF192, 0xF193, 0xF194, 0xF195}
+    assert asked == {
+        0x0105,
+        0xF187,
+        0xF18A,
+        0xF18B,
+        0xF18C,
+        0xF190,
+        0xF191,
+        0xF192,
+        0xF193,
+        0xF194,
+        0xF195,
+    }
 
 
 def test_negative_responses_and_timeouts_are_per_did(channel):
-    config = UdsSimConfig(dids=dids_with_soh(), nrc={0xF190: 0x33, 0x0105: 0x22}, silent_dids=(0xF18C,), pending_dids=(0xF18A,))
+    config = UdsSimConfig(
+        dids=dids_with_soh(),
+        nrc={0xF190: 0x33, 0x0105: 0x22},
+        silent_dids=(0xF18C,),
+        pending_dids=(0xF18A,),
+    )
     with UdsEcuSimulator(channel=channel, config=config):
         r = read(profile(), virtual(channel))
     assert r.status == "partial"
@@ -75,8 +97,15 @@ def test_29bit_ids(channel):
 def test_did_codecs():
     assert decode_bcd_date(bytes.fromhex("20220314")) == "2022-03-14"
     assert decode_did(UdsDid(did=1, field="soh", codec="uint", scale=0.5), b"\x00\xc8") == 100.0
-    assert decode_did(UdsDid(did=1, field="current", codec="sint", byte_order="little", length=2), b"\xfe\xff") == -2
-    assert decode_did(UdsDid(did=1, field="serial", codec="hex", start=1), b"\x00\xab\xcd") == "ABCD"
+    assert (
+        decode_did(
+            UdsDid(did=1, field="current", codec="sint", byte_order="little", length=2), b"\xfe\xff"
+        )
+        == -2
+    )
+    assert (
+        decode_did(UdsDid(did=1, field="serial", codec="hex", start=1), b"\x00\xab\xcd") == "ABCD"
+    )
     assert decode_did(UdsDid(did=1, field="serial"), b"SN42\x00\x00") == "SN42"
     for spec, raw in (
         (UdsDid(did=1, field="serial"), b"\x01\x02"),

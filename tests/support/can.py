@@ -22,14 +22,14 @@ from edge_agent.sim.can_pty import PtyNullModem
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture
-def channel() -> str:
+@pytest.fixture(name="channel")
+def channel_fixture() -> str:
     """A virtual-bus channel name no other test uses."""
     return f"test-{uuid.uuid4().hex[:10]}"
 
 
-@pytest.fixture
-def modem() -> Iterator[PtyNullModem]:
+@pytest.fixture(name="modem")
+def modem_fixture() -> Iterator[PtyNullModem]:
     """A started pty null modem (a_path for the agent, b_path for the simulator process)."""
     with PtyNullModem() as link:
         yield link

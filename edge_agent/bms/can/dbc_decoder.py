@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import cantools
 
@@ -39,7 +39,8 @@ def load_dbc(path: Path, *, strict: bool) -> Any:
 
 def bit_reader(signal: Any) -> Callable[[bytes], int]:
     """A fast raw-value extractor for one (unsigned, unscaled) signal."""
-    start, size = signal.start, signal.length
+    start: int = signal.start
+    size: int = signal.length
     mask = (1 << size) - 1
     if signal.byte_order == "little_endian":
         return lambda data: (int.from_bytes(data, "little") >> start) & mask
@@ -216,7 +217,9 @@ class DbcDecoder:
         for name in spec.signals:
             signal = self.plan.signals[name]
             size = max(1, (signal.length + 7) // 8)
-            order = "little" if signal.byte_order == "little_endian" else "big"
+            order: Literal["little", "big"] = (
+                "little" if signal.byte_order == "little_endian" else "big"
+            )
             chunks.append(int(raw[name]).to_bytes(size, order))
         blob = b"".join(chunks)
         if spec.encoding == "hex":

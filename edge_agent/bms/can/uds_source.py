@@ -11,7 +11,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import can
 import isotp
@@ -89,7 +89,7 @@ def read_dids_blocking(
     config["use_server_timing"] = False
     results: list[DidResult] = []
     silent = 0
-    with Client(PythonIsoTpConnection(stack), config=config) as client:
+    with Client(PythonIsoTpConnection(stack), config=cast(Any, config)) as client:
         for did in dids:
             remaining = end - time.monotonic()
             if remaining <= 0.05:
