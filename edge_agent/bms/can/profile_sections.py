@@ -98,3 +98,36 @@ class DbcSection:
     faults: dict[str, str] = field(default_factory=dict)  # fault token -> signal (nonzero = set)
     constants: dict[str, str] = field(default_factory=dict)  # identity field -> fixed text
     listen_s: float = bounded(0.05, 60.0, default=2.0)  # upper bound; stops when all are seen
+
+
+def check_can_sections(
+    *, name: str, uds: UdsSection | None, dbc: DbcSection | None
+) -> list[tuple[str, str]]:
+    """Cross-field checks the types cannot express: (key path, problem) pairs."""
+    from edge_agent.bms.can.reading import IDENTITY_FIELDS, STATE_FIELDS
+
+    known = IDENTITY_FIELDS | STATE_FIELDS
+    problems: list[tuple[str, str]] = []
+    if uds is not None:
+        for i, did in enumerate(uds.dids):
+            if did.field not in known:
+                problems.append(
+                    (f"{name}.uds.dids[{i}].field", f"unknown reading field {did.field!r}")
+                )
+            if did.codec in ("ascii", "hex", "bcd_date") and did.field in STATE_FIELDS:
+                problems.append(
+                    (
+                        f"{name}.uds.dids[{i}].codec",
+                        f"{did.codec} gives text, {did.field} is a number",
+                    )
+                )
+    if dbc is not None:
+        for key in dbc.fields:
+            if key not in known:
+                problems.append((f"{name}.dbc.fields.{key}", "unknown reading field"))
+        for key in dbc.constants:
+            if key not in IDENTITY_FIELDS:
+                problems.append(
+                    (f"{name}.dbc.constants.{key}", "constants must be identity fields")
+                )
+    return problems

@@ -7,7 +7,7 @@ derives cell statistics, applies the profile's plausibility limits and sets the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from statistics import fmean
 
 from edge_agent.model import BmsIdentity, BmsReading, BmsState, ReadingStatus, Value
@@ -160,8 +160,3 @@ class ReadingBuilder:
             and spread.value > limits.max_cell_spread_v
         ):
             self.fault("cell_imbalance")
-
-
-def merge_methods(reading: BmsReading, **changes: object) -> BmsReading:
-    """Copy of ``reading`` with fields replaced (a small typed wrapper for callers)."""
-    return replace(reading, **changes)  # type: ignore[arg-type]
