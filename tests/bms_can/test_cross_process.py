@@ -122,3 +122,31 @@ def test_dbc_broadcaster_over_slcan(modem):
     assert value(r.state.soh) == (95.5, "%", "dbc:Soh")
     assert r.state.cell_voltages == (3.6, 3.601, 3.602, 3.603, 3.604, 3.605)
     assert r.state.temperatures == (20.0, 21.0, 22.0, 23.0)
+
+
+def test_sim_pty_pair_prints_the_agent_end():
+    import os
+    import subprocess
+    import sys
+
+    from tests.support.can import ROOT
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edge_agent", "sim", "bms-can", "--pty-pair", "--cells", "8"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+    )
+    try:
+        first = proc.stdout.readline()
+        assert first.startswith("agent side: --interface slcan --channel /dev/pts/")
+        assert proc.stdout.readline().startswith("ready")
+        r = read(fast_gbt(), slcan(first.split()[-1]), timeout=10.0)
+        assert len(r.state.cell_voltages) == 8 and value(r.identity.serial)[0] == "1234"
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=10) == 0
+        proc.stdout.close()
+        proc.stderr.close()
