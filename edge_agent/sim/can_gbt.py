@@ -20,11 +20,12 @@ import can
 from edge_agent.bms.can import gbt27930 as gbt
 from edge_agent.bms.can import gbt27930_encode as enc
 from edge_agent.bms.can.j1939_tp import (
+    GLOBAL,
     PGN_TP_CM,
     TpCompleted,
-    TpSender,
     split_id,
 )
+from edge_agent.bms.can.j1939_tp_sender import TpSender
 from edge_agent.sim.can_runner import SimRunner
 
 log = logging.getLogger(__name__)
@@ -78,6 +79,7 @@ class GbtSimConfig:
     duplicate_packets: tuple[int, ...] = ()
     abort_after_packets: int | None = None  # abort the BRM transfer after N packets
     abort_transfers: int = 1  # how many BRM transfers to abort (0 = every one)
+    use_bam: bool = False  # broadcast TP messages with BAM instead of RTS/CTS
     bhm_length: int = 2  # DLC error when not 2
     bsm_length: int = 7
 
@@ -161,7 +163,7 @@ class GbtBms:
                 self.transfers_started += 1
             self._sender = TpSender(
                 address=self.address,
-                dest=self.charger,
+                dest=GLOBAL if self.config.use_bam else self.charger,
                 pgn=pgn,
                 data=item.data,
                 send=self._tx_raw,

@@ -177,3 +177,19 @@ def test_profiles_cli(capsys, tmp_path, monkeypatch):
     assert "uds.tx_id: must be an integer" in capsys.readouterr().out
     demo = Path(__file__).parent / "data" / "demo-pack.toml"
     assert main(["profiles", "validate", str(demo)]) == 0
+
+
+def test_cli_takes_bus_and_profile_from_the_config_file(channel, tmp_path, capsys, monkeypatch):
+    config = tmp_path / "agent.toml"
+    config.write_text(
+        '[bms]\nprofile = "gbt27930-generic"\ntimeout_s = 6.0\n'
+        f'[bms.can]\ninterface = "virtual"\nchannel = "{channel}"\n'
+    )
+    monkeypatch.setenv("EDGE_AGENT_CONFIG", str(config))
+    record = tmp_path / "s.log"
+    with GbtBmsSimulator(channel=channel):
+        assert main(["bms", "read", "--record", str(record)]) == 0
+    live = json.loads(capsys.readouterr().out)
+    assert live["status"] == "ok" and live["identity"]["vin"]["value"] == "LSVAU2180N2183294"
+    assert main(["bms", "read", "--replay", str(record)]) == 0
+    assert json.loads(capsys.readouterr().out)["identity"] == live["identity"]

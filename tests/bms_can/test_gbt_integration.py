@@ -173,3 +173,12 @@ def test_read_bms_is_the_station_entry_point(channel):
 
     r = asyncio.run(main())
     assert r.status == "ok" and value(r.identity.serial)[0] == "1234"
+
+
+def test_bam_transfers_are_accepted(channel):
+    with GbtBmsSimulator(channel=channel, use_bam=True, cells=(3.5,) * 10) as sim:
+        r = read(fast_profile(), virtual(channel))
+    assert r.status == "partial"  # 10 cells = 35 V: below the generic pack-voltage limit
+    assert value(r.identity.vin) == ("LSVAU2180N2183294", "", "gbt27930:BRM")
+    assert r.state.cell_voltages == (3.5,) * 10
+    assert sim.bms.transfers_started >= 1

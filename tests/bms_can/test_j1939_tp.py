@@ -6,6 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edge_agent.bms.can import j1939_tp as tp
+from edge_agent.bms.can.j1939_tp_sender import TpSender
 
 BMS, CHARGER, PGN_BRM = 0xF4, 0x56, 0x0200
 
@@ -34,7 +35,7 @@ def make_pair(data: bytes, window: int = 255, sender_window: int = 255):
         clock=clock,
         max_packets_per_cts=window,
     )
-    sender = tp.TpSender(
+    sender = TpSender(
         address=BMS,
         dest=CHARGER,
         pgn=PGN_BRM,
@@ -104,7 +105,7 @@ def test_bam_is_reassembled_without_handshake():
     clock = Clock()
     rx = tp.TpReceiver(address=CHARGER, send=lambda i, d: None, clock=clock)
     out: list[tuple[int, bytes]] = []
-    sender = tp.TpSender(
+    sender = TpSender(
         address=BMS,
         dest=tp.GLOBAL,
         pgn=0x1500,
@@ -143,7 +144,7 @@ def test_duplicates_and_out_of_order_packets():
     acks: list[bytes] = []
     rx = tp.TpReceiver(address=CHARGER, send=lambda i, d: acks.append(d), clock=clock)
     data = bytes(range(100, 141))
-    s = tp.TpSender(
+    s = TpSender(
         address=BMS, dest=CHARGER, pgn=PGN_BRM, data=data, send=lambda i, d: None, clock=clock
     )
     rx.on_frame(0x1CEC56F4, bytes((16, 41, 0, 6, 255, 0, 2, 0)))
@@ -216,7 +217,7 @@ def test_frames_for_other_nodes_are_ignored():
 def test_sender_times_out_without_cts_and_honours_hold():
     clock = Clock()
     sent: list[bytes] = []
-    s = tp.TpSender(
+    s = TpSender(
         address=BMS,
         dest=CHARGER,
         pgn=PGN_BRM,
@@ -238,7 +239,7 @@ def test_sender_times_out_without_cts_and_honours_hold():
 def test_passive_receiver_follows_a_sniffed_transfer():
     clock = Clock()
     rx = tp.TpReceiver(address=CHARGER, send=None, clock=clock)
-    s = tp.TpSender(
+    s = TpSender(
         address=BMS,
         dest=CHARGER,
         pgn=PGN_BRM,
