@@ -100,3 +100,17 @@ def test_fuzz_gbt_collector_with_arbitrary_frames(frames, passive):
     out = ReadingBuilder()
     collector.apply(out)
     out.build()
+
+
+def test_unopenable_bus_is_a_failed_reading_with_reason(tmp_path):
+    from edge_agent.bms.can.profile_source import read_bms
+    from edge_agent.bms.settings import CanSettings
+
+    settings = CanSettings(
+        interface="slcan", channel=str(tmp_path / "no-such-tty"), open_delay_s=0.0
+    )
+    r = asyncio.run(read_bms(load_profile("gbt27930-generic"), settings, 3.0))
+    assert r.status == "failed" and r.problems[0].startswith("cannot open CAN bus slcan:")
+    bad = CanSettings(interface="no-such-interface", channel="x")
+    r = asyncio.run(read_bms(load_profile("uds-generic"), bad, 3.0))
+    assert r.status == "failed" and "cannot open CAN bus no-such-interface:x" in r.problems[0]
