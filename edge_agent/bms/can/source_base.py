@@ -33,7 +33,7 @@ METHODS: dict[str, tuple[str, str]] = {
     "uds": ("edge_agent.bms.can.uds_source", "collect_uds"),
     "dbc": ("edge_agent.bms.can.dbc_source", "collect_dbc"),
 }
-MARGIN_S = 0.15  # finish before BmsSource.read's hard timeout cancels us
+MARGIN_S = 0.3  # finish (and close the bus) before BmsSource.read's hard timeout cancels us
 
 
 def method_function(name: str) -> Collect:

@@ -134,7 +134,7 @@ async def collect_uds(
         raise BusError("UDS needs a live bus: a replayed recording cannot answer requests")
     plan = did_plan(section)
     assert bus.bus is not None and bus.notifier is not None
-    end = time.monotonic() + budget_s
+    end = time.monotonic() + budget_s - 0.25  # leave time to stop the ISO-TP stack
     loop = asyncio.get_running_loop()
     results = await loop.run_in_executor(
         None, read_dids_blocking, bus.bus, bus.notifier, section, [d.did for d in plan], end
