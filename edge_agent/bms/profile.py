@@ -14,7 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from edge_agent.bms.can.profile_sections import DbcSection, GbtSection, UdsSection
+from edge_agent.bms.can.profile_sections import (
+    DbcSection,
+    GbtSection,
+    UdsSection,
+    check_can_sections,
+)
 from edge_agent.bms.modbus.profile_sections import RegisterMapSection, SunSpecSection
 from edge_agent.dataform import bounded, from_plain, pattern
 from edge_agent.errors import ProfileError
@@ -66,6 +71,8 @@ def load_profile_file(path: Path) -> PackProfile:
     for method in profile.methods:
         if getattr(profile, method, None) is None and method in {"dbc", "regmap"}:
             raise ProfileError(f"method {method!r} needs a [{method}] section", key_path=path.stem)
+    for key_path, problem in check_can_sections(name=path.stem, uds=profile.uds, dbc=profile.dbc):
+        raise ProfileError(problem, key_path=key_path)
     return profile
 
 
@@ -92,5 +99,7 @@ def load_profile(name: str, extra: Iterable[Path] = ()) -> PackProfile:
     profiles = list_profiles(extra)
     if name not in profiles:
         known = ", ".join(sorted(profiles)) or "none"
-        raise ProfileError(f"unknown pack profile {name!r} (known: {known})", key_path="bms.profile")
+        raise ProfileError(
+            f"unknown pack profile {name!r} (known: {known})", key_path="bms.profile"
+        )
     return load_profile_file(profiles[name])

@@ -42,13 +42,6 @@ class BmsSource(abc.ABC):
         started = time.perf_counter()
         try:
             reading = await asyncio.wait_for(self._read_internal(timeout), timeout)
-        except TimeoutError:
-            reading = BmsReading(
-                status="failed",
-                transport=self.transport,
-                methods=(self.name,),
-                problems=(f"BMS did not answer within {timeout:g} s",),
-            )
         except BmsError as exc:
             log.warning("bms read failed: %s: %s", type(exc).__name__, exc)
             reading = BmsReading(
@@ -56,6 +49,13 @@ class BmsSource(abc.ABC):
                 transport=self.transport,
                 methods=(self.name,),
                 problems=(str(exc),),
+            )
+        except TimeoutError:
+            reading = BmsReading(
+                status="failed",
+                transport=self.transport,
+                methods=(self.name,),
+                problems=(f"BMS did not answer within {timeout:g} s",),
             )
         elapsed = (time.perf_counter() - started) * 1000.0
         return _with_duration(reading, elapsed)

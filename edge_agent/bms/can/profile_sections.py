@@ -1,27 +1,133 @@
-"""Profile sections for the CAN methods (GB/T 27930, UDS, DBC). Owned by the CAN backend."""
+"""Profile sections for the CAN methods (GB/T 27930, UDS, DBC). Owned by the CAN backend.
+
+Each section is a frozen dataclass validated by ``dataform.from_plain`` when the profile is
+loaded, so a typo in a profile names the key path (``gm-hv-battery.dbc.fields.soc``).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Literal
+
+from edge_agent.dataform import bounded, length
+
+# Identification DIDs (ISO 14229-1 annex C), mapped to reading fields; several DIDs may feed
+# the same field, the first one answered wins (order below).
+STANDARD_DIDS: tuple[tuple[int, str], ...] = (
+    (0xF18C, "serial"),  # ECU serial number
+    (0xF190, "vin"),
+    (0xF18A, "manufacturer"),  # system supplier identifier
+    (0xF187, "part_number"),  # vehicle manufacturer spare part number
+    (0xF18B, "production_date"),  # ECU manufacturing date
+    (0xF193, "hardware_version"),  # supplier ECU hardware version
+    (0xF191, "hardware_version"),  # vehicle manufacturer ECU hardware number
+    (0xF192, "hardware_version"),  # supplier ECU hardware number
+    (0xF195, "software_version"),  # supplier ECU software version
+    (0xF194, "software_version"),  # supplier ECU software number
+)
 
 
 @dataclass(frozen=True, kw_only=True)
 class GbtSection:
     """GB/T 27930 charger emulation parameters."""
 
-    listen_s: float = 0.0  # keep listening for BCS/BSM/BMV/BMT/BSD after BCP
+    charger_address: int = bounded(0, 253, default=0x56)
+    bms_address: int = bounded(0, 253, default=0xF4)
+    period_s: float = bounded(0.01, 1.0, default=0.25)  # CHM/CRM repetition
+    bhm_wait_s: float = bounded(0.0, 10.0, default=1.5)  # 2011-edition BMSs skip BHM
+    brm_timeout_s: float = bounded(0.1, 30.0, default=5.0)
+    bcp_timeout_s: float = bounded(0.1, 30.0, default=5.0)
+    listen_s: float = bounded(0.0, 60.0, default=0.0)  # keep listening for BCS/BSM/BMV/BMT/BSD
+    max_packets_per_cts: int = bounded(1, 255, default=255)
+
+
+@dataclass(frozen=True, kw_only=True)
+class UdsDid:
+    """One profile-defined DID and how to decode it into a reading field."""
+
+    did: int = bounded(0, 0xFFFF)
+    field: str
+    codec: Literal["ascii", "hex", "uint", "sint", "bcd_date"] = "ascii"
+    start: int = bounded(0, 4095, default=0)  # first byte of the value in the payload
+    length: int = bounded(0, 4095, default=0)  # 0 = to the end (ascii/hex) or 2 (numbers)
+    byte_order: Literal["big", "little"] = "big"
+    scale: float = 1.0
+    offset: float = 0.0
 
 
 @dataclass(frozen=True, kw_only=True)
 class UdsSection:
     """UDS over ISO-TP: request/response ids and DIDs to read."""
 
-    tx_id: int = 0x7E0
-    rx_id: int = 0x7E8
+    tx_id: int = bounded(0, 0x1FFFFFFF, default=0x7E0)
+    rx_id: int = bounded(0, 0x1FFFFFFF, default=0x7E8)
+    extended_ids: bool = False
+    standard_dids: bool = True  # read the identification DIDs F187..F195
+    dids: tuple[UdsDid, ...] = ()
+    request_timeout_s: float = bounded(0.05, 10.0, default=1.0)
+    tx_padding: int | None = bounded(0, 255, default=None)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SignalPattern:
+    """Signals whose names match ``pattern``; captured groups order them (numbers numerically)."""
+
+    pattern: str = length(1, 200)
+    count: int = bounded(0, 1024, default=0)  # take the first N in order (0 = all matches)
+    skip_values: tuple[float, ...] = ()  # values meaning "no measurement" (e.g. 0)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SerialSpec:
+    """A serial number spread over several signals (often pages of a multiplexed message)."""
+
+    signals: tuple[str, ...] = length(1, 64)
+    encoding: Literal["ascii", "hex", "decimal"] = "ascii"
 
 
 @dataclass(frozen=True, kw_only=True)
 class DbcSection:
     """Passive decoding with a DBC file and a signal-to-field map."""
 
-    file: str = ""
+    file: str = length(1, 500)  # relative to the profile file
+    strict: bool = False  # cantools strict loading (real DBCs often need False)
+    fields: dict[str, str] = field(default_factory=dict)  # reading field -> signal name
+    cell_voltages: SignalPattern | None = None
+    temperatures: SignalPattern | None = None
+    serial: SerialSpec | None = None
+    faults: dict[str, str] = field(default_factory=dict)  # fault token -> signal (nonzero = set)
+    constants: dict[str, str] = field(default_factory=dict)  # identity field -> fixed text
+    listen_s: float = bounded(0.05, 60.0, default=2.0)  # upper bound; stops when all are seen
+
+
+def check_can_sections(
+    *, name: str, uds: UdsSection | None, dbc: DbcSection | None
+) -> list[tuple[str, str]]:
+    """Cross-field checks the types cannot express: (key path, problem) pairs."""
+    from edge_agent.bms.can.reading import IDENTITY_FIELDS, STATE_FIELDS
+
+    known = IDENTITY_FIELDS | STATE_FIELDS
+    problems: list[tuple[str, str]] = []
+    if uds is not None:
+        for i, did in enumerate(uds.dids):
+            if did.field not in known:
+                problems.append(
+                    (f"{name}.uds.dids[{i}].field", f"unknown reading field {did.field!r}")
+                )
+            if did.codec in ("ascii", "hex", "bcd_date") and did.field in STATE_FIELDS:
+                problems.append(
+                    (
+                        f"{name}.uds.dids[{i}].codec",
+                        f"{did.codec} gives text, {did.field} is a number",
+                    )
+                )
+    if dbc is not None:
+        for key in dbc.fields:
+            if key not in known:
+                problems.append((f"{name}.dbc.fields.{key}", "unknown reading field"))
+        for key in dbc.constants:
+            if key not in IDENTITY_FIELDS:
+                problems.append(
+                    (f"{name}.dbc.constants.{key}", "constants must be identity fields")
+                )
+    return problems

@@ -1,0 +1,162 @@
+"""Assembling a ``BmsReading`` from what one or more methods decoded.
+
+Each method writes values with their unit and method tag into a ``ReadingBuilder``; the first
+method to provide a field keeps it (profiles list methods in order of trust). ``build``
+derives cell statistics, applies the profile's plausibility limits and sets the status.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from statistics import fmean
+
+from edge_agent.model import BmsIdentity, BmsReading, BmsState, ReadingStatus, Value
+
+IDENTITY_FIELDS = frozenset(f.name for f in fields(BmsIdentity))
+STATE_FIELDS = frozenset(
+    f.name for f in fields(BmsState) if f.name not in {"cell_voltages", "temperatures", "faults"}
+)
+# fixed unit of every numeric field of the model
+UNITS: dict[str, str] = {
+    "rated_capacity": "Ah",
+    "rated_voltage": "V",
+    "rated_energy": "kWh",
+    "pack_voltage": "V",
+    "current": "A",
+    "soc": "%",
+    "soh": "%",
+    "cell_voltage_min": "V",
+    "cell_voltage_max": "V",
+    "cell_voltage_mean": "V",
+    "cell_voltage_spread": "V",
+    "temperature_min": "degC",
+    "temperature_max": "degC",
+    "cycle_count": "1",
+    "insulation_resistance": "kOhm",
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Limits:
+    """Plausibility limits (a structural copy of the profile's, to keep this module pure)."""
+
+    pack_voltage_v: tuple[float, float] | None = None
+    cell_voltage_v: tuple[float, float] | None = None
+    temperature_c: tuple[float, float] | None = None
+    soc_pct: tuple[float, float] | None = None
+    max_cell_spread_v: float | None = None
+
+
+@dataclass
+class ReadingBuilder:
+    """Mutable collector of decoded values from several methods."""
+
+    transport: str = "can"
+    profile: str = ""
+    values: dict[str, Value] = field(default_factory=dict)
+    cells: tuple[float, ...] = ()
+    cells_method: str = ""
+    temperatures: tuple[float, ...] = ()
+    faults: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    methods: list[str] = field(default_factory=list)
+    failed_methods: list[str] = field(default_factory=list)
+
+    def put(self, name: str, value: str | float | bool | None, method: str) -> None:
+        """Set field ``name`` unless an earlier method already did; None is ignored."""
+        if value is None or name in self.values:
+            return
+        if name not in IDENTITY_FIELDS and name not in STATE_FIELDS:
+            raise KeyError(f"unknown reading field {name!r}")
+        unit = UNITS.get(name, "")
+        if isinstance(value, float) and unit:
+            value = round(value, 6)
+        self.values[name] = Value(value=value, unit=unit, method=method)
+
+    def put_cells(self, cells: tuple[float, ...], method: str) -> None:
+        """Per-cell voltages in BMS index order (first method wins)."""
+        if cells and not self.cells:
+            self.cells, self.cells_method = cells, method
+
+    def put_temperatures(self, temps: tuple[float, ...]) -> None:
+        """Probe temperatures in probe order (first method wins)."""
+        if temps and not self.temperatures:
+            self.temperatures = temps
+
+    def fault(self, token: str) -> None:
+        """Record a fault token once."""
+        if token not in self.faults:
+            self.faults.append(token)
+
+    def has_data(self) -> bool:
+        """True when any value was decoded."""
+        return bool(self.values or self.cells or self.temperatures)
+
+    def build(self, limits: Limits | None = None) -> BmsReading:
+        """The final reading: derived cell statistics, limit checks and status."""
+        if self.cells:
+            method = self.cells_method
+            lo, hi = min(self.cells), max(self.cells)
+            self.put("cell_voltage_min", lo, method)
+            self.put("cell_voltage_max", hi, method)
+            self.put("cell_voltage_mean", fmean(self.cells), method)
+            self.put("cell_voltage_spread", hi - lo, method)
+        elif "cell_voltage_min" in self.values and "cell_voltage_max" in self.values:
+            lo_v, hi_v = self.values["cell_voltage_min"], self.values["cell_voltage_max"]
+            if isinstance(lo_v.value, float | int) and isinstance(hi_v.value, float | int):
+                self.put("cell_voltage_spread", float(hi_v.value) - float(lo_v.value), hi_v.method)
+        if self.temperatures:
+            self.put("temperature_min", float(min(self.temperatures)), "derived")
+            self.put("temperature_max", float(max(self.temperatures)), "derived")
+        if limits is not None:
+            self._check_limits(limits)
+        identity = BmsIdentity(**{k: v for k, v in self.values.items() if k in IDENTITY_FIELDS})
+        state = BmsState(
+            **{k: v for k, v in self.values.items() if k in STATE_FIELDS},
+            cell_voltages=self.cells,
+            temperatures=self.temperatures,
+            faults=tuple(self.faults),
+        )
+        status: ReadingStatus
+        if not self.has_data():
+            status = "failed"
+        elif self.problems or self.failed_methods:
+            status = "partial"
+        else:
+            status = "ok"
+        return BmsReading(
+            status=status,
+            transport=self.transport,
+            methods=tuple(self.methods),
+            profile=self.profile,
+            identity=identity,
+            state=state,
+            problems=tuple(self.problems),
+        )
+
+    def _check_limits(self, limits: Limits) -> None:
+        checks = (
+            ("pack_voltage", limits.pack_voltage_v),
+            ("cell_voltage_min", limits.cell_voltage_v),
+            ("cell_voltage_max", limits.cell_voltage_v),
+            ("temperature_min", limits.temperature_c),
+            ("temperature_max", limits.temperature_c),
+            ("soc", limits.soc_pct),
+        )
+        for name, bounds in checks:
+            value = self.values.get(name)
+            if bounds is None or value is None or not isinstance(value.value, int | float):
+                continue
+            if not bounds[0] <= float(value.value) <= bounds[1]:
+                self.problems.append(
+                    f"implausible {name} {value.value} {value.unit} "
+                    f"(profile limits {bounds[0]:g}..{bounds[1]:g})"
+                )
+        spread = self.values.get("cell_voltage_spread")
+        if (
+            limits.max_cell_spread_v is not None
+            and spread is not None
+            and isinstance(spread.value, float | int)
+            and spread.value > limits.max_cell_spread_v
+        ):
+            self.fault("cell_imbalance")
