@@ -2,9 +2,11 @@
 
 The verifier turns any input into either a :class:`Verified` or a
 :class:`~edge_agent.errors.VerificationError` whose ``reason`` is a short stable token:
-``too_large``, ``not_cbor``, ``trailing_bytes``, ``wrong_tag``, ``malformed``,
+``too_large``, ``not_cbor``, ``trailing_bytes``, ``wrong_tag``, ``malformed``, ``non_canonical``,
 ``header_not_allowed``, ``alg_missing``, ``alg_not_allowed``, ``kid_missing``, ``unknown_kid``,
 ``revoked``, ``not_yet_valid``, ``expired``, ``key_alg_mismatch``, ``bad_signature``.
+``edge_agent.signing.events.verify_event`` adds ``bad_payload``, ``kid_mismatch`` and
+``station_mismatch``.
 """
 
 from __future__ import annotations
@@ -74,6 +76,9 @@ class VerifyPolicy:
     # Event keys are Ed25519 or P-256 only, even under the polymorphic EdDSA / ES256 ids.
     curves: frozenset[str] | None
     max_size: int | None
+    # Reject outer encodings that differ from the preferred one (non-minimal lengths,
+    # indefinite arrays), so one event has exactly one byte form (hashes, de-duplication).
+    preferred_encoding: bool = False
 
 
 EVENT_POLICY = VerifyPolicy(
@@ -85,6 +90,7 @@ EVENT_POLICY = VerifyPolicy(
     unprotected_labels=frozenset(),
     curves=frozenset({"ed25519", "secp256r1"}),
     max_size=256 * 1024,
+    preferred_encoding=True,
 )
 
 GENERIC_POLICY = VerifyPolicy(
@@ -171,6 +177,10 @@ def _split(message: bytes, policy: VerifyPolicy) -> list[Any]:
         raise VerificationError("malformed", "detached payloads are not supported")
     if not isinstance(payload, bytes) or not isinstance(signature, bytes):
         raise VerificationError("malformed", "payload and signature must be byte strings")
+    if policy.preferred_encoding and not unprotected:  # other headers fail the policy below
+        again = cbor2.dumps(cbor2.CBORTag(COSE_SIGN1_TAG, [protected, {}, payload, signature]))
+        if again != message:
+            raise VerificationError("non_canonical", "envelope is not in preferred CBOR encoding")
     return [protected, dict(unprotected), payload, signature]
 
 
