@@ -1,4 +1,4 @@
-"""The cose-wg COSE_Sign1 examples: generic verifier passes/rejects them, the event policy refuses."""
+"""The cose-wg COSE_Sign1 examples: the generic verifier agrees, the event policy refuses."""
 
 from __future__ import annotations
 
