@@ -61,7 +61,10 @@ def test_bad_payload(signer: SoftwareSigner, payload: bytes) -> None:
 
 def test_payload_with_invalid_field_is_bad(signer: SoftwareSigner) -> None:
     plain = example_plain() | {"kid": signer.kid.hex(), "seq": -1}
-    assert _reason(sign1(encode_plain(plain), signer), StaticKeys.of(signer.public_key)) == "bad_payload"
+    assert (
+        _reason(sign1(encode_plain(plain), signer), StaticKeys.of(signer.public_key))
+        == "bad_payload"
+    )
 
 
 def test_trusted_key_speaks_only_for_its_station(signer: SoftwareSigner, tmp_path: Path) -> None:

@@ -26,7 +26,9 @@ def _mode(path: Path) -> int:
 
 
 @pytest.mark.parametrize(("alg", "ids"), [("ed25519", (-19, -8)), ("p256", (-9, -7))])
-def test_init_writes_owner_only_key_and_public_key(tmp_path: Path, alg: str, ids: tuple[int, int]) -> None:
+def test_init_writes_owner_only_key_and_public_key(
+    tmp_path: Path, alg: str, ids: tuple[int, int]
+) -> None:
     key_dir = tmp_path / "keys"
     old = os.umask(0)  # even a permissive umask must not widen the key file
     try:
@@ -86,9 +88,11 @@ def _write_key(path: Path, data: bytes) -> None:
 
 
 def test_refuses_missing_malformed_and_foreign_keys(tmp_path: Path) -> None:
-    with pytest.raises(KeyFileError, match="not found.*keys init"):
+    with pytest.raises(KeyFileError, match=r"not found.*keys init"):
         load_signer(tmp_path / "none")
-    _write_key(tmp_path / "junk", b"-----BEGIN PRIVATE KEY-----\nnot base64\n-----END PRIVATE KEY-----\n")
+    _write_key(
+        tmp_path / "junk", b"-----BEGIN PRIVATE KEY-----\nnot base64\n-----END PRIVATE KEY-----\n"
+    )
     with pytest.raises(KeyFileError, match="not an unencrypted PKCS8"):
         load_signer(tmp_path / "junk")
     rsa_pem = rsa.generate_private_key(public_exponent=65537, key_size=1024).private_bytes(
@@ -101,7 +105,7 @@ def test_refuses_missing_malformed_and_foreign_keys(tmp_path: Path) -> None:
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
     _write_key(tmp_path / "p384", p384)
-    with pytest.raises(KeyFileError, match="SECP384R1|unsupported"):
+    with pytest.raises(KeyFileError, match=r"SECP384R1|unsupported"):
         load_signer(tmp_path / "p384")
     (tmp_path / "dir" / PRIVATE_KEY_FILE).mkdir(parents=True)
     os.chmod(tmp_path / "dir" / PRIVATE_KEY_FILE, 0o700)

@@ -36,7 +36,9 @@ def test_add_save_load_round_trip(tmp_path: Path, two_keys: tuple[bytes, bytes])
     store = TrustStore.load(path)
     assert store.entries() == []
     kid_a = store.add(two_keys[0], station="bench-03", site="plant-a", not_before=T0)
-    kid_b = store.add(two_keys[1], station="bench-04", site="plant-a", not_after=T0 + timedelta(days=365))
+    kid_b = store.add(
+        two_keys[1], station="bench-04", site="plant-a", not_after=T0 + timedelta(days=365)
+    )
     store.save()
     assert sorted(os.listdir(path.parent)) == ["trust.json"]  # no temp file left behind
     assert stat.S_IMODE(path.stat().st_mode) == 0o644
@@ -56,7 +58,9 @@ def test_add_save_load_round_trip(tmp_path: Path, two_keys: tuple[bytes, bytes])
 
 def test_validity_and_revocation(tmp_path: Path, two_keys: tuple[bytes, bytes]) -> None:
     store = TrustStore(tmp_path / "t.json")
-    kid = store.add(two_keys[0], station="s1", site="x", not_before=T0, not_after=T0 + timedelta(days=10))
+    kid = store.add(
+        two_keys[0], station="s1", site="x", not_before=T0, not_after=T0 + timedelta(days=10)
+    )
 
     def reason(at: datetime | None) -> str:
         with pytest.raises(TrustStoreError) as info:
@@ -83,7 +87,9 @@ def test_validity_and_revocation(tmp_path: Path, two_keys: tuple[bytes, bytes]) 
         loaded.revoke("00" * 16)
 
 
-def test_readding_updates_and_bad_station_is_refused(tmp_path: Path, two_keys: tuple[bytes, bytes]) -> None:
+def test_readding_updates_and_bad_station_is_refused(
+    tmp_path: Path, two_keys: tuple[bytes, bytes]
+) -> None:
     store = TrustStore(tmp_path / "t.json")
     kid = store.add(two_keys[0], station="a", site="x")
     assert store.add(two_keys[0], station="b", site="x") == kid
@@ -106,12 +112,17 @@ def _write(path: Path, doc: object) -> Path:
         ({"version": 1, "keys": {"ABC": {"public_key": "x"}}}, "keys.ABC"),
         ({"version": 1, "keys": {"00" * 16: {"public_key": "x"}}}, "public_key"),
         ({"version": 1, "keys": {"00" * 16: {"public_key": "P", "colour": "red"}}}, "colour"),
-        ({"version": 1, "keys": {"00" * 16: {"public_key": "P", "not_after": "tomorrow"}}}, "not_after"),
+        (
+            {"version": 1, "keys": {"00" * 16: {"public_key": "P", "not_after": "tomorrow"}}},
+            "not_after",
+        ),
         ({"version": 1, "keys": {"00" * 16: {"public_key": "P"}}}, "does not match the key id"),
         ({"version": 1, "keys": {"00" * 16: {"public_key": "P", "revoked": "no"}}}, "revoked"),
     ],
 )
-def test_malformed_files_name_the_problem(tmp_path: Path, two_keys: tuple[bytes, bytes], doc: object, match: str) -> None:
+def test_malformed_files_name_the_problem(
+    tmp_path: Path, two_keys: tuple[bytes, bytes], doc: object, match: str
+) -> None:
     pem = two_keys[0].decode()
     if isinstance(doc, dict):
         doc = json.loads(json.dumps(doc).replace('"P"', json.dumps(pem)))
