@@ -293,3 +293,17 @@ def test_trust_store_reasons(tmp_path: Path, ed: SoftwareSigner) -> None:
     assert _reason(message, store, at=now + timedelta(days=31)) == "expired"
     store.revoke(ed.kid.hex())
     assert _reason(message, store, at=now + timedelta(days=1)) == "revoked"
+
+
+@pytest.mark.parametrize("size", [0, 1, 23, 24, 255, 256, 65535, 65536])
+def test_hand_encodings_equal_cbor2(size: int) -> None:
+    from edge_agent.signing.cose import encode_sign1
+
+    payload = bytes(range(256)) * (size // 256) + bytes(size % 256)
+    prot = cbor2.dumps({1: -19, 4: b"k" * 16})
+    assert sig_structure(prot, payload[: size // 3], payload) == cbor2.dumps(
+        ["Signature1", prot, payload[: size // 3], payload]
+    )
+    assert encode_sign1(prot, payload, b"s" * 64) == cbor2.dumps(
+        cbor2.CBORTag(18, [prot, {}, payload, b"s" * 64])
+    )
