@@ -62,10 +62,12 @@ class SoftwareSigner:
 
     def __init__(self, private_key: SigningKey, *, legacy_alg_ids: bool = False) -> None:
         self._alg = self.alg_for(private_key, legacy_alg_ids=legacy_alg_ids)
-        self._key = private_key
         self._public = private_key.public_key()
         self._kid = key_id(self._public)
         self._ecdsa = ec.ECDSA(hashes.SHA256())
+        # decided once here rather than by isinstance on every signature
+        self._ed = private_key if isinstance(private_key, Ed25519PrivateKey) else None
+        self._ec = private_key if isinstance(private_key, ec.EllipticCurvePrivateKey) else None
 
     @staticmethod
     def alg_for(key: object, *, legacy_alg_ids: bool = False) -> int:
@@ -95,7 +97,7 @@ class SoftwareSigner:
 
     def sign(self, data: bytes) -> bytes:
         """Sign ``data``; ECDSA signatures come back as raw r||s (64 bytes)."""
-        key = self._key
-        if isinstance(key, Ed25519PrivateKey):
-            return key.sign(data)
-        return der_to_raw(key.sign(data, self._ecdsa), key.curve)
+        if self._ed is not None:
+            return self._ed.sign(data)
+        assert self._ec is not None
+        return der_to_raw(self._ec.sign(data, self._ecdsa), self._ec.curve)
