@@ -100,3 +100,51 @@ def test_mutated_valid_messages(original: bytes, data: st.DataObject) -> None:
             raise AssertionError(f"mutated message verified: {bytes(message).hex()}")
     else:
         assert outcome == "ok"
+
+
+EVENT_SIGNER = ED
+EVENT_PLAIN: dict = {}
+
+
+def _event_plain() -> dict:
+    import json
+
+    from tests.support.signing import example_plain
+
+    if not EVENT_PLAIN:
+        EVENT_PLAIN.update(json.loads(json.dumps(example_plain("damaged-mismatch"))))
+        EVENT_PLAIN["kid"] = EVENT_SIGNER.kid.hex()
+    return json.loads(json.dumps(EVENT_PLAIN))
+
+
+def _paths(node: object, prefix: tuple = ()) -> list[tuple]:
+    out = [prefix] if prefix else []
+    if isinstance(node, dict):
+        for k, v in node.items():
+            out += _paths(v, (*prefix, k))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            out += _paths(v, (*prefix, i))
+    return out
+
+
+@FUZZ
+@given(st.data(), cbor_values)
+def test_signed_bodies_with_a_wrong_value_are_bad_payload(
+    data: st.DataObject, value: object
+) -> None:
+    """A correctly signed envelope around a damaged body: bad_payload (or ok), never a crash."""
+    plain = _event_plain()
+    path = data.draw(st.sampled_from(_paths(plain)))
+    node = plain
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    try:
+        payload = cbor2.dumps(plain, canonical=True)
+    except Exception:
+        return  # not encodable (e.g. a map with unhashable keys): nothing to sign
+    try:
+        verify_event(sign1(payload, EVENT_SIGNER), KEYS)
+    except VerificationError as exc:
+        assert exc.reason in {"bad_payload", "kid_mismatch"}

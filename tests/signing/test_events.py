@@ -95,3 +95,19 @@ def test_rejection_is_logged(signer: SoftwareSigner, caplog: pytest.LogCaptureFi
     with caplog.at_level("WARNING", logger="edge_agent.signing.events"):
         _reason(message[:-1], StaticKeys.of(signer.public_key))
     assert "event rejected: not_cbor" in caplog.text
+
+
+def test_trailing_bytes_after_the_body_are_refused(signer: SoftwareSigner) -> None:
+    payload = encode_event(example_event(signer.kid.hex())) + b"\x00"
+    with pytest.raises(VerificationError) as info:
+        verify_event(sign1(payload, signer), StaticKeys.of(signer.public_key))
+    assert info.value.reason == "bad_payload" and "after the event" in info.value.detail
+
+
+def test_duplicate_keys_in_the_body_are_refused(signer: SoftwareSigner) -> None:
+    body = encode_event(example_event(signer.kid.hex()))
+    assert body[0] == 0xAF  # map of 15 entries; append a second "seq" and bump the count
+    forged = bytes([0xB0]) + body[1:] + cbor2.dumps("seq") + cbor2.dumps(7)
+    with pytest.raises(VerificationError) as info:
+        verify_event(sign1(forged, signer), StaticKeys.of(signer.public_key))
+    assert info.value.reason == "bad_payload" and "not valid CBOR" in info.value.detail
