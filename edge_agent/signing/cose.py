@@ -45,6 +45,7 @@ HDR_CONTENT_TYPE = 3
 HDR_KID = 4
 _SIG_LEN = {ED25519: 64, EDDSA: 64, ESP256: 64, ES256: 64}
 _MAX_HEADER_DEPTH = 8
+_MAP_TYPES = (dict, cbor2.frozendict)  # what cbor2 returns; skips a slow ABC isinstance
 
 
 class ResolvedKey(Protocol):
@@ -207,7 +208,7 @@ def _split(message: bytes, policy: VerifyPolicy) -> list[Any]:
     protected, unprotected, payload, signature = item
     if not isinstance(protected, bytes):
         raise VerificationError("malformed", "protected header must be a byte string")
-    if not isinstance(unprotected, Mapping):
+    if type(unprotected) not in _MAP_TYPES and not isinstance(unprotected, Mapping):
         raise VerificationError("malformed", "unprotected header must be a map")
     if payload is None:
         raise VerificationError("malformed", "detached payloads are not supported")
