@@ -30,6 +30,9 @@ def register(sub: Any) -> None:
     parser.add_argument("--trust", type=Path, required=True, help="trust store JSON or public PEM")
     parser.add_argument("--json", action="store_true", help="print a JSON verdict object")
     parser.add_argument("--at", default=None, help="verify as of this UTC time (default now)")
+    parser.add_argument(
+        "--topic", default="", help="MQTT topic the event was bound to (COSE external_aad)"
+    )
     parser.set_defaults(func=_verify)
 
 
@@ -83,7 +86,7 @@ def _verify(args: argparse.Namespace) -> int:
         except ValueError:
             raise ConfigError(f"not an ISO time: {args.at!r}", key_path="--at") from None
     try:
-        result = verify_event(message, keys, at=at)
+        result = verify_event(message, keys, at=at, external_aad=args.topic.encode())
     except VerificationError as exc:
         if args.json:
             print(json.dumps({"valid": False, "reason": exc.reason, "detail": exc.detail}))

@@ -137,3 +137,16 @@ def test_verify_revoked_and_usage_errors(station: dict, tmp_path: Path) -> None:
     assert missing.returncode == 2 and b"cannot read trust file" in missing.stderr
     garbage = run("verify", "-", "--trust", str(station["trust"]), stdin=b"hello")
     assert garbage.returncode == 1 and garbage.stdout.startswith(b"invalid: not_cbor")
+
+
+def test_verify_topic_bound_event(station: dict, tmp_path: Path) -> None:
+    topic = "battrace/v1/recy-suzhou-01/bench-03/event"
+    event = example_event(station["kid"])
+    message = sign_event(event, load_signer(station["keys"]), external_aad=topic.encode())
+    (tmp_path / "bound.cose").write_bytes(message)
+    ok = run(
+        "verify", str(tmp_path / "bound.cose"), "--trust", str(station["trust"]), "--topic", topic
+    )
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    wrong = run("verify", str(tmp_path / "bound.cose"), "--trust", str(station["trust"]))
+    assert wrong.returncode == 1 and wrong.stdout.startswith(b"invalid: bad_signature")
