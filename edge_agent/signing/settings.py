@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -11,7 +11,9 @@ from typing import Literal
 class SigningSettings:
     """Where the station key lives and which COSE algorithm ids to emit."""
 
-    key_dir: Path = Path("~/.local/share/edge-agent/keys").expanduser()
+    key_dir: Path = field(
+        default_factory=lambda: Path("~/.local/share/edge-agent/keys").expanduser()
+    )
     alg: Literal["ed25519", "p256"] = "ed25519"
     # Emit EdDSA (-8) / ES256 (-7) instead of RFC 9864's Ed25519 (-19) / ESP256 (-9).
     legacy_alg_ids: bool = False

@@ -1,0 +1,277 @@
+"""COSE_Sign1 (RFC 9052 section 4.2) on cbor2 + cryptography: build and verify.
+
+The verifier turns any input into either a :class:`Verified` or a
+:class:`~edge_agent.errors.VerificationError` whose ``reason`` is a short stable token:
+``too_large``, ``not_cbor``, ``trailing_bytes``, ``wrong_tag``, ``malformed``,
+``header_not_allowed``, ``alg_missing``, ``alg_not_allowed``, ``kid_missing``, ``unknown_kid``,
+``revoked``, ``not_yet_valid``, ``expired``, ``key_alg_mismatch``, ``bad_signature``.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+import cbor2
+
+from edge_agent.errors import SigningError, VerificationError
+from edge_agent.signing.algorithms import (
+    ALGORITHMS,
+    ED25519,
+    EDDSA,
+    ES256,
+    ESP256,
+    AlgSpec,
+    PublicKey,
+    curve_of,
+    key_fits,
+    verify_signature,
+)
+from edge_agent.signing.signer import Signer
+
+log = logging.getLogger(__name__)
+
+COSE_SIGN1_TAG = 18
+HDR_ALG = 1
+HDR_CRIT = 2
+HDR_CONTENT_TYPE = 3
+HDR_KID = 4
+_SIG_LEN = {ED25519: 64, EDDSA: 64, ESP256: 64, ES256: 64}
+_MAX_HEADER_DEPTH = 8
+
+
+class ResolvedKey(Protocol):
+    """What a key resolver hands back: at least the public key."""
+
+    @property
+    def public_key(self) -> PublicKey:
+        """The public key to verify with."""
+        ...
+
+
+class KeyResolver(Protocol):
+    """Finds the public key for a key id (a trust store, or a fixed map in tests)."""
+
+    def resolve(self, kid: bytes, *, at: datetime | None = None) -> ResolvedKey:
+        """The key for ``kid`` valid at ``at``; raises TrustStoreError otherwise."""
+        ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class VerifyPolicy:
+    """What a verifier accepts beyond a correct signature."""
+
+    name: str
+    require_tag: bool
+    allowed_algs: frozenset[int]
+    headers_protected: bool  # alg and kid must sit in the protected header
+    protected_labels: frozenset[int] | None  # None: any label
+    unprotected_labels: frozenset[int] | None
+    # Event keys are Ed25519 or P-256 only, even under the polymorphic EdDSA / ES256 ids.
+    curves: frozenset[str] | None
+    max_size: int | None
+
+
+EVENT_POLICY = VerifyPolicy(
+    name="event",
+    require_tag=True,
+    allowed_algs=frozenset({ED25519, ESP256, EDDSA, ES256}),
+    headers_protected=True,
+    protected_labels=frozenset({HDR_ALG, HDR_KID}),
+    unprotected_labels=frozenset(),
+    curves=frozenset({"ed25519", "secp256r1"}),
+    max_size=256 * 1024,
+)
+
+GENERIC_POLICY = VerifyPolicy(
+    name="generic",
+    require_tag=False,
+    allowed_algs=frozenset(ALGORITHMS),
+    headers_protected=False,
+    protected_labels=None,
+    unprotected_labels=None,
+    curves=None,
+    max_size=None,
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Verified:
+    """A COSE_Sign1 message whose signature checked out."""
+
+    payload: bytes
+    kid: bytes
+    alg: int
+    protected: dict[Any, Any]
+    unprotected: dict[Any, Any]
+    key: ResolvedKey
+
+
+def sig_structure(protected: bytes, external_aad: bytes, payload: bytes) -> bytes:
+    """The bytes that are signed: ``["Signature1", protected, external_aad, payload]``."""
+    return bytes(cbor2.dumps(["Signature1", protected, external_aad, payload]))
+
+
+def sign1(payload: bytes, signer: Signer, *, external_aad: bytes = b"") -> bytes:
+    """A tagged COSE_Sign1 with alg and kid in the protected header and nothing unprotected."""
+    if not isinstance(payload, bytes | bytearray) or not isinstance(
+        external_aad, bytes | bytearray
+    ):
+        raise SigningError("payload and external_aad must be bytes")
+    protected = bytes(cbor2.dumps({HDR_ALG: signer.alg, HDR_KID: signer.kid}, canonical=True))
+    signature = signer.sign(sig_structure(protected, bytes(external_aad), bytes(payload)))
+    expected = _SIG_LEN.get(signer.alg)
+    if expected is not None and len(signature) != expected:
+        raise SigningError(f"signer returned {len(signature)} bytes, expected {expected}")
+    body = [protected, {}, bytes(payload), signature]
+    return bytes(cbor2.dumps(cbor2.CBORTag(COSE_SIGN1_TAG, body)))
+
+
+def _decode_one(data: bytes, what: str, max_depth: int | None = None) -> Any:
+    """Decode exactly one CBOR item; typed errors for garbage and trailing bytes."""
+    stream = io.BytesIO(data)
+    try:
+        kwargs: dict[str, Any] = {"allow_duplicate_keys": False}
+        if max_depth is not None:
+            kwargs["max_depth"] = max_depth
+        item = cbor2.CBORDecoder(stream, **kwargs).decode()
+    except Exception as exc:  # cbor2 raises assorted types (and tag decoders more) on garbage
+        reason = "not_cbor" if what == "message" else "malformed"
+        raise VerificationError(reason, f"{what}: {type(exc).__name__}: {exc}") from None
+    if stream.tell() != len(data):
+        raise VerificationError("trailing_bytes", f"{len(data) - stream.tell()} bytes after {what}")
+    return item
+
+
+def _split(message: bytes, policy: VerifyPolicy) -> list[Any]:
+    if not isinstance(message, bytes | bytearray | memoryview):
+        raise VerificationError("malformed", f"message must be bytes, got {type(message).__name__}")
+    message = bytes(message)
+    if policy.max_size is not None and len(message) > policy.max_size:
+        raise VerificationError("too_large", f"{len(message)} bytes > {policy.max_size}")
+    item = _decode_one(message, "message")
+    if isinstance(item, cbor2.CBORTag):
+        if item.tag != COSE_SIGN1_TAG:
+            raise VerificationError("wrong_tag", f"tag {item.tag}, expected {COSE_SIGN1_TAG}")
+        item = item.value
+    elif policy.require_tag:
+        raise VerificationError("wrong_tag", "untagged; COSE_Sign1 tag 18 required")
+    if not isinstance(item, list | tuple) or len(item) != 4:
+        raise VerificationError("malformed", "COSE_Sign1 must be an array of 4 items")
+    protected, unprotected, payload, signature = item
+    if not isinstance(protected, bytes):
+        raise VerificationError("malformed", "protected header must be a byte string")
+    if not isinstance(unprotected, Mapping):
+        raise VerificationError("malformed", "unprotected header must be a map")
+    if payload is None:
+        raise VerificationError("malformed", "detached payloads are not supported")
+    if not isinstance(payload, bytes) or not isinstance(signature, bytes):
+        raise VerificationError("malformed", "payload and signature must be byte strings")
+    return [protected, dict(unprotected), payload, signature]
+
+
+def _headers(protected_bytes: bytes, unprotected: dict[Any, Any], policy: VerifyPolicy) -> Any:
+    protected: Any = {}
+    if protected_bytes:
+        protected = _decode_one(protected_bytes, "protected header", _MAX_HEADER_DEPTH)
+        if not isinstance(protected, Mapping):
+            raise VerificationError("malformed", "protected header must encode a map")
+        protected = dict(protected)
+    for label in (*protected, *unprotected):
+        if type(label) not in (int, str):
+            raise VerificationError("malformed", f"header label {label!r} is not an int or text")
+    both = set(protected) & set(unprotected)
+    if both:
+        raise VerificationError(
+            "malformed", f"labels in both header buckets: {sorted(map(repr, both))}"
+        )
+    for labels, allowed, bucket in (
+        (protected, policy.protected_labels, "protected"),
+        (unprotected, policy.unprotected_labels, "unprotected"),
+    ):
+        if HDR_CRIT in labels:
+            raise VerificationError("header_not_allowed", "crit: no extensions are understood")
+        if allowed is not None:
+            # alg/kid left unprotected get the clearer alg_missing / kid_missing later on
+            moved = (
+                {HDR_ALG, HDR_KID}
+                if bucket == "unprotected" and policy.headers_protected
+                else set()
+            )
+            extra = [k for k in labels if k not in allowed and k not in moved]
+            if extra:
+                raise VerificationError("header_not_allowed", f"{bucket} label {extra[0]!r}")
+    return protected
+
+
+def _pick(
+    label: int, protected: dict[Any, Any], unprotected: dict[Any, Any], policy: VerifyPolicy
+) -> Any:
+    if label in protected:
+        return protected[label]
+    if not policy.headers_protected:
+        return unprotected.get(label)
+    return None
+
+
+def _algorithm(
+    protected: dict[Any, Any], unprotected: dict[Any, Any], policy: VerifyPolicy
+) -> AlgSpec:
+    alg = _pick(HDR_ALG, protected, unprotected, policy)
+    if alg is None:
+        where = "protected header" if policy.headers_protected else "headers"
+        raise VerificationError("alg_missing", f"no alg in the {where}")
+    spec = ALGORITHMS.get(alg) if isinstance(alg, int) and not isinstance(alg, bool) else None
+    if spec is None or alg not in policy.allowed_algs:
+        raise VerificationError("alg_not_allowed", f"alg {alg!r} under the {policy.name} policy")
+    return spec
+
+
+def verify_sign1(
+    message: bytes,
+    keys: KeyResolver,
+    *,
+    external_aad: bytes = b"",
+    policy: VerifyPolicy = EVENT_POLICY,
+    at: datetime | None = None,
+) -> Verified:
+    """Check a COSE_Sign1 against the policy and the resolver's keys; VerificationError if not."""
+    protected_bytes, unprotected, payload, signature = _split(message, policy)
+    protected = _headers(protected_bytes, unprotected, policy)
+    spec = _algorithm(protected, unprotected, policy)
+    kid = _pick(HDR_KID, protected, unprotected, policy)
+    if kid is None:
+        where = "protected header" if policy.headers_protected else "headers"
+        raise VerificationError("kid_missing", f"no kid in the {where}")
+    if not isinstance(kid, bytes):
+        raise VerificationError("malformed", "kid must be a byte string")
+    resolved = keys.resolve(kid, at=at)
+    key = resolved.public_key
+    if not key_fits(spec, key) or (
+        policy.curves is not None and curve_of(key) not in policy.curves
+    ):
+        raise VerificationError(
+            "key_alg_mismatch", f"{spec.name} with a {curve_of(key) or 'unknown'} key"
+        )
+    aad = bytes(external_aad)
+    ok = verify_signature(spec, key, sig_structure(protected_bytes, aad, payload), signature)
+    if not ok and not protected:
+        # An empty protected map may arrive as h'A0' although it was signed as h'' (RFC 9052
+        # section 3 requires the zero-length form); both carry the same (empty) headers.
+        ok = verify_signature(spec, key, sig_structure(b"", aad, payload), signature)
+    if not ok:
+        raise VerificationError(
+            "bad_signature", f"{spec.name} signature does not verify for kid {kid.hex()}"
+        )
+    return Verified(
+        payload=payload,
+        kid=kid,
+        alg=spec.alg,
+        protected=protected,
+        unprotected=unprotected,
+        key=resolved,
+    )
