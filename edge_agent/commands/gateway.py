@@ -20,8 +20,12 @@ log = logging.getLogger("edge_agent.gateway")
 def register(sub: Any) -> None:
     """Add ``gateway`` (run the service) and ``gateway trust add|revoke|list``."""
     parser = sub.add_parser("gateway", help="run the site gateway; manage its trust store")
-    parser.add_argument("--config", dest="gateway_config", type=Path, default=None, help="TOML config file")
-    parser.add_argument("--trust-store", type=Path, default=None, help="trust store JSON (default from config)")
+    parser.add_argument(
+        "--config", dest="gateway_config", type=Path, default=None, help="TOML config file"
+    )
+    parser.add_argument(
+        "--trust-store", type=Path, default=None, help="trust store JSON (default from config)"
+    )
     parser.set_defaults(func=_run)
     commands = parser.add_subparsers(dest="gateway_command", metavar="SUBCOMMAND")
     trust = commands.add_parser("trust", help="station keys the gateway accepts")
@@ -67,7 +71,11 @@ def _trust_add(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise ConfigError(f"cannot read {args.pubkey}: {exc.strerror}") from None
     kid = store.add(
-        pem, station=args.station, site=args.site, not_before=args.not_before, not_after=args.not_after
+        pem,
+        station=args.station,
+        site=args.site,
+        not_before=args.not_before,
+        not_after=args.not_after,
     )
     store.save()
     print(kid.hex())
@@ -115,7 +123,10 @@ def _run(args: argparse.Namespace) -> int:
         signal.signal(signum, lambda *_: stop.set())
     gateway.metrics.serve(config.metrics.host, config.metrics.port)
     gateway.start()
-    log.info("gateway running", extra={"site": settings.site_mqtt.host, "upstream": settings.upstream_mqtt.host})
+    log.info(
+        "gateway running",
+        extra={"site": settings.site_mqtt.host, "upstream": settings.upstream_mqtt.host},
+    )
     stop.wait()
     log.info("gateway stopping")
     gateway.stop()

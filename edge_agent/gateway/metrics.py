@@ -1,48 +1,46 @@
-"""Prometheus metrics of the gateway, in a registry of its own."""
+"""Prometheus metrics of the gateway, in a registry of its own.
+
+Outbox depth/age/bytes, upstream connection state, publish latency and failures come from the
+uplink's metrics under the ``gateway_upstream_`` prefix in the same registry.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
 
+from edge_agent.uplink.metrics import UplinkMetrics
+
 
 class GatewayMetrics:
-    """Accepted and rejected counters, outbox depth/age and upstream state."""
+    """Accepted and rejected counters, site state, plus the upstream (outbox) metrics."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        r: Any = self.registry
         self.accepted = Counter(
-            "gateway_accepted", "Messages accepted and stored for upstream", ["kind"],
-            registry=self.registry,
+            "gateway_accepted", "messages accepted and stored for upstream", ["kind"], registry=r
         )
         self.rejected = Counter(
-            "gateway_rejected", "Messages rejected, by reason", ["reason"], registry=self.registry
-        )
-        self.forwarded = Counter(
-            "gateway_forwarded", "Messages acknowledged by the upstream broker", registry=self.registry
-        )
-        self.outbox_depth = Gauge(
-            "gateway_outbox_depth", "Messages waiting for upstream", registry=self.registry
-        )
-        self.outbox_age = Gauge(
-            "gateway_outbox_oldest_age_seconds", "Age of the oldest waiting message",
-            registry=self.registry,
-        )
-        self.upstream_connected = Gauge(
-            "gateway_upstream_connected", "1 when connected to the upstream broker",
-            registry=self.registry,
+            "gateway_rejected", "messages rejected, by reason", ["reason"], registry=r
         )
         self.site_connected = Gauge(
-            "gateway_site_connected", "1 when connected to the site broker", registry=self.registry
+            "gateway_site_connected", "1 while connected to the site broker", registry=r
         )
-
-    def watch_outbox(self, depth: Callable[[], float], age: Callable[[], float]) -> None:
-        """Read depth and age from the outbox at scrape time."""
-        self.outbox_depth.set_function(depth)
-        self.outbox_age.set_function(age)
+        self.held_evidence = Gauge(
+            "gateway_held_evidence", "evidence waiting for its event (unacknowledged)", registry=r
+        )
+        self.upstream = UplinkMetrics(self.registry, prefix="gateway_upstream")
+        self._server: Any = None
 
     def serve(self, host: str, port: int) -> None:
         """Start the HTTP endpoint (daemon thread); port 0 does nothing."""
         if port:
-            start_http_server(port, addr=host, registry=self.registry)
+            self._server, _ = start_http_server(port, addr=host, registry=self.registry)
+
+    def close(self) -> None:
+        """Stop the HTTP endpoint if one runs."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server = None

@@ -12,7 +12,7 @@ _EVENT_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f
 
 @dataclass(frozen=True)
 class SiteTopic:
-    """A parsed station topic: ``<prefix>/<site>/<station>/event`` or ``.../evidence/<event_id>``."""
+    """A parsed station topic: ``<prefix>/<site>/<station>/event`` or ``.../evidence/<id>``."""
 
     site: str
     station: str

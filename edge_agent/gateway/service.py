@@ -7,6 +7,7 @@ site broker. Nothing is acknowledged before it is either stored or deliberately 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -19,9 +20,9 @@ from edge_agent.gateway.metrics import GatewayMetrics
 from edge_agent.gateway.settings import GatewaySettings
 from edge_agent.gateway.site import SiteMessage, SiteSubscriber
 from edge_agent.gateway.state import GatewayState
-from edge_agent.gateway.upstream import UpstreamForwarder
 from edge_agent.signing.trust import TrustStore
 from edge_agent.uplink.outbox import Outbox, OutboxMessage
+from edge_agent.uplink.publisher import OutboxPublisher
 
 log = logging.getLogger("edge_agent.gateway")
 
@@ -38,9 +39,14 @@ class Gateway:
         self.trust = self._load_trust()
         self.admission = Admission(settings=settings, state=self.state, trust=self.trust)
         self.site = SiteSubscriber(settings.site_mqtt, session_expiry_s=settings.session_expiry_s)
-        self.upstream = UpstreamForwarder(settings.upstream_mqtt, self.outbox)
-        self.metrics.watch_outbox(lambda: self.outbox.depth, lambda: self.outbox.status().oldest_age_s)
-        self.metrics.upstream_connected.set_function(lambda: float(self.upstream.connected.is_set()))
+        upstream = settings.upstream_mqtt
+        self.upstream = OutboxPublisher(
+            self.outbox,
+            upstream,
+            client_id=upstream.client_id or f"{settings.site_mqtt.client_id}-upstream",
+            metrics=self.metrics.upstream,
+        )
+        self.metrics.held_evidence.set_function(lambda: float(len(self._held)))
         self.metrics.site_connected.set_function(lambda: float(self.site.connected.is_set()))
         self._held: list[tuple[SiteMessage, float]] = []
         self._retry: list[SiteMessage] = []
@@ -61,6 +67,7 @@ class Gateway:
             self._worker.join(timeout=10)
         self.upstream.stop()
         self.outbox.close()
+        self.metrics.close()
         self.state.close()
 
     def _load_trust(self) -> TrustStore:
@@ -85,10 +92,8 @@ class Gateway:
             batch = self._retry
             self._retry = []
             if not batch:
-                try:
+                with contextlib.suppress(queue.Empty):
                     batch.append(inbox.get(timeout=0.25))
-                except queue.Empty:
-                    pass
             while len(batch) < self.settings.batch_max:
                 try:
                     batch.append(inbox.get_nowait())
@@ -111,7 +116,9 @@ class Gateway:
             decision = self.admission.decide(msg.topic, msg.payload)
             if isinstance(decision, Hold):
                 if since + self.settings.evidence_wait_s <= now:
-                    decision = Reject("evidence_unmatched", f"no accepted event {decision.event_id}")
+                    decision = Reject(
+                        "evidence_unmatched", f"no accepted event {decision.event_id}"
+                    )
                 elif len(self._held) >= self.settings.max_held_evidence:
                     decision = Reject("evidence_overflow", f"more than {len(self._held)} held")
                 else:
@@ -124,7 +131,7 @@ class Gateway:
             done.append(msg)
         try:
             if forwards:
-                self.outbox.add_many(
+                self.upstream.enqueue(
                     [OutboxMessage(f.upstream_topic, f.payload, f.event_id) for f in forwards]
                 )
             self.admission.commit()
@@ -137,11 +144,11 @@ class Gateway:
         self.site.ack(done)
         for f in forwards:
             self.metrics.accepted.labels(kind=f.kind).inc()
-            log.debug("accepted", extra={"event_id": f.event_id, "kind": f.kind, "station": f.station})
+            log.debug(
+                "accepted", extra={"event_id": f.event_id, "kind": f.kind, "station": f.station}
+            )
         for msg, rej in rejects:
             self._rejected(msg, rej)
-        if forwards:
-            self.upstream.wake()
         return True
 
     def _rejected(self, msg: SiteMessage, rej: Reject) -> None:
@@ -150,8 +157,13 @@ class Gateway:
             "rejected %s: %s",
             rej.reason,
             rej.detail,
-            extra={"reason": rej.reason, "topic": msg.topic[:200], "site": rej.site,
-                   "station": rej.station, "size": len(msg.payload)},
+            extra={
+                "reason": rej.reason,
+                "topic": msg.topic[:200],
+                "site": rej.site,
+                "station": rej.station,
+                "size": len(msg.payload),
+            },
         )
         if self.settings.quarantine_topic:
             self.site.publish(f"{self.settings.quarantine_topic}/{rej.reason}", msg.payload)

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import logging
 import queue
+import socket
 import threading
 from dataclasses import dataclass
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.properties import Properties
+from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from edge_agent.gateway.routing import subscriptions
 from edge_agent.uplink.settings import MqttSettings
@@ -33,12 +35,14 @@ class SiteMessage:
     generation: int  # connection counter: a mid is only valid on the connection that got it
 
 
-def make_client(settings: MqttSettings, *, manual_ack: bool = False, persistent: bool = False) -> mqtt.Client:
+def make_client(
+    settings: MqttSettings, *, client_id: str, manual_ack: bool = False, persistent: bool = False
+) -> mqtt.Client:
     """A paho 2 client configured from MqttSettings (protocol, TLS, credentials, backoff)."""
     v311 = settings.protocol == "3.1.1"
     client = mqtt.Client(
-        mqtt.CallbackAPIVersion.VERSION2,
-        client_id=settings.client_id,
+        CallbackAPIVersion.VERSION2,
+        client_id=client_id,
         protocol=mqtt.MQTTv311 if v311 else mqtt.MQTTv5,
         clean_session=(not persistent) if v311 else None,
         manual_ack=manual_ack,
@@ -55,7 +59,8 @@ def make_client(settings: MqttSettings, *, manual_ack: bool = False, persistent:
         client.tls_insecure_set(tls.insecure_skip_verify)
     client.max_inflight_messages_set(settings.max_inflight)
     client.reconnect_delay_set(
-        min_delay=max(1, round(settings.reconnect_min_s)), max_delay=max(1, round(settings.reconnect_max_s))
+        min_delay=max(1, round(settings.reconnect_min_s)),
+        max_delay=max(1, round(settings.reconnect_max_s)),
     )
     return client
 
@@ -69,7 +74,9 @@ class SiteSubscriber:
         self.inbox: queue.Queue[SiteMessage] = queue.Queue()
         self.generation = 0
         self.connected = threading.Event()
-        self._client = make_client(settings, manual_ack=True, persistent=True)
+        # A persistent session needs a stable client id.
+        client_id = settings.client_id or f"battrace-gateway-{socket.gethostname()}"[:64]
+        self._client = make_client(settings, client_id=client_id, manual_ack=True, persistent=True)
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message
@@ -79,7 +86,7 @@ class SiteSubscriber:
         props = None
         clean_start: Any = mqtt.MQTT_CLEAN_START_FIRST_ONLY
         if self._settings.protocol != "3.1.1":
-            props = Properties(PacketTypes.CONNECT)
+            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
             props.SessionExpiryInterval = self._session_expiry_s
             clean_start = False
         self._client.connect_async(
@@ -120,4 +127,6 @@ class SiteSubscriber:
         log.warning("disconnected from site broker: %s", reason)
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
-        self.inbox.put(SiteMessage(msg.topic, bytes(msg.payload), msg.mid, msg.qos, self.generation))
+        self.inbox.put(
+            SiteMessage(msg.topic, bytes(msg.payload), msg.mid, msg.qos, self.generation)
+        )

@@ -74,7 +74,9 @@ class GatewayState:
 
     def is_seen(self, event_id: str) -> bool:
         """Whether an event with this id was accepted before."""
-        row = self._db.execute("SELECT 1 FROM seen_event WHERE event_id = ?", (event_id,)).fetchone()
+        row = self._db.execute(
+            "SELECT 1 FROM seen_event WHERE event_id = ?", (event_id,)
+        ).fetchone()
         return row is not None
 
     def window(self, kid: str) -> ReplayWindow:
@@ -89,7 +91,8 @@ class GatewayState:
     def expected(self, sha256: str, event_id: str) -> ExpectedEvidence | None:
         """The expected evidence row for this hash and event, if an accepted event announced it."""
         row = self._db.execute(
-            "SELECT site, station, forwarded FROM expected_evidence WHERE sha256 = ? AND event_id = ?",
+            "SELECT site, station, forwarded FROM expected_evidence"
+            " WHERE sha256 = ? AND event_id = ?",
             (sha256, event_id),
         ).fetchone()
         if row is None:

@@ -11,7 +11,9 @@ from edge_agent.gateway.replay import ReplayWindow
 from edge_agent.gateway.state import AcceptedRecord, GatewayState
 
 
-def _feed(window: ReplayWindow, items: list[tuple[int, int]], size: int) -> tuple[ReplayWindow, list[str]]:
+def _feed(
+    window: ReplayWindow, items: list[tuple[int, int]], size: int
+) -> tuple[ReplayWindow, list[str]]:
     out = []
     for epoch, seq in items:
         ok, why = window.check(epoch, seq, size)

@@ -8,7 +8,9 @@ EID = "01890a5d-ac96-774b-bcce-b302099a8057"
 
 
 def test_parses_event_and_evidence() -> None:
-    assert parse_site_topic("battrace/v1", "battrace/v1/s1/st-2/event") == SiteTopic("s1", "st-2", "event")
+    assert parse_site_topic("battrace/v1", "battrace/v1/s1/st-2/event") == SiteTopic(
+        "s1", "st-2", "event"
+    )
     assert parse_site_topic("battrace/v1", f"battrace/v1/s1/st/evidence/{EID}") == SiteTopic(
         "s1", "st", "evidence", EID
     )

@@ -36,7 +36,9 @@ def _publish_rc(pki: Path, port: int, name: str, topic: str) -> int:
     done = threading.Event()
     codes: list[int] = []
 
-    def on_publish(_c: mqtt.Client, _u: object, _mid: int, reason: mqtt.ReasonCode, _p: object) -> None:
+    def on_publish(
+        _c: mqtt.Client, _u: object, _mid: int, reason: mqtt.ReasonCode, _p: object
+    ) -> None:
         codes.append(reason.value)
         done.set()
 
@@ -91,7 +93,9 @@ def test_client_without_certificate_is_refused(broker: Broker, pki: Path) -> Non
 
 def test_config_turns_on_durable_persistence() -> None:
     conf = (Path(__file__).resolve().parents[2] / "hardware/mosquitto/site.conf").read_text()
-    lines = {ln.split()[0]: ln.split()[1] for ln in conf.splitlines() if ln and not ln.startswith("#")}
+    lines = {
+        ln.split()[0]: ln.split()[1] for ln in conf.splitlines() if ln and not ln.startswith("#")
+    }
     assert lines["persistence"] == "true"
     assert int(lines["autosave_interval"]) <= 5
     assert int(lines["max_queued_messages"]) >= 100_000

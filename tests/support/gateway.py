@@ -60,7 +60,9 @@ def make_pki(out: Path, stations: list[str]) -> Path:
     """Run hardware/mosquitto/make-test-pki.sh (the script under test) into ``out``."""
     subprocess.run(
         ["sh", str(HARDWARE / "make-test-pki.sh"), str(out), *stations],
-        check=True, capture_output=True, timeout=60,
+        check=True,
+        capture_output=True,
+        timeout=60,
     )
     return out
 
@@ -79,8 +81,11 @@ class Broker:
     def start(self) -> None:
         """Start and wait until the port accepts connections."""
         log = self.log.open("ab")
-        self.proc = subprocess.Popen([MOSQUITTO, "-c", str(self.conf), "-v"], stdout=log, stderr=log)
+        self.proc = subprocess.Popen(
+            [MOSQUITTO, "-c", str(self.conf), "-v"], stdout=log, stderr=log
+        )
         log.close()
+
         def accepting() -> bool:
             assert self.proc is not None
             if self.proc.poll() is not None:
@@ -90,6 +95,7 @@ class Broker:
                 return True
             except OSError:
                 return False
+
         assert wait_until(accepting, 15), "mosquitto did not start"
 
     def stop(self) -> None:
@@ -133,7 +139,9 @@ def site_broker(workdir: Path, pki: Path, site: str = SITE) -> Broker:
 
 def tls_client(pki: Path, name: str | None, client_id: str = "") -> mqtt.Client:
     """A paho client trusting the test CA, presenting ``name``.crt unless ``name`` is None."""
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+    client = mqtt.Client(
+        mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5
+    )
     cert = str(pki / f"{name}.crt") if name else None
     key = str(pki / f"{name}.key") if name else None
     client.tls_set(ca_certs=str(pki / "ca.crt"), certfile=cert, keyfile=key)
@@ -141,8 +149,14 @@ def tls_client(pki: Path, name: str | None, client_id: str = "") -> mqtt.Client:
 
 
 def make_event(
-    signer: Signer, *, site: str, station: str, boot_epoch: int, seq: int,
-    evidence: tuple[bytes, ...] = (), event_id: str | None = None,
+    signer: Signer,
+    *,
+    site: str,
+    station: str,
+    boot_epoch: int,
+    seq: int,
+    evidence: tuple[bytes, ...] = (),
+    event_id: str | None = None,
 ) -> IdentificationEvent:
     """A small valid v1 event from this signer."""
     return IdentificationEvent(
@@ -198,8 +212,12 @@ class SimStation:
         """A new event and its signed COSE bytes."""
         self.seq += 1
         event = make_event(
-            self.signer, site=self.site, station=self.station, boot_epoch=self.boot_epoch,
-            seq=self.seq, evidence=evidence,
+            self.signer,
+            site=self.site,
+            station=self.station,
+            boot_epoch=self.boot_epoch,
+            seq=self.seq,
+            evidence=evidence,
         )
         return event, sign_event(event, self.signer)
 
