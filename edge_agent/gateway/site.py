@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import queue
 import socket
+import ssl
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +19,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from edge_agent.errors import ConfigError
 from edge_agent.gateway.routing import subscriptions
 from edge_agent.uplink.settings import MqttSettings
 
@@ -51,17 +53,17 @@ def make_client(
         client.username_pw_set(settings.username, settings.password or None)
     tls = settings.tls
     if tls.enabled:
-        client.tls_set(
-            ca_certs=str(tls.ca_file) if tls.ca_file else None,
-            certfile=str(tls.cert_file) if tls.cert_file else None,
-            keyfile=str(tls.key_file) if tls.key_file else None,
-        )
+        try:
+            client.tls_set(
+                ca_certs=str(tls.ca_file) if tls.ca_file else None,
+                certfile=str(tls.cert_file) if tls.cert_file else None,
+                keyfile=str(tls.key_file) if tls.key_file else None,
+            )
+        except (ssl.SSLError, OSError, ValueError) as exc:
+            raise ConfigError(f"TLS set-up failed: {exc}", key_path="gateway.site_mqtt.tls") from None
         client.tls_insecure_set(tls.insecure_skip_verify)
     client.max_inflight_messages_set(settings.max_inflight)
-    client.reconnect_delay_set(
-        min_delay=max(1, round(settings.reconnect_min_s)),
-        max_delay=max(1, round(settings.reconnect_max_s)),
-    )
+    client.reconnect_delay_set(settings.reconnect_min_s, settings.reconnect_max_s)  # type: ignore[arg-type]
     return client
 
 

@@ -13,9 +13,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cbor2
 import paho.mqtt.client as mqtt
 
-from edge_agent.event_codec import uuid7
+from edge_agent.dataform import from_plain
+from edge_agent.event_codec import decode_event, uuid7
+from edge_agent.gateway.settings import GatewaySettings
 from edge_agent.model import (
     BmsReading,
     Clock,
@@ -30,6 +33,8 @@ from edge_agent.model import (
 from edge_agent.signing.events import sign_event
 from edge_agent.signing.keys import PUBLIC_KEY_FILE, init_keys, load_signer
 from edge_agent.signing.signer import Signer
+from edge_agent.signing.trust import TrustStore
+from tests.support.mosquitto import MosquittoBroker
 
 ROOT = Path(__file__).resolve().parents[2]
 HARDWARE = ROOT / "hardware" / "mosquitto"
@@ -110,6 +115,18 @@ class Broker:
         self.start()
 
 
+ROOT_CONF = "user root\n" if os.geteuid() == 0 else ""  # mosquitto drops root to "mosquitto"
+
+
+def upstream_broker(workdir: Path) -> MosquittoBroker:
+    """The upstream broker: TLS with client certificates, persistence (uplink's fixture)."""
+    from tests.support.mosquitto import make_tls_material
+
+    return MosquittoBroker(
+        workdir / "upstream", tls=make_tls_material(workdir / "up-tls"), extra_conf=ROOT_CONF
+    )
+
+
 def plain_broker(workdir: Path) -> Broker:
     """A plain persistent broker on loopback (the upstream in the tests)."""
     workdir.mkdir(parents=True, exist_ok=True)
@@ -132,8 +149,7 @@ def site_broker(workdir: Path, pki: Path, site: str = SITE) -> Broker:
     conf = conf.replace("/etc/mosquitto/battrace", str(pki))
     conf = conf.replace("/var/lib/mosquitto/", f"{workdir}/")
     conf = conf.replace("listener 8883", f"listener {port} 127.0.0.1")
-    if os.geteuid() == 0:  # mosquitto drops to user "mosquitto", which cannot read tmp keys
-        conf += "\nuser root\n"
+    conf += "\n" + ROOT_CONF
     return Broker(workdir, conf, port)
 
 
@@ -269,3 +285,70 @@ def connected(client: mqtt.Client, port: int) -> Iterator[mqtt.Client]:
     finally:
         client.disconnect()
         client.loop_stop()
+
+
+def gateway_settings(
+    workdir: Path, pki: Path, site_port: int, upstream: MosquittoBroker, **overrides: object
+) -> GatewaySettings:
+    """Gateway settings for the test brokers: site over the real site TLS config, upstream TLS."""
+    assert upstream.tls is not None
+    plain: dict[str, object] = {
+        "site_mqtt": {
+            "port": site_port,
+            "client_id": "test-gateway",
+            "reconnect_min_s": 0.1,
+            "reconnect_max_s": 1.0,
+            "tls": {
+                "enabled": True,
+                "ca_file": str(pki / "ca.crt"),
+                "cert_file": str(pki / "gateway.crt"),
+                "key_file": str(pki / "gateway.key"),
+            },
+        },
+        "upstream_mqtt": {
+            "port": upstream.port,
+            "client_id": "test-gateway-up",
+            "reconnect_min_s": 0.1,
+            "reconnect_max_s": 1.0,
+            "tls": {
+                "enabled": True,
+                "ca_file": str(upstream.tls.ca),
+                "cert_file": str(upstream.tls.client_cert),
+                "key_file": str(upstream.tls.client_key),
+            },
+        },
+        "upstream_prefix": "cloud/v1",
+        "trust_store": str(workdir / "trust.json"),
+        "data_dir": str(workdir / "data"),
+        "outbox": {"min_free_disk_bytes": 0},
+        "max_message_bytes": 4096,
+        "evidence_wait_s": 1.0,
+        **overrides,
+    }
+    return from_plain(GatewaySettings, plain)
+
+
+def trust_stations(path: Path, stations: list[SimStation]) -> None:
+    """Register the stations' public keys in the gateway trust store."""
+    store = TrustStore.load(path)
+    for st in stations:
+        store.add(st.public_pem.read_bytes(), station=st.station, site=st.site)
+    store.save()
+
+
+def station_client(pki: Path, port: int, name: str) -> mqtt.Client:
+    """A connected station client (its own certificate), network loop running."""
+    client = tls_client(pki, name, client_id=f"station-{name}")
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    return client
+
+
+def event_key(topic: str, payload: bytes) -> str:
+    """RecordingSubscriber key: the event id (events: decoded body; evidence: topic level)."""
+    if "/evidence/" in topic:
+        return "evidence:" + topic.rsplit("/", 1)[1]
+    try:
+        return "event:" + decode_event(cbor2.loads(payload).value[2]).event_id
+    except Exception:  # not an event we made
+        return "other"
