@@ -100,8 +100,14 @@ class Gateway:
                 except queue.Empty:
                     break
             if batch or self._held:
-                self._reload_trust_if_changed()
-                if not self.process(batch):
+                try:
+                    self._reload_trust_if_changed()
+                    stored = self.process(batch)
+                except Exception:  # a bug must not kill the worker: nothing was acked, retry
+                    log.exception("gateway batch failed")
+                    self.admission.rollback()
+                    self._retry, stored = batch, False
+                if not stored:
                     self._stop.wait(1.0)
 
     def process(self, messages: list[SiteMessage]) -> bool:

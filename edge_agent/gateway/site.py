@@ -76,12 +76,14 @@ class SiteSubscriber:
         self.inbox: queue.Queue[SiteMessage] = queue.Queue()
         self.generation = 0
         self.connected = threading.Event()
+        self.subscribed = threading.Event()  # set once the broker granted the subscriptions
         # A persistent session needs a stable client id.
         client_id = settings.client_id or f"battrace-gateway-{socket.gethostname()}"[:64]
         self._client = make_client(settings, client_id=client_id, manual_ack=True, persistent=True)
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message
+        self._client.on_subscribe = lambda *_: self.subscribed.set()
 
     def start(self) -> None:
         """Connect in the background; paho's loop thread reconnects after failures."""

@@ -69,6 +69,14 @@ def recorder(rig: Rig) -> Iterator[RecordingSubscriber]:
     rec.close()
 
 
+def started(settings: GatewaySettings) -> Gateway:
+    """A started gateway whose site subscription is in place (its session exists)."""
+    gw = Gateway(settings)
+    gw.start()
+    assert gw.site.subscribed.wait(20)
+    return gw
+
+
 def _rejected(gw: Gateway, reason: str) -> float:
     value = gw.metrics.registry.get_sample_value("gateway_rejected_total", {"reason": reason})
     return value or 0.0
@@ -77,8 +85,7 @@ def _rejected(gw: Gateway, reason: str) -> float:
 def test_events_from_several_stations_arrive_upstream_once(
     rig: Rig, recorder: RecordingSubscriber
 ) -> None:
-    gw = Gateway(rig.settings())
-    gw.start()
+    gw = started(rig.settings())
     clients = {n: station_client(rig.pki, rig.site.port, n) for n in STATIONS}
     sent: list[tuple[str, str, bytes]] = []  # station, event id, signed bytes
     photos: dict[str, bytes] = {}
