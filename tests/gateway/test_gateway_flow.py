@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import cbor2
@@ -15,65 +13,20 @@ from edge_agent.gateway.service import Gateway
 from edge_agent.gateway.settings import GatewaySettings
 from edge_agent.signing.events import sign_event
 from edge_agent.signing.trust import TrustStore
+from tests.support.gateway import GW_STATIONS as STATIONS
 from tests.support.gateway import (
     SITE,
-    Broker,
+    Rig,
     SimStation,
-    event_key,
-    gateway_settings,
     make_event,
-    make_pki,
     publish_all,
-    site_broker,
     station_client,
     tls_client,
-    trust_stations,
-    upstream_broker,
     wait_until,
 )
-from tests.support.mosquitto import MosquittoBroker, RecordingSubscriber
+from tests.support.mosquitto import RecordingSubscriber
 
 pytestmark = pytest.mark.timeout(180)
-STATIONS = ["st01", "st02", "st03"]
-
-
-@dataclass
-class Rig:
-    pki: Path
-    site: Broker
-    upstream: MosquittoBroker
-    stations: dict[str, SimStation]
-    workdir: Path
-
-    def settings(self, **overrides: object) -> GatewaySettings:
-        return gateway_settings(self.workdir, self.pki, self.site.port, self.upstream, **overrides)
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_pki(tmp_path_factory.mktemp("pki"), STATIONS)
-
-
-@pytest.fixture
-def rig(tmp_path: Path, pki: Path) -> Iterator[Rig]:
-    site = site_broker(tmp_path / "site", pki)
-    site.start()
-    upstream = upstream_broker(tmp_path)
-    upstream.start()
-    stations = {n: SimStation(SITE, n, tmp_path / "keys" / n) for n in STATIONS}
-    trust_stations(tmp_path / "trust.json", list(stations.values()))
-    try:
-        yield Rig(pki, site, upstream, stations, tmp_path)
-    finally:
-        site.stop()
-        upstream.kill()
-
-
-@pytest.fixture
-def recorder(rig: Rig) -> Iterator[RecordingSubscriber]:
-    rec = RecordingSubscriber(rig.upstream, "cloud/v1/#", key_of=event_key)
-    yield rec
-    rec.close()
 
 
 def started(settings: GatewaySettings) -> Gateway:

@@ -10,14 +10,9 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 
-from tests.support.gateway import MOSQUITTO, SITE, Broker, make_pki, site_broker, tls_client
+from tests.support.gateway import MOSQUITTO, SITE, Broker, site_broker, tls_client
 
 pytestmark = pytest.mark.timeout(120)
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_pki(tmp_path_factory.mktemp("pki"), ["st01", "st02"])
 
 
 @pytest.fixture

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -15,8 +18,9 @@ from pathlib import Path
 
 import cbor2
 import paho.mqtt.client as mqtt
+import pytest
 
-from edge_agent.dataform import from_plain
+from edge_agent.dataform import from_plain, to_plain
 from edge_agent.event_codec import decode_event, uuid7
 from edge_agent.gateway.settings import GatewaySettings
 from edge_agent.model import (
@@ -34,7 +38,7 @@ from edge_agent.signing.events import sign_event
 from edge_agent.signing.keys import PUBLIC_KEY_FILE, init_keys, load_signer
 from edge_agent.signing.signer import Signer
 from edge_agent.signing.trust import TrustStore
-from tests.support.mosquitto import MosquittoBroker
+from tests.support.mosquitto import MosquittoBroker, RecordingSubscriber
 
 ROOT = Path(__file__).resolve().parents[2]
 HARDWARE = ROOT / "hardware" / "mosquitto"
@@ -276,17 +280,6 @@ def publish_all(client: mqtt.Client, items: list[tuple[str, bytes]], timeout: fl
         assert info.is_published()
 
 
-def connected(client: mqtt.Client, port: int) -> Iterator[mqtt.Client]:
-    """Connect, loop in the background, yield, disconnect."""
-    client.connect("127.0.0.1", port)
-    client.loop_start()
-    try:
-        yield client
-    finally:
-        client.disconnect()
-        client.loop_stop()
-
-
 def gateway_settings(
     workdir: Path, pki: Path, site_port: int, upstream: MosquittoBroker, **overrides: object
 ) -> GatewaySettings:
@@ -352,3 +345,115 @@ def event_key(topic: str, payload: bytes) -> str:
         return "event:" + decode_event(cbor2.loads(payload).value[2]).event_id
     except Exception:  # not an event we made
         return "other"
+
+
+def to_toml(plain: dict[str, object], prefix: str = "") -> str:
+    """A small TOML writer for nested tables of scalars (test configs)."""
+    scalars, tables = [], []
+    for key, value in plain.items():
+        if isinstance(value, dict):
+            tables.append((key, value))
+        elif isinstance(value, bool):
+            scalars.append(f"{key} = {'true' if value else 'false'}")
+        elif isinstance(value, int | float):
+            scalars.append(f"{key} = {value}")
+        else:
+            scalars.append(f"{key} = {json.dumps(str(value))}")
+    out = ""
+    if scalars:
+        out += (f"[{prefix}]\n" if prefix else "") + "\n".join(scalars) + "\n\n"
+    for key, value in tables:
+        out += to_toml(value, f"{prefix}.{key}" if prefix else key)
+    return out
+
+
+def gateway_config_file(path: Path, settings: GatewaySettings, metrics_port: int = 0) -> Path:
+    """Write ``settings`` as an edge-agent TOML config for ``edge-agent gateway --config``."""
+    plain = {"gateway": to_plain(settings), "metrics": {"port": metrics_port}}
+    path.write_text(to_toml(plain))
+    return path
+
+
+class GatewayProcess:
+    """``python -m edge_agent gateway --config FILE`` as a child process (SIGKILL-able)."""
+
+    def __init__(self, config: Path, log: Path) -> None:
+        self.config = config
+        self.log = log
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Start the gateway process."""
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "edge_agent",
+                    "--log-format",
+                    "json",
+                    "gateway",
+                    "--config",
+                    str(self.config),
+                ],
+                stdout=log,
+                stderr=log,
+                env=env,
+                cwd=ROOT,
+            )
+
+    def kill(self) -> None:
+        """SIGKILL: no clean-up of any kind."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+    def terminate(self) -> int | None:
+        """SIGTERM and wait; the exit status."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            return self.proc.wait(20)
+        return self.proc.returncode if self.proc else None
+
+
+GW_STATIONS = ["st01", "st02", "st03"]
+
+
+@dataclass
+class Rig:
+    pki: Path
+    site: Broker
+    upstream: MosquittoBroker
+    stations: dict[str, SimStation]
+    workdir: Path
+
+    def settings(self, **overrides: object) -> GatewaySettings:
+        return gateway_settings(self.workdir, self.pki, self.site.port, self.upstream, **overrides)
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_pki(tmp_path_factory.mktemp("pki"), GW_STATIONS)
+
+
+@pytest.fixture
+def rig(tmp_path: Path, pki: Path) -> Iterator[Rig]:
+    site = site_broker(tmp_path / "site", pki)
+    site.start()
+    upstream = upstream_broker(tmp_path)
+    upstream.start()
+    stations = {n: SimStation(SITE, n, tmp_path / "keys" / n) for n in GW_STATIONS}
+    trust_stations(tmp_path / "trust.json", list(stations.values()))
+    try:
+        yield Rig(pki, site, upstream, stations, tmp_path)
+    finally:
+        site.stop()
+        upstream.kill()
+
+
+@pytest.fixture
+def recorder(rig: Rig) -> Iterator[RecordingSubscriber]:
+    rec = RecordingSubscriber(rig.upstream, "cloud/v1/#", key_of=event_key)
+    yield rec
+    rec.close()
