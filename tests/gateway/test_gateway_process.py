@@ -1,4 +1,4 @@
-"""``edge-agent gateway`` as a real process: SIGKILL mid-forward loses nothing; metrics; trust CLI."""
+"""`edge-agent gateway` as a process: SIGKILL mid-forward loses nothing; metrics; trust CLI."""
 
 from __future__ import annotations
 
