@@ -13,11 +13,11 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from edge_agent.errors import EdgeAgentError, VerificationError
+from edge_agent.gateway.envelope import verify_facts
 from edge_agent.gateway.replay import ReplayWindow
 from edge_agent.gateway.routing import SiteTopic, parse_site_topic, upstream_topic
 from edge_agent.gateway.settings import GatewaySettings
 from edge_agent.gateway.state import AcceptedRecord, GatewayState
-from edge_agent.signing.events import verify_event
 from edge_agent.signing.trust import TrustStore
 
 
@@ -101,11 +101,10 @@ class Admission:
             return Reject("oversized", f"{len(payload)} bytes", **where)
         now = self._clock()
         try:
-            verified = verify_event(payload, self._trust, at=now)
-            key = self._trust.resolve(verified.kid, at=now)
+            event = verify_facts(payload, self._trust, at=now, full=self._settings.full_body_check)
         except VerificationError as exc:
             return Reject(exc.reason, exc.detail, **where)
-        event = verified.event
+        key = event.key
         if (key.site, key.station) != (topic.site, topic.station):
             return Reject("topic_mismatch", f"key of {key.site}/{key.station}", **where)
         if (event.site, event.station) != (topic.site, topic.station):
@@ -119,7 +118,7 @@ class Admission:
         new_window = window.accept(event.boot_epoch, event.seq, self._settings.replay_window)
         self._windows[event.kid] = new_window
         self._batch.windows[event.kid] = new_window
-        hashes = tuple(e.sha256 for e in event.evidence)
+        hashes = event.evidence
         self._batch.event_ids.add(event.event_id)
         self._batch.records.append(
             AcceptedRecord(event.event_id, event.kid, topic.site, topic.station, hashes)

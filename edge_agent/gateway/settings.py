@@ -23,6 +23,9 @@ class GatewaySettings:
     outbox: OutboxSettings = field(default_factory=OutboxSettings)
     max_message_bytes: int = bounded(256, 16 * 1024**2, default=64 * 1024)
     max_evidence_bytes: int = bounded(1024, 64 * 1024**2, default=8 * 1024**2)
+    # Validate the whole event body against the v1 model (slow in Python) or only the fields
+    # the gateway routes on; the signature, key, ids, epoch/seq and evidence are always checked.
+    full_body_check: bool = False
     replay_window: int = bounded(1, 1024, default=32)
     # Rejected messages are re-published (QoS 0, raw bytes) on the SITE broker under
     # "<quarantine_topic>/<reason>" when this is set; empty turns it off.

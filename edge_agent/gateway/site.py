@@ -60,7 +60,9 @@ def make_client(
                 keyfile=str(tls.key_file) if tls.key_file else None,
             )
         except (ssl.SSLError, OSError, ValueError) as exc:
-            raise ConfigError(f"TLS set-up failed: {exc}", key_path="gateway.site_mqtt.tls") from None
+            raise ConfigError(
+                f"TLS set-up failed: {exc}", key_path="gateway.site_mqtt.tls"
+            ) from None
         client.tls_insecure_set(tls.insecure_skip_verify)
     client.max_inflight_messages_set(settings.max_inflight)
     client.reconnect_delay_set(settings.reconnect_min_s, settings.reconnect_max_s)  # type: ignore[arg-type]

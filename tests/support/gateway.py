@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import cbor2
 import paho.mqtt.client as mqtt
@@ -212,10 +213,11 @@ class SimStation:
     key_dir: Path
     boot_epoch: int = 1
     seq: int = 0
+    alg: Literal["ed25519", "p256"] = "ed25519"
     signer: Signer = field(init=False)
 
     def __post_init__(self) -> None:
-        init_keys(self.key_dir, "ed25519")
+        init_keys(self.key_dir, self.alg)
         self.signer = load_signer(self.key_dir)
 
     @property
