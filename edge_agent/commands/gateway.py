@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from edge_agent.config import AgentConfig, load_config
-from edge_agent.errors import ConfigError
+from edge_agent.errors import ConfigError, GatewayError
 
 log = logging.getLogger("edge_agent.gateway")
 
@@ -121,7 +121,13 @@ def _run(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    gateway.metrics.serve(config.metrics.host, config.metrics.port)
+    try:
+        gateway.metrics.serve(config.metrics.host, config.metrics.port)
+    except OSError as exc:
+        gateway.stop()
+        raise GatewayError(
+            f"cannot serve metrics on {config.metrics.host}:{config.metrics.port}: {exc.strerror}"
+        ) from None
     gateway.start()
     log.info(
         "gateway running",
