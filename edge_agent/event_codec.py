@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import time
 import uuid
@@ -57,8 +58,12 @@ def event_from_plain(plain: Any) -> IdentificationEvent:
 
 def decode_event(data: bytes) -> IdentificationEvent:
     """Parse and validate CBOR bytes as a v1 event; typed error on anything else."""
+    stream = io.BytesIO(data)
     try:
-        plain = cbor2.loads(data)
+        # duplicate keys would let two CBOR parsers read different values from one body
+        plain = cbor2.CBORDecoder(stream, allow_duplicate_keys=False).decode()
     except Exception as exc:  # cbor2 raises several unrelated types on bad input
         raise EventFormatError(f"not valid CBOR: {exc}") from None
+    if stream.tell() != len(data):  # cbor2.loads would silently ignore these
+        raise EventFormatError(f"{len(data) - stream.tell()} bytes after the event")
     return event_from_plain(plain)

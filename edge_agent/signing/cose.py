@@ -2,13 +2,16 @@
 
 The verifier turns any input into either a :class:`Verified` or a
 :class:`~edge_agent.errors.VerificationError` whose ``reason`` is a short stable token:
-``too_large``, ``not_cbor``, ``trailing_bytes``, ``wrong_tag``, ``malformed``,
+``too_large``, ``not_cbor``, ``trailing_bytes``, ``wrong_tag``, ``malformed``, ``non_canonical``,
 ``header_not_allowed``, ``alg_missing``, ``alg_not_allowed``, ``kid_missing``, ``unknown_kid``,
 ``revoked``, ``not_yet_valid``, ``expired``, ``key_alg_mismatch``, ``bad_signature``.
+``edge_agent.signing.events.verify_event`` adds ``bad_payload``, ``kid_mismatch`` and
+``station_mismatch``.
 """
 
 from __future__ import annotations
 
+import functools
 import io
 import logging
 from collections.abc import Mapping
@@ -74,6 +77,9 @@ class VerifyPolicy:
     # Event keys are Ed25519 or P-256 only, even under the polymorphic EdDSA / ES256 ids.
     curves: frozenset[str] | None
     max_size: int | None
+    # Reject outer encodings that differ from the preferred one (non-minimal lengths,
+    # indefinite arrays), so one event has exactly one byte form (hashes, de-duplication).
+    preferred_encoding: bool = False
 
 
 EVENT_POLICY = VerifyPolicy(
@@ -85,6 +91,7 @@ EVENT_POLICY = VerifyPolicy(
     unprotected_labels=frozenset(),
     curves=frozenset({"ed25519", "secp256r1"}),
     max_size=256 * 1024,
+    preferred_encoding=True,
 )
 
 GENERIC_POLICY = VerifyPolicy(
@@ -111,9 +118,44 @@ class Verified:
     key: ResolvedKey
 
 
+def _bstr(data: bytes) -> bytes:
+    """CBOR byte string in preferred (shortest-head) encoding."""
+    n = len(data)
+    if n < 24:
+        head = bytes((0x40 | n,))
+    elif n < 0x100:
+        head = bytes((0x58, n))
+    elif n < 0x10000:
+        head = b"\x59" + n.to_bytes(2, "big")
+    elif n < 0x100000000:
+        head = b"\x5a" + n.to_bytes(4, "big")
+    else:
+        head = b"\x5b" + n.to_bytes(8, "big")
+    return head + data
+
+
+# The fixed CBOR heads: array(4) + text(10) "Signature1"; tag 18 + array(4); empty map.
+_SIG1_HEAD = b"\x84\x6aSignature1"
+_TAG18_ARRAY4 = b"\xd2\x84"
+_EMPTY_MAP = b"\xa0"
+
+
 def sig_structure(protected: bytes, external_aad: bytes, payload: bytes) -> bytes:
     """The bytes that are signed: ``["Signature1", protected, external_aad, payload]``."""
-    return bytes(cbor2.dumps(["Signature1", protected, external_aad, payload]))
+    # Written out by hand: same bytes as cbor2.dumps of the array, without the encoder cost
+    # on every event (tests compare both).
+    return _SIG1_HEAD + _bstr(protected) + _bstr(external_aad) + _bstr(payload)
+
+
+def encode_sign1(protected: bytes, payload: bytes, signature: bytes) -> bytes:
+    """Tagged COSE_Sign1 with an empty unprotected map, in preferred encoding."""
+    return _TAG18_ARRAY4 + _bstr(protected) + _EMPTY_MAP + _bstr(payload) + _bstr(signature)
+
+
+@functools.lru_cache(maxsize=64)
+def protected_header(alg: int, kid: bytes) -> bytes:
+    """Deterministic encoding of ``{1: alg, 4: kid}``."""
+    return bytes(cbor2.dumps({HDR_ALG: alg, HDR_KID: kid}, canonical=True))
 
 
 def sign1(payload: bytes, signer: Signer, *, external_aad: bytes = b"") -> bytes:
@@ -122,13 +164,13 @@ def sign1(payload: bytes, signer: Signer, *, external_aad: bytes = b"") -> bytes
         external_aad, bytes | bytearray
     ):
         raise SigningError("payload and external_aad must be bytes")
-    protected = bytes(cbor2.dumps({HDR_ALG: signer.alg, HDR_KID: signer.kid}, canonical=True))
-    signature = signer.sign(sig_structure(protected, bytes(external_aad), bytes(payload)))
+    payload = bytes(payload)
+    protected = protected_header(signer.alg, signer.kid)
+    signature = signer.sign(sig_structure(protected, bytes(external_aad), payload))
     expected = _SIG_LEN.get(signer.alg)
     if expected is not None and len(signature) != expected:
         raise SigningError(f"signer returned {len(signature)} bytes, expected {expected}")
-    body = [protected, {}, bytes(payload), signature]
-    return bytes(cbor2.dumps(cbor2.CBORTag(COSE_SIGN1_TAG, body)))
+    return encode_sign1(protected, payload, signature)
 
 
 def _decode_one(data: bytes, what: str, max_depth: int | None = None) -> Any:
@@ -171,16 +213,26 @@ def _split(message: bytes, policy: VerifyPolicy) -> list[Any]:
         raise VerificationError("malformed", "detached payloads are not supported")
     if not isinstance(payload, bytes) or not isinstance(signature, bytes):
         raise VerificationError("malformed", "payload and signature must be byte strings")
+    # (a non-empty unprotected map fails the header policy below with a clearer reason)
+    preferred = not policy.preferred_encoding or unprotected
+    if not preferred and encode_sign1(protected, payload, signature) != message:
+        raise VerificationError("non_canonical", "envelope is not in preferred CBOR encoding")
     return [protected, dict(unprotected), payload, signature]
+
+
+@functools.lru_cache(maxsize=256)
+def _decode_protected(protected_bytes: bytes) -> tuple[tuple[Any, Any], ...]:
+    """Decoded protected header as items; cached because a station repeats it on every event."""
+    protected = _decode_one(protected_bytes, "protected header", _MAX_HEADER_DEPTH)
+    if not isinstance(protected, Mapping):
+        raise VerificationError("malformed", "protected header must encode a map")
+    return tuple(protected.items())
 
 
 def _headers(protected_bytes: bytes, unprotected: dict[Any, Any], policy: VerifyPolicy) -> Any:
     protected: Any = {}
     if protected_bytes:
-        protected = _decode_one(protected_bytes, "protected header", _MAX_HEADER_DEPTH)
-        if not isinstance(protected, Mapping):
-            raise VerificationError("malformed", "protected header must encode a map")
-        protected = dict(protected)
+        protected = dict(_decode_protected(protected_bytes))
     for label in (*protected, *unprotected):
         if type(label) not in (int, str):
             raise VerificationError("malformed", f"header label {label!r} is not an int or text")

@@ -61,18 +61,24 @@ class SoftwareSigner:
     """A signer holding an Ed25519 or P-256 private key in process memory."""
 
     def __init__(self, private_key: SigningKey, *, legacy_alg_ids: bool = False) -> None:
-        if isinstance(private_key, Ed25519PrivateKey):
-            self._alg = EDDSA if legacy_alg_ids else ED25519
-        elif isinstance(private_key, ec.EllipticCurvePrivateKey) and isinstance(
-            private_key.curve, ec.SECP256R1
-        ):
-            self._alg = ES256 if legacy_alg_ids else ESP256
-        else:
-            raise SigningError(f"unsupported private key: {type(private_key).__name__}")
-        self._key = private_key
+        self._alg = self.alg_for(private_key, legacy_alg_ids=legacy_alg_ids)
         self._public = private_key.public_key()
         self._kid = key_id(self._public)
         self._ecdsa = ec.ECDSA(hashes.SHA256())
+        # decided once here rather than by isinstance on every signature
+        self._ed = private_key if isinstance(private_key, Ed25519PrivateKey) else None
+        self._ec = private_key if isinstance(private_key, ec.EllipticCurvePrivateKey) else None
+
+    @staticmethod
+    def alg_for(key: object, *, legacy_alg_ids: bool = False) -> int:
+        """COSE alg id for an Ed25519 or P-256 key (private or public); SigningError otherwise."""
+        if isinstance(key, Ed25519PrivateKey | Ed25519PublicKey):
+            return EDDSA if legacy_alg_ids else ED25519
+        if isinstance(key, ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey) and isinstance(
+            key.curve, ec.SECP256R1
+        ):
+            return ES256 if legacy_alg_ids else ESP256
+        raise SigningError(f"unsupported key: {type(key).__name__} (need Ed25519 or P-256)")
 
     @property
     def alg(self) -> int:
@@ -91,7 +97,7 @@ class SoftwareSigner:
 
     def sign(self, data: bytes) -> bytes:
         """Sign ``data``; ECDSA signatures come back as raw r||s (64 bytes)."""
-        key = self._key
-        if isinstance(key, Ed25519PrivateKey):
-            return key.sign(data)
-        return der_to_raw(key.sign(data, self._ecdsa), key.curve)
+        if self._ed is not None:
+            return self._ed.sign(data)
+        assert self._ec is not None
+        return der_to_raw(self._ec.sign(data, self._ecdsa), self._ec.curve)

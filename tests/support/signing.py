@@ -32,7 +32,11 @@ def vector_public_key(jwk: dict[str, str]) -> Any:
         x, y = int.from_bytes(_b64(jwk["x"]), "big"), int.from_bytes(_b64(jwk["y"]), "big")
         return ec.EllipticCurvePublicNumbers(x, y, _CURVES[jwk["crv"]]).public_key()
     raw = bytes.fromhex(jwk["x_hex"])
-    return Ed25519PublicKey.from_public_bytes(raw) if jwk["crv"] == "Ed25519" else Ed448PublicKey.from_public_bytes(raw)
+    return (
+        Ed25519PublicKey.from_public_bytes(raw)
+        if jwk["crv"] == "Ed25519"
+        else Ed448PublicKey.from_public_bytes(raw)
+    )
 
 
 def load_vector(path: Path) -> dict[str, Any]:
@@ -59,7 +63,11 @@ def make_sign1(
     tag: int | None = 18,
 ) -> bytes:
     """Hand-build a COSE_Sign1 (for policy tests) without project code."""
-    prot = protected if isinstance(protected, bytes) else (cbor2.dumps(protected) if protected else b"")
+    prot = (
+        protected
+        if isinstance(protected, bytes)
+        else (cbor2.dumps(protected) if protected else b"")
+    )
     body = [prot, unprotected, payload, signature]
     return bytes(cbor2.dumps(cbor2.CBORTag(tag, body) if tag is not None else body))
 

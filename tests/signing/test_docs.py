@@ -1,0 +1,70 @@
+"""Run every shell command of docs/signing.md in order, as a user would."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.support.signing import ROOT
+
+DOC = ROOT / "docs" / "signing.md"
+
+
+def _commands() -> list[tuple[str, int]]:
+    """(command, expected exit status) for each line of the ```sh blocks."""
+    out = []
+    for block in re.findall(r"```sh\n(.*?)```", DOC.read_text(encoding="utf-8"), flags=re.S):
+        for line in block.splitlines():
+            if not line.strip():
+                continue
+            command, _, comment = line.partition("  #")
+            status = re.search(r"exit (\d+)", comment)
+            out.append((command.strip(), int(status.group(1)) if status else 0))
+    return out
+
+
+def test_doc_commands_run(tmp_path: Path) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "edge-agent").write_text(f'#!/bin/sh\nexec "{sys.executable}" -m edge_agent "$@"\n')
+    (bin_dir / "python").write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    for shim in bin_dir.iterdir():
+        shim.chmod(0o755)
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "schemas").symlink_to(ROOT / "schemas")
+    env = dict(
+        os.environ,
+        PATH=f"{bin_dir}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+        PYTHONPATH=str(ROOT),
+    )
+    env.pop("EDGE_AGENT_CONFIG", None)
+    commands = _commands()
+    assert len(commands) >= 8
+    outputs = {}
+    for command, expected in commands:
+        result = subprocess.run(
+            ["/bin/sh", "-c", command],
+            cwd=work,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == expected, f"{command}\n{result.stdout}\n{result.stderr}"
+        outputs[command] = result.stdout
+    kid = outputs["edge-agent keys init --dir ./keys --alg ed25519"].strip()
+    assert re.fullmatch(r"[0-9a-f]{32}", kid)
+    assert f"kid: {kid}" in outputs["edge-agent keys show --dir ./keys"]
+    assert (
+        f"{kid} trusted recy-suzhou-01/bench-03"
+        in outputs["edge-agent keys trust --store ./trust.json"]
+    )
+    verified = outputs["edge-agent verify ./signed/healthy-lfp.cose --trust ./trust.json"]
+    assert f'"kid": "{kid}"' in verified and '"pack_code": "001PBA1T2K40X1F390001234"' in verified
+    rejected = [out for cmd, out in outputs.items() if "bms-unreadable" in cmd]
+    assert rejected[0].startswith("invalid: station_mismatch")
