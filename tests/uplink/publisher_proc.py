@@ -11,6 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from edge_agent.uplink.mqtt import status_messages
 from edge_agent.uplink.outbox import Outbox, OutboxMessage
 from edge_agent.uplink.publisher import OutboxPublisher
 from edge_agent.uplink.settings import MqttSettings
@@ -26,13 +27,16 @@ def main() -> int:
     parser.add_argument("--count", type=int, default=0)
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--timeout", type=float, default=60.0)
+    parser.add_argument("--status", action="store_true", help="birth message + Last Will")
     args = parser.parse_args()
     topics = StationTopics("site-1", "bench-1")
     outbox = Outbox(args.db)
     settings = MqttSettings(
         host=args.host, port=args.port, reconnect_min_s=0.05, reconnect_max_s=0.5
     )
-    pub = OutboxPublisher(outbox, settings, client_id=f"proc-{args.prefix}")
+    client_id = f"proc-{args.prefix}"
+    status = status_messages(topics.status, client_id) if args.status else None
+    pub = OutboxPublisher(outbox, settings, client_id=client_id, status=status)
     pub.start()
     for start in range(0, args.count, args.batch):
         keys = [f"{args.prefix}-{i}" for i in range(start, min(args.count, start + args.batch))]
