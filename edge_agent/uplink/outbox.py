@@ -370,3 +370,8 @@ class Outbox:
             err = OutboxError(f"outbox {self.path}: cannot {action}: {exc}")
         log.error("%s", err)
         return err
+
+
+def outbox_path(settings: OutboxSettings, data_dir: Path) -> Path:
+    """The configured outbox file, or ``<data_dir>/outbox.sqlite3``."""
+    return (settings.path or data_dir / "outbox.sqlite3").expanduser()

@@ -366,6 +366,7 @@ class OutboxPublisher:
                 self._mark_unflushed()
                 lo, _ = self._retry
                 self._failed.append((row.id, time.time() + lo, str(exc)))
+                self._next_rescan = min(self._next_rescan, time.monotonic() + lo)
                 self.stats.failures += 1
                 return
             self._mark_unflushed()

@@ -191,6 +191,10 @@ class MosquittoBroker:
             "log_type notice",
             f"log_dest file {self.log_path}",
         ]
+        if os.geteuid() == 0:
+            # as root mosquitto drops to user "mosquitto", which cannot write our temp dirs
+            # (persistence and log would silently fail)
+            lines.append("user root")
         if persistence:
             (workdir / "data").mkdir(exist_ok=True)
             lines += ["persistence true", f"persistence_location {workdir / 'data'}/"]
