@@ -9,6 +9,7 @@ the body again anyway.
 
 from __future__ import annotations
 
+import io
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -71,10 +72,16 @@ def verify_facts(message: bytes, trust: TrustStore, *, at: datetime, full: bool)
 
 
 def _routing_facts(payload: bytes, key: TrustedKey) -> EventFacts:
+    stream = io.BytesIO(payload)
     try:
-        body = cbor2.loads(payload)
+        # Duplicate keys would let the backend read other values than the gateway checked.
+        body = cbor2.CBORDecoder(stream, allow_duplicate_keys=False).decode()
     except Exception as exc:  # cbor2 raises several unrelated types on bad input
         raise VerificationError("bad_payload", f"body is not CBOR: {exc}") from None
+    if stream.tell() != len(payload):
+        raise VerificationError(
+            "bad_payload", f"{len(payload) - stream.tell()} bytes after the body"
+        )
     if not isinstance(body, dict) or body.get("v") != 1:
         raise VerificationError("bad_payload", "body is not a v1 event map")
     evidence = body.get("evidence", [])

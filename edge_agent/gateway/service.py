@@ -60,11 +60,13 @@ class Gateway:
         self.site.start()
 
     def stop(self) -> None:
-        """Stop receiving, finish the current batch, disconnect, close the databases."""
-        self.site.stop()
+        """Finish the current batch (and its acks), disconnect, close the databases."""
+        # The worker stops first so that the acks of its last batch still reach the site
+        # broker; messages still in the inbox stay unacknowledged and come again next start.
         self._stop.set()
         if self._worker.is_alive():
             self._worker.join(timeout=10)
+        self.site.stop()
         self.upstream.stop()
         self.outbox.close()
         self.metrics.close()

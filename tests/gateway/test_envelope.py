@@ -89,3 +89,18 @@ def test_not_a_map_body(station_and_trust: tuple[SimStation, TrustStore]) -> Non
         with pytest.raises(VerificationError) as err:
             verify_facts(sign1(body, st.signer), trust, at=NOW, full=False)
         assert err.value.reason == "bad_payload"
+
+
+def test_duplicate_keys_and_trailing_bytes_are_rejected(
+    station_and_trust: tuple[SimStation, TrustStore],
+) -> None:
+    st, trust = station_and_trust
+    event, _ = st.next_event()
+    body = encode_plain(event_to_plain(event))
+    # a second "station" key at the end of the map (map length + 1)
+    assert body[0] >> 5 == 5 and body[0] & 0x1F < 23
+    twice = bytes([body[0] + 1]) + body[1:] + encode_plain("station")[0:] + encode_plain("st02")
+    for bad in (twice, body + b"\x00"):
+        with pytest.raises(VerificationError) as err:
+            verify_facts(sign1(bad, st.signer), trust, at=NOW, full=False)
+        assert err.value.reason == "bad_payload"

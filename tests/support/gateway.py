@@ -127,9 +127,8 @@ def upstream_broker(workdir: Path) -> MosquittoBroker:
     """The upstream broker: TLS with client certificates, persistence (uplink's fixture)."""
     from tests.support.mosquitto import make_tls_material
 
-    return MosquittoBroker(
-        workdir / "upstream", tls=make_tls_material(workdir / "up-tls"), extra_conf=ROOT_CONF
-    )
+    # (the uplink fixture adds "user root" itself when run as root)
+    return MosquittoBroker(workdir / "upstream", tls=make_tls_material(workdir / "up-tls"))
 
 
 def plain_broker(workdir: Path) -> Broker:
