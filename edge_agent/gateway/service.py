@@ -90,27 +90,33 @@ class Gateway:
 
     def _run(self) -> None:
         inbox = self.site.inbox
+        limit = self.settings.batch_max
         while not self._stop.is_set():
-            batch = self._retry
-            self._retry = []
+            # Messages refused by a full outbox come first, in their order.
+            batch, self._retry = self._retry[:limit], self._retry[limit:]
             if not batch:
                 with contextlib.suppress(queue.Empty):
                     batch.append(inbox.get(timeout=0.25))
-            while len(batch) < self.settings.batch_max:
+            while len(batch) < limit and not self._retry:
                 try:
                     batch.append(inbox.get_nowait())
                 except queue.Empty:
                     break
-            if batch or self._held:
-                try:
-                    self._reload_trust_if_changed()
-                    stored = self.process(batch)
-                except Exception:  # a bug must not kill the worker: nothing was acked, retry
-                    log.exception("gateway batch failed")
-                    self.admission.rollback()
-                    self._retry, stored = batch, False
-                if not stored:
-                    self._stop.wait(1.0)
+            if not (batch or self._held):
+                continue
+            try:
+                self._reload_trust_if_changed()
+                stored = self.process(batch)
+            except Exception:  # a bug must not kill the worker: nothing was acked, retry
+                log.exception("gateway batch failed")
+                self.admission.rollback()
+                self._retry, stored = batch + self._retry, False
+            if stored:
+                limit = self.settings.batch_max
+            elif len(batch) > 1:
+                limit = 1  # the outbox may take some of them: go one by one until one fits
+            else:
+                self._stop.wait(1.0)
 
     def process(self, messages: list[SiteMessage]) -> bool:
         """Decide, store and acknowledge one batch; False (nothing acked) if storing failed."""
@@ -146,7 +152,7 @@ class Gateway:
         except EdgeAgentError as exc:
             log.error("cannot store a batch of %d, will retry: %s", len(forwards), exc)
             self.admission.rollback()
-            self._retry = list(messages)
+            self._retry = list(messages) + self._retry
             self._held = held
             return False
         self.site.ack(done)

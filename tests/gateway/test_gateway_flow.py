@@ -219,3 +219,31 @@ def test_upstream_outage_burst_arrives_after_it_returns(
         gw.stop()
     assert gw.outbox.depth == 0
     assert set(recorder.counts) == keys
+
+
+def test_full_outbox_stops_acknowledging_and_loses_nothing(
+    rig: Rig, recorder: RecordingSubscriber
+) -> None:
+    gw = started(rig.settings(outbox={"max_events": 5, "min_free_disk_bytes": 0}))
+    st = rig.stations["st03"]
+    client = station_client(rig.pki, rig.site.port, "st03")
+    try:
+        rig.upstream.stop()
+        events = [st.next_event() for _ in range(12)]
+        publish_all(client, [(st.topic, signed) for _, signed in events])
+        # The outbox refuses the rest; they stay unacknowledged at the site broker.
+        assert wait_until(lambda: gw.outbox.depth == 5, 20), gw.outbox.depth
+        registry = gw.metrics.registry
+        assert wait_until(
+            lambda: registry.get_sample_value("gateway_accepted_total", {"kind": "event"}) == 5
+        )
+        assert gw.site.inbox.qsize() == 0 and 6 <= len(gw._retry) <= 7  # held back, unacked
+        rig.upstream.start()
+        keys = {f"event:{e.event_id}" for e, _ in events}
+        assert recorder.wait_for(keys, 60) == set()
+        assert gw.upstream.wait_idle(20)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+        gw.stop()
+    assert {k: recorder.counts[k] for k in keys} == dict.fromkeys(keys, 1)
