@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 
 import cbor2
 import pytest
 
+from edge_agent.cli import main
 from edge_agent.event_codec import uuid7
 from edge_agent.gateway.service import Gateway
 from edge_agent.gateway.settings import GatewaySettings
@@ -247,3 +249,37 @@ def test_full_outbox_stops_acknowledging_and_loses_nothing(
         client.loop_stop()
         gw.stop()
     assert {k: recorder.counts[k] for k in keys} == dict.fromkeys(keys, 1)
+
+
+def test_revocation_takes_effect_without_a_restart(rig: Rig, recorder: RecordingSubscriber) -> None:
+    gw = started(rig.settings())
+    st = rig.stations["st02"]
+    client = station_client(rig.pki, rig.site.port, "st02")
+    try:
+        before, signed = st.next_event()
+        publish_all(client, [(st.topic, signed)])
+        assert recorder.wait_for({f"event:{before.event_id}"}, 30) == set()
+        assert (
+            main(
+                [
+                    "gateway",
+                    "--trust-store",
+                    str(rig.workdir / "trust.json"),
+                    "trust",
+                    "revoke",
+                    st.signer.kid.hex(),
+                ]
+            )
+            == 0
+        )
+        trust = rig.workdir / "trust.json"
+        stat = trust.stat()
+        os.utime(trust, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))  # coarse clocks
+        _, after = st.next_event()
+        publish_all(client, [(st.topic, after)])
+        assert wait_until(lambda: _rejected(gw, "revoked") == 1, 20)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+        gw.stop()
+    assert set(recorder.counts) == {f"event:{before.event_id}"}
