@@ -45,6 +45,7 @@ HDR_CONTENT_TYPE = 3
 HDR_KID = 4
 _SIG_LEN = {ED25519: 64, EDDSA: 64, ESP256: 64, ES256: 64}
 _MAX_HEADER_DEPTH = 8
+_MAP_TYPES = (dict, cbor2.frozendict)  # what cbor2 returns; skips a slow ABC isinstance
 
 
 class ResolvedKey(Protocol):
@@ -207,32 +208,39 @@ def _split(message: bytes, policy: VerifyPolicy) -> list[Any]:
     protected, unprotected, payload, signature = item
     if not isinstance(protected, bytes):
         raise VerificationError("malformed", "protected header must be a byte string")
-    if not isinstance(unprotected, Mapping):
+    if type(unprotected) not in _MAP_TYPES and not isinstance(unprotected, Mapping):
         raise VerificationError("malformed", "unprotected header must be a map")
     if payload is None:
         raise VerificationError("malformed", "detached payloads are not supported")
     if not isinstance(payload, bytes) or not isinstance(signature, bytes):
         raise VerificationError("malformed", "payload and signature must be byte strings")
     # (a non-empty unprotected map fails the header policy below with a clearer reason)
-    preferred = not policy.preferred_encoding or unprotected
-    if not preferred and encode_sign1(protected, payload, signature) != message:
+    check_encoding = policy.preferred_encoding and not unprotected
+    if check_encoding and encode_sign1(protected, payload, signature) != message:
         raise VerificationError("non_canonical", "envelope is not in preferred CBOR encoding")
     return [protected, dict(unprotected), payload, signature]
 
 
-@functools.lru_cache(maxsize=256)
 def _decode_protected(protected_bytes: bytes) -> tuple[tuple[Any, Any], ...]:
-    """Decoded protected header as items; cached because a station repeats it on every event."""
+    """Decoded protected header as items."""
     protected = _decode_one(protected_bytes, "protected header", _MAX_HEADER_DEPTH)
     if not isinstance(protected, Mapping):
         raise VerificationError("malformed", "protected header must encode a map")
     return tuple(protected.items())
 
 
+# A station repeats its protected header on every event; event headers are 21 bytes, and the
+# size cap keeps hostile large headers from filling the cache.
+_decode_protected_cached = functools.lru_cache(maxsize=256)(_decode_protected)
+_CACHED_HEADER_MAX = 64
+
+
 def _headers(protected_bytes: bytes, unprotected: dict[Any, Any], policy: VerifyPolicy) -> Any:
     protected: Any = {}
     if protected_bytes:
-        protected = dict(_decode_protected(protected_bytes))
+        small = len(protected_bytes) <= _CACHED_HEADER_MAX
+        decode = _decode_protected_cached if small else _decode_protected
+        protected = dict(decode(protected_bytes))
     for label in (*protected, *unprotected):
         if type(label) not in (int, str):
             raise VerificationError("malformed", f"header label {label!r} is not an int or text")
@@ -311,7 +319,7 @@ def verify_sign1(
         )
     aad = bytes(external_aad)
     ok = verify_signature(spec, key, sig_structure(protected_bytes, aad, payload), signature)
-    if not ok and not protected:
+    if not ok and not protected and protected_bytes:
         # An empty protected map may arrive as h'A0' although it was signed as h'' (RFC 9052
         # section 3 requires the zero-length form); both carry the same (empty) headers.
         ok = verify_signature(spec, key, sig_structure(b"", aad, payload), signature)

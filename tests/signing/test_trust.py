@@ -12,6 +12,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from edge_agent.errors import ConfigError, TrustStoreError
 from edge_agent.signing.signer import key_id
@@ -143,3 +145,35 @@ def test_static_keys() -> None:
     with pytest.raises(TrustStoreError) as info:
         keys.resolve(b"nope")
     assert info.value.reason == "unknown_kid"
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=34), inner, max_size=3)
+    ),
+    max_leaves=10,
+)
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    doc=json_values,
+    entry=st.dictionaries(
+        st.sampled_from(
+            ["public_key", "station", "site", "not_before", "not_after", "revoked", "added", "x"]
+        ),
+        json_values,
+        max_size=5,
+    ),
+)
+def test_any_json_loads_or_raises_config_error(tmp_path: Path, doc: object, entry: dict) -> None:
+    for candidate in (doc, {"version": 1, "keys": {"00" * 16: entry}}, {"version": 1, "keys": doc}):
+        path = tmp_path / "t.json"
+        path.write_text(json.dumps(candidate))
+        try:
+            TrustStore.load(path)
+        except ConfigError:
+            pass
