@@ -116,7 +116,6 @@ class MqttLink:
             protocol=self._protocol,
             clean_session=None if v5 else True,
         )
-        client.enable_logger(logging.getLogger("edge_agent.uplink.paho"))
         client.max_inflight_messages_set(s.max_inflight)
         client.reconnect_delay_set(s.reconnect_min_s, s.reconnect_max_s)  # type: ignore[arg-type]
         if s.username:
@@ -289,7 +288,9 @@ class MqttLink:
         try:
             was = self._connected.is_set()
             self._connected.clear()
-            if was:
+            if was and self._stopping.is_set():
+                log.info("disconnected from broker: %s", rc.getName())
+            elif was:
                 self.reconnects += 1
                 log.warning("disconnected from broker: %s", rc.getName())
                 self._emit(LinkEvent("disconnected", failure=rc.getName()))
