@@ -15,7 +15,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,6 +63,7 @@ class LinkEvent:
 
 
 Sink = Callable[[LinkEvent], None]
+MessageHandler = Callable[[str, bytes, bool], None]
 
 
 def default_client_id(prefix: str = "edge-agent") -> str:
@@ -80,13 +81,25 @@ class MqttLink:
         client_id: str,
         sink: Sink,
         status: StatusMessages | None = None,
+        subscriptions: Sequence[str] = (),
+        on_message: MessageHandler | None = None,
+        session_expiry_s: int = 0,
     ) -> None:
+        """``subscriptions`` (QoS 1) are renewed on every connect and delivered to
+        ``on_message(topic, payload, retain)`` on paho's thread; the PUBACK goes out only after
+        it returns, and if it raises the link reconnects so the broker delivers the message
+        again (make it store durably; quarantine bad input instead of raising).
+        ``session_expiry_s > 0`` asks the broker to keep the session while we are away."""
         if not client_id:
             raise ConfigError("MQTT client id must not be empty", key_path="mqtt.client_id")
         self.settings = settings
         self.client_id = client_id
         self.status = status
         self._sink = sink
+        self._subscriptions = list(subscriptions)
+        self._on_message_handler = on_message
+        self._session_expiry_s = session_expiry_s
+        self._subscribed = threading.Event()
         self._connected = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -114,9 +127,10 @@ class MqttLink:
             callback_api_version=CallbackAPIVersion.VERSION2,
             client_id=self.client_id,
             protocol=self._protocol,
-            clean_session=None if v5 else True,
+            clean_session=None if v5 else self._session_expiry_s == 0,
+            # with a handler we PUBACK only after it returned (it stores the message first)
+            manual_ack=self._on_message_handler is not None,
         )
-        client.enable_logger(logging.getLogger("edge_agent.uplink.paho"))
         client.max_inflight_messages_set(s.max_inflight)
         client.reconnect_delay_set(s.reconnect_min_s, s.reconnect_max_s)  # type: ignore[arg-type]
         if s.username:
@@ -129,6 +143,8 @@ class MqttLink:
         client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
+        client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
         return client
 
     def _set_tls(self, client: paho.Client) -> None:
@@ -170,7 +186,11 @@ class MqttLink:
     def _connect_async(self) -> None:
         kwargs: dict[str, Any] = {}
         if self._protocol == paho.MQTTv5:
-            kwargs["clean_start"] = True
+            kwargs["clean_start"] = self._session_expiry_s == 0
+            if self._session_expiry_s:
+                props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+                props.SessionExpiryInterval = self._session_expiry_s
+                kwargs["properties"] = props
         self._client.connect_async(
             self.settings.host, self.settings.port, self.settings.keepalive_s, **kwargs
         )
@@ -228,6 +248,10 @@ class MqttLink:
         """Block until connected (True) or timeout (False)."""
         return self._connected.wait(timeout)
 
+    def wait_subscribed(self, timeout: float) -> bool:
+        """Block until the broker acknowledged our subscriptions on this connection."""
+        return self._subscribed.wait(timeout)
+
     # --- publishing ----------------------------------------------------------------------------
 
     def publish(self, topic: str, payload: bytes, *, key: str = "", retain: bool = False) -> int:
@@ -274,6 +298,9 @@ class MqttLink:
                 self.protocol,
             )
             self._connected.set()
+            self._subscribed.clear()
+            if self._subscriptions:
+                client.subscribe([(topic, 1) for topic in self._subscriptions])
             if self.status is not None:
                 client.publish(self.status.topic, self.status.online, qos=1, retain=True)
             self._emit(LinkEvent("connected"))
@@ -289,7 +316,9 @@ class MqttLink:
         try:
             was = self._connected.is_set()
             self._connected.clear()
-            if was:
+            if was and self._stopping.is_set():
+                log.info("disconnected from broker: %s", rc.getName())
+            elif was:
                 self.reconnects += 1
                 log.warning("disconnected from broker: %s", rc.getName())
                 self._emit(LinkEvent("disconnected", failure=rc.getName()))
@@ -304,6 +333,29 @@ class MqttLink:
             self._emit(LinkEvent("ack", mid=mid, failure=rc.getName() if rc.is_failure else ""))
         except Exception:
             log.exception("on_publish handler failed")
+
+    def _on_subscribe(
+        self, client: paho.Client, userdata: Any, mid: int, codes: list[ReasonCode], props: Any
+    ) -> None:
+        failed = [c.getName() for c in codes if c.is_failure]
+        if failed:
+            log.error("broker refused subscriptions %s: %s", self._subscriptions, failed)
+        else:
+            self._subscribed.set()
+
+    def _on_message(self, client: paho.Client, userdata: Any, msg: paho.MQTTMessage) -> None:
+        if self._on_message_handler is None:
+            return
+        try:
+            self._on_message_handler(msg.topic, bytes(msg.payload), bool(msg.retain))
+        except Exception:  # never into paho's loop; no PUBACK, so the broker sends it again
+            log.exception(
+                "message handler failed for topic %r; reconnecting for redelivery", msg.topic
+            )
+            client.disconnect()  # our loop thread reconnects; the session redelivers unacked
+            return
+        if msg.qos > 0:
+            client.ack(msg.mid, msg.qos)
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float, step: float = 0.01) -> bool:

@@ -5,8 +5,9 @@ sent in ``id`` order; ``key`` (the event id) lets receivers de-duplicate, and co
 evidence photo) share the key of their event. Reaching a limit refuses new rows and deletes
 nothing; a corrupt file is moved aside and reported, never silently deleted.
 
-One connection guarded by a lock: safe to call from the asyncio thread, the drainer thread and
-paho's thread. Only one process should add rows (counters are kept in memory).
+Thread-safe: writes from any thread are group-committed (concurrent callers share one
+transaction and one fsync); reads use a second connection. Only one process should add rows
+(counters are kept in memory).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edge_agent.errors import OutboxCorruptError, OutboxError, OutboxFullError
+from edge_agent.uplink.group_commit import GroupCommitter
 from edge_agent.uplink.settings import OutboxSettings
 
 log = logging.getLogger("edge_agent.uplink.outbox")
@@ -92,15 +94,26 @@ class Outbox:
         self.path = Path(path)
         self.settings = settings or OutboxSettings()
         self._clock = clock
-        self._lock = threading.RLock()
         self._max_page_count = max_page_count
         #: set when the file at open was corrupt and has been moved aside
         self.corruption: OutboxCorruptError | None = None
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = self._open_checked()
-        row = self._conn.execute("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM outbox").fetchone()
+        wconn = self._open_checked()
+        # reads use their own connection: in WAL mode they never wait for a commit's fsync
+        self._rconn = self._connect()
+        self._rlock = threading.Lock()
+        row = wconn.execute("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM outbox").fetchone()
         self._count: int = row[0]
         self._bytes: int = row[1]
+        self._pending_count = 0
+        self._pending_bytes = 0
+        self._writer = GroupCommitter(
+            wconn, lambda exc: self._translate(exc, "write"), after_group=self._end_group
+        )
+
+    def _end_group(self) -> None:
+        self._pending_count = 0
+        self._pending_bytes = 0
 
     # --- open / corruption -------------------------------------------------------------------
 
@@ -154,7 +167,7 @@ class Outbox:
         log.error("%s", self.corruption, extra={"moved_to": str(target)})
         return self._connect()
 
-    # --- writes --------------------------------------------------------------------------------
+    # --- writes (group-committed: concurrent callers share one fsync) ------------------------
 
     def add(
         self, topic: str, payload: bytes, key: str, *, companions: Iterable[OutboxMessage] = ()
@@ -163,54 +176,59 @@ class Outbox:
         return self.add_many([OutboxMessage(topic, payload, key), *companions])
 
     def add_many(self, messages: Sequence[OutboxMessage]) -> list[int]:
-        """Store messages in one committed transaction; OutboxFullError refuses all of them."""
+        """Store messages, committed when this returns; OutboxFullError refuses all of them."""
         for m in messages:
             if not m.topic or not m.key or not isinstance(m.payload, bytes | bytearray):
                 raise OutboxError(f"invalid outbox message for topic {m.topic!r} key {m.key!r}")
         size = sum(len(m.payload) for m in messages)
-        with self._lock:
-            self._check_limits(len(messages), size)
+
+        def apply(conn: sqlite3.Connection) -> tuple[list[int], int, int]:
+            self._check_limits(conn, len(messages), size)
             now = self._clock()
             ids: list[int] = []
             added = added_bytes = 0
-            try:
-                self._conn.execute("BEGIN IMMEDIATE")
-                for m in messages:
-                    cur = self._conn.execute(
-                        "INSERT OR IGNORE INTO outbox (topic, payload, key, size, created)"
-                        " VALUES (?, ?, ?, ?, ?)",
-                        (m.topic, bytes(m.payload), m.key, len(m.payload), now),
-                    )
-                    if cur.rowcount == 1 and cur.lastrowid is not None:
-                        ids.append(cur.lastrowid)
-                        added += 1
-                        added_bytes += len(m.payload)
-                    else:  # same key and topic already stored: keep the first
-                        found = self._conn.execute(
-                            "SELECT id FROM outbox WHERE key = ? AND topic = ?", (m.key, m.topic)
-                        ).fetchone()
-                        ids.append(found[0])
-                self._conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                self._rollback()
-                raise self._translate(exc, "store") from exc
-            self._count += added
-            self._bytes += added_bytes
-            return ids
+            for m in messages:
+                cur = conn.execute(
+                    "INSERT OR IGNORE INTO outbox (topic, payload, key, size, created)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (m.topic, bytes(m.payload), m.key, len(m.payload), now),
+                )
+                if cur.rowcount == 1 and cur.lastrowid is not None:
+                    ids.append(cur.lastrowid)
+                    added += 1
+                    added_bytes += len(m.payload)
+                else:  # same key and topic already stored: keep the first
+                    found = conn.execute(
+                        "SELECT id FROM outbox WHERE key = ? AND topic = ?", (m.key, m.topic)
+                    ).fetchone()
+                    ids.append(found[0])
+            # provisional totals so later writes in the same group see them
+            self._pending_count += added
+            self._pending_bytes += added_bytes
+            return ids, added, added_bytes
 
-    def _check_limits(self, n: int, size: int) -> None:
+        ids, _, _ = self._writer.run(apply, on_commit=self._count_added)
+        return ids
+
+    def _count_added(self, result: tuple[list[int], int, int]) -> None:
+        self._count += result[1]
+        self._bytes += result[2]
+
+    def _check_limits(self, conn: sqlite3.Connection, n: int, size: int) -> None:
         s = self.settings
-        if self._count + n > s.max_events:
+        count = self._count + self._pending_count
+        stored = self._bytes + self._pending_bytes
+        if count + n > s.max_events:
             raise OutboxFullError(
-                f"outbox full: {self._count} events stored, limit max_events={s.max_events}; "
+                f"outbox full: {count} events stored, limit max_events={s.max_events}; "
                 "new events are refused until stored ones are delivered (nothing was deleted)"
             )
-        if self._bytes + size > s.max_bytes:
+        if stored + size > s.max_bytes:
             raise OutboxFullError(
-                f"outbox full: {self._bytes} bytes stored, limit max_bytes={s.max_bytes}; "
+                f"outbox full: {stored} bytes stored, limit max_bytes={s.max_bytes}; "
                 "new events are refused until stored ones are delivered (nothing was deleted)"
             )
-        oldest = self._oldest_created()
+        oldest = _oldest_created(conn)
         if oldest is not None and self._clock() - oldest > s.max_age_days * 86400:
             raise OutboxFullError(
                 f"outbox stalled: oldest undelivered event is older than max_age_days="
@@ -232,62 +250,64 @@ class Outbox:
         attempted: Iterable[int] = (),
         failed: Iterable[tuple[int, float, str]] = (),
     ) -> None:
-        """In one transaction: delete delivered rows, count attempts, back off failed rows."""
+        """Committed together: delete delivered rows, count attempts, back off failed rows."""
         done = list(delivered)
         tried = list(attempted)
         bad = list(failed)
         if not (done or tried or bad):
             return
         now = self._clock()
-        with self._lock:
-            try:
-                self._conn.execute("BEGIN IMMEDIATE")
-                removed = 0
-                removed_bytes = 0
-                for i in range(0, len(done), 500):
-                    chunk = done[i : i + 500]
-                    marks = ",".join("?" * len(chunk))
-                    row = self._conn.execute(
-                        "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM outbox"  # noqa: S608
-                        f" WHERE id IN ({marks})",
-                        chunk,
-                    ).fetchone()
-                    removed += row[0]
-                    removed_bytes += row[1]
-                    self._conn.execute(f"DELETE FROM outbox WHERE id IN ({marks})", chunk)  # noqa: S608
-                self._conn.executemany(
-                    "UPDATE outbox SET attempts = attempts + 1, last_attempt = ? WHERE id = ?",
-                    [(now, i) for i in tried],
-                )
-                self._conn.executemany(
-                    "UPDATE outbox SET next_attempt = ?, last_error = ? WHERE id = ?",
-                    [(when, err, i) for i, when, err in bad],
-                )
-                self._conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                self._rollback()
-                raise self._translate(exc, "update") from exc
-            self._count -= removed
-            self._bytes -= removed_bytes
+
+        def apply(conn: sqlite3.Connection) -> tuple[list[int], int, int]:
+            removed = removed_bytes = 0
+            for i in range(0, len(done), 500):
+                chunk = done[i : i + 500]
+                marks = ",".join("?" * len(chunk))
+                row = conn.execute(
+                    "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM outbox"  # noqa: S608
+                    f" WHERE id IN ({marks})",
+                    chunk,
+                ).fetchone()
+                removed += row[0]
+                removed_bytes += row[1]
+                conn.execute(f"DELETE FROM outbox WHERE id IN ({marks})", chunk)  # noqa: S608
+            conn.executemany(
+                "UPDATE outbox SET attempts = attempts + 1, last_attempt = ? WHERE id = ?",
+                [(now, i) for i in tried],
+            )
+            conn.executemany(
+                "UPDATE outbox SET next_attempt = ?, last_error = ? WHERE id = ?",
+                [(when, err, i) for i, when, err in bad],
+            )
+            self._pending_count -= removed
+            self._pending_bytes -= removed_bytes
+            return [], -removed, -removed_bytes
+
+        self._writer.run(apply, on_commit=self._count_added)
 
     def retry_all(self) -> int:
         """Reset attempt counters and back-off so every row is sent at once; returns row count."""
-        with self._lock:
-            try:
-                cur = self._conn.execute(
-                    "UPDATE outbox SET attempts = 0, next_attempt = 0, last_error = NULL"
-                )
-            except sqlite3.Error as exc:
-                raise self._translate(exc, "reset") from exc
+
+        def apply(conn: sqlite3.Connection) -> int:
+            cur = conn.execute(
+                "UPDATE outbox SET attempts = 0, next_attempt = 0, last_error = NULL"
+            )
             return cur.rowcount
+
+        return self._writer.run(apply)
+
+    @property
+    def transactions(self) -> int:
+        """Write transactions committed since open (group commit merges concurrent writes)."""
+        return self._writer.transactions
 
     # --- reads ---------------------------------------------------------------------------------
 
     def fetch(self, after_id: int, limit: int, *, now: float | None = None) -> list[OutboxRow]:
         """Rows due for sending with ``id > after_id``, oldest first."""
         when = self._clock() if now is None else now
-        with self._lock:
-            rows = self._conn.execute(
+        with self._rlock:
+            rows = self._rconn.execute(
                 f"SELECT {_ROW_COLUMNS} FROM outbox WHERE id > ? AND next_attempt <= ?"  # noqa: S608
                 " ORDER BY id LIMIT ?",
                 (after_id, when, limit),
@@ -296,8 +316,8 @@ class Outbox:
 
     def rows(self, *, limit: int = 100, after_id: int = 0) -> list[OutboxRow]:
         """Stored rows in send order, whether due or backing off (for ``outbox list``)."""
-        with self._lock:
-            rows = self._conn.execute(
+        with self._rlock:
+            rows = self._rconn.execute(
                 f"SELECT {_ROW_COLUMNS} FROM outbox WHERE id > ? ORDER BY id LIMIT ?",  # noqa: S608
                 (after_id, limit),
             ).fetchall()
@@ -305,15 +325,11 @@ class Outbox:
 
     def next_due(self) -> float | None:
         """Earliest ``next_attempt`` among backing-off rows (None when none wait)."""
-        with self._lock:
-            row = self._conn.execute(
+        with self._rlock:
+            row = self._rconn.execute(
                 "SELECT MIN(next_attempt) FROM outbox WHERE next_attempt > 0"
             ).fetchone()
         return None if row[0] is None else float(row[0])
-
-    def _oldest_created(self) -> float | None:
-        row = self._conn.execute("SELECT created FROM outbox ORDER BY id LIMIT 1").fetchone()
-        return None if row is None else float(row[0])
 
     @property
     def depth(self) -> int:
@@ -322,27 +338,29 @@ class Outbox:
 
     def status(self) -> OutboxStatus:
         """Depth, bytes, oldest age and the highest attempt count."""
-        with self._lock:
-            oldest = self._oldest_created()
-            attempts = self._conn.execute(
+        with self._rlock:
+            oldest = _oldest_created(self._rconn)
+            attempts = self._rconn.execute(
                 "SELECT COALESCE(MAX(attempts), 0) FROM outbox"
             ).fetchone()
-            return OutboxStatus(
-                path=str(self.path),
-                depth=self._count,
-                bytes=self._bytes,
-                oldest_age_s=0.0 if oldest is None else max(0.0, self._clock() - oldest),
-                max_attempts=int(attempts[0]),
-            )
+        return OutboxStatus(
+            path=str(self.path),
+            depth=self._count,
+            bytes=self._bytes,
+            oldest_age_s=0.0 if oldest is None else max(0.0, self._clock() - oldest),
+            max_attempts=int(attempts[0]),
+        )
 
     def close(self) -> None:
         """Checkpoint and close the database."""
-        with self._lock:
-            try:
-                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            except sqlite3.Error as exc:
-                log.warning("outbox checkpoint at close failed: %s", exc)
-            self._conn.close()
+
+        with self._rlock:
+            self._rconn.close()
+        try:
+            self._writer.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.Error as exc:
+            log.warning("outbox checkpoint at close failed: %s", exc)
+        self._writer.conn.close()
 
     def __enter__(self) -> Outbox:
         return self
@@ -352,14 +370,8 @@ class Outbox:
 
     # --- helpers -------------------------------------------------------------------------------
 
-    def _rollback(self) -> None:
-        try:
-            if self._conn.in_transaction:
-                self._conn.execute("ROLLBACK")
-        except sqlite3.Error as exc:
-            log.warning("outbox rollback failed: %s", exc)
-
     def _translate(self, exc: sqlite3.Error, action: str) -> OutboxError:
+        """Map sqlite errors to the outbox's typed errors (a full disk refuses, keeps rows)."""
         name = getattr(exc, "sqlite_errorname", "")
         if name == "SQLITE_FULL":
             err: OutboxError = OutboxFullError(
@@ -370,6 +382,11 @@ class Outbox:
             err = OutboxError(f"outbox {self.path}: cannot {action}: {exc}")
         log.error("%s", err)
         return err
+
+
+def _oldest_created(conn: sqlite3.Connection) -> float | None:
+    row = conn.execute("SELECT created FROM outbox ORDER BY id LIMIT 1").fetchone()
+    return None if row is None else float(row[0])
 
 
 def outbox_path(settings: OutboxSettings, data_dir: Path) -> Path:

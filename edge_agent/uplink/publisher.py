@@ -18,6 +18,7 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from edge_agent.errors import OutboxError, PublishError
 from edge_agent.uplink.metrics import UplinkMetrics
@@ -60,7 +61,7 @@ class OutboxPublisher:
         status: StatusMessages | None = None,
         metrics: UplinkMetrics | None = None,
         ack_batch: int = 64,
-        ack_flush_s: float = 0.01,
+        ack_flush_s: float = 0.0,
         ack_timeout_s: float = 60.0,
         retry_min_s: float = 1.0,
         retry_max_s: float = 300.0,
@@ -87,6 +88,17 @@ class OutboxPublisher:
         self._attempted: list[int] = []
         self._failed: list[tuple[int, float, str]] = []
         self._first_unflushed = 0.0
+        # deletes are committed on a settler thread so publishing goes on during the fsync;
+        # acked rows stay in _acked_rows (never re-sent) until their delete is committed
+        self._settle_queue: queue.SimpleQueue[tuple[list[int], list[int], list[Any]] | None] = (
+            queue.SimpleQueue()
+        )
+        self._settling: tuple[list[int], list[int], list[Any]] | None = None
+        self._settle_error: OutboxError | None = None
+        self._settle_done = threading.Event()
+        self._settle_done.set()
+        self._settle_retry_at = 0.0
+        self._settler: threading.Thread | None = None
         self._prefetch: deque[OutboxRow] = deque()
         self._cursor = 0
         self._next_rescan = 0.0
@@ -109,6 +121,10 @@ class OutboxPublisher:
         if self._thread is not None:
             return
         self.link.start()
+        self._settler = threading.Thread(
+            target=self._settle_loop, name="outbox-settler", daemon=True
+        )
+        self._settler.start()
         self._thread = threading.Thread(target=self._run, name="outbox-drainer", daemon=True)
         self._thread.start()
 
@@ -121,6 +137,10 @@ class OutboxPublisher:
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
+        if self._settler is not None:
+            self._settle_queue.put(None)
+            self._settler.join(timeout)
+            self._settler = None
         self.link.stop(timeout)
 
     def on_delivered(self, callback: DeliveredCallback) -> None:
@@ -192,7 +212,12 @@ class OutboxPublisher:
         return len(self._inflight)
 
     def _is_idle(self) -> bool:
-        return self.outbox.depth == 0 and not self._inflight and not self._acked
+        return (
+            self.outbox.depth == 0
+            and not self._inflight
+            and not self._acked
+            and self._settling is None
+        )
 
     # --- drainer thread ------------------------------------------------------------------------
 
@@ -203,10 +228,17 @@ class OutboxPublisher:
             except Exception:  # keep draining whatever went wrong in one step
                 log.exception("outbox drainer step failed")
                 self._stop.wait(0.5)
-        try:
-            self._flush(force=True)
-        except OutboxError as exc:
-            log.error("final outbox flush failed: %s", exc)
+        # let a running settle finish, then commit what is left on this thread
+        if self._settle_done.wait(10.0):
+            self._settled()
+            pending = (self._acked, self._attempted, self._failed)
+            if any(pending):
+                try:
+                    self.outbox.settle(
+                        delivered=pending[0], attempted=pending[1], failed=pending[2]
+                    )
+                except OutboxError as exc:
+                    log.error("final outbox flush failed: %s", exc)
 
     def _step(self) -> None:
         try:
@@ -233,8 +265,9 @@ class OutboxPublisher:
             self.metrics.connected.set(1 if self.link.connected else 0)
 
     def _wait_s(self) -> float:
-        if self._acked or self._attempted or self._failed:
-            return max(0.0, self._first_unflushed + self._ack_flush_s - time.monotonic())
+        if self._settling is None and (self._acked or self._attempted or self._failed):
+            start = max(self._first_unflushed + self._ack_flush_s, self._settle_retry_at)
+            return max(0.0, start - time.monotonic())
         return max(0.0, min(1.0, self._next_rescan - time.monotonic()))
 
     def _handle(self, event: LinkEvent) -> None:
@@ -245,6 +278,8 @@ class OutboxPublisher:
         elif event.kind == "disconnected":
             if self.metrics is not None:
                 self.metrics.reconnects.inc()
+        elif event.kind == "settled":
+            self._settled()
         elif event.kind == "reset":  # a new paho client: its predecessor's mids are gone
             self._inflight.clear()
             self._inflight_rows.clear()
@@ -308,17 +343,51 @@ class OutboxPublisher:
         if not (self._acked or self._attempted or self._failed):
             self._first_unflushed = time.monotonic()
 
-    def _flush(self, *, force: bool = False) -> None:
-        pending = len(self._acked) + len(self._attempted) + len(self._failed)
-        if not pending:
+    def _flush(self) -> None:
+        if self._settling is not None:
+            return  # one settle at a time; acks keep accumulating into the next group
+        if not (self._acked or self._attempted or self._failed):
             return
-        due = time.monotonic() - self._first_unflushed >= self._ack_flush_s
-        if not (force or due or len(self._acked) >= self._ack_batch):
+        if time.monotonic() < self._settle_retry_at:
             return
-        acked, attempted, failed = self._acked, self._attempted, self._failed
-        self.outbox.settle(delivered=acked, attempted=attempted, failed=failed)
+        if time.monotonic() - self._first_unflushed < self._ack_flush_s and (
+            len(self._acked) < self._ack_batch
+        ):
+            return
+        self._settling = (self._acked, self._attempted, self._failed)
         self._acked, self._attempted, self._failed = [], [], []
-        self._acked_rows.difference_update(acked)
+        self._settle_done.clear()
+        self._settle_queue.put(self._settling)
+
+    def _settle_loop(self) -> None:
+        while True:
+            work = self._settle_queue.get()
+            if work is None:
+                return
+            try:
+                self.outbox.settle(delivered=work[0], attempted=work[1], failed=work[2])
+                self._settle_error = None
+            except OutboxError as exc:  # e.g. disk full: keep the rows, try again later
+                self._settle_error = exc
+            except Exception as exc:
+                log.exception("outbox settle failed")
+                self._settle_error = OutboxError(str(exc))
+            self._settle_done.set()
+            self._events.put(LinkEvent("settled"))
+
+    def _settled(self) -> None:
+        work, self._settling = self._settling, None
+        if work is None:
+            return
+        if self._settle_error is not None:
+            log.warning("outbox update failed, will retry: %s", self._settle_error)
+            self._mark_unflushed()
+            self._acked = work[0] + self._acked
+            self._attempted = work[1] + self._attempted
+            self._failed = work[2] + self._failed
+            self._settle_retry_at = time.monotonic() + 0.5  # do not spin on a full disk
+            return
+        self._acked_rows.difference_update(work[0])
         with self._idle:
             self._idle.notify_all()
 

@@ -15,6 +15,9 @@ import sys
 import threading
 from pathlib import Path
 
+import pytest
+
+from edge_agent.errors import OutboxFullError
 from edge_agent.uplink.outbox import Outbox, OutboxMessage
 from edge_agent.uplink.publisher import OutboxPublisher
 from edge_agent.uplink.settings import MqttSettings
@@ -169,3 +172,77 @@ def test_publisher_sigkilled_at_random_points(
         assert len(set(kill_points)) > 5  # the kills really landed at different points
     finally:
         sub.close()
+
+
+def test_disk_full_refuses_new_events_and_delivers_stored(
+    tmp_path: Path, mosquitto_broker: MosquittoBroker
+) -> None:
+    broker = mosquitto_broker
+    sub = RecordingSubscriber(broker, TOPICS.event)
+    broker.stop()  # outage: the outbox fills up
+    outbox = Outbox(tmp_path / "o.db", max_page_count=60)  # a tiny "disk"
+    pub = OutboxPublisher(outbox, _settings(broker), client_id="fault-full")
+    pub.start()
+    committed: list[str] = []
+    try:
+        with pytest.raises(OutboxFullError, match="database or disk is full") as info:
+            for i in range(10_000):
+                pub.enqueue([_msg(f"full-{i}")])
+                committed.append(f"full-{i}")
+        assert "stored events are intact" in str(info.value)
+        assert len(committed) > 20 and outbox.depth == len(committed)
+        broker.start()
+        assert pub.wait_idle(60), f"outbox still holds {outbox.depth}"
+        _assert_all_received(sub, committed, set(committed))
+        # space is free again: new events are accepted and delivered
+        pub.submit(TOPICS.event, b"after|x", "after").result(20)
+        assert sub.wait_for(["after"], 20) == set()
+    finally:
+        pub.stop()
+        sub.close()
+        outbox.close()
+
+
+def test_corrupt_outbox_at_start_is_moved_aside_and_uplink_works(
+    tmp_path: Path, mosquitto_broker: MosquittoBroker
+) -> None:
+    sub = RecordingSubscriber(mosquitto_broker, TOPICS.event)
+    db = tmp_path / "o.db"
+    db.write_bytes(b"SQLite format 3\x00" + b"\xde\xad" * 2000)  # header right, pages garbage
+    outbox = Outbox(db)
+    assert outbox.corruption is not None
+    assert Path(outbox.corruption.moved_to).read_bytes().startswith(b"SQLite format 3")
+    pub = OutboxPublisher(outbox, _settings(mosquitto_broker), client_id="fault-corrupt")
+    pub.start()
+    keys = [f"c-{i}" for i in range(50)]
+    try:
+        pub.enqueue([_msg(k) for k in keys])
+        assert pub.wait_idle(30)
+        _assert_all_received(sub, keys, set(keys))
+    finally:
+        pub.stop()
+        sub.close()
+        outbox.close()
+
+
+def test_failing_delivery_callback_does_not_stop_draining(
+    tmp_path: Path, mosquitto_broker: MosquittoBroker
+) -> None:
+    sub = RecordingSubscriber(mosquitto_broker, TOPICS.event)
+    outbox = Outbox(tmp_path / "o.db")
+    pub = OutboxPublisher(outbox, _settings(mosquitto_broker), client_id="fault-callback")
+
+    def broken(row_id: int, key: str, latency: float) -> None:
+        raise RuntimeError("bug in a metrics hook")
+
+    pub.on_delivered(broken)
+    pub.start()
+    keys = [f"cb-{i}" for i in range(100)]
+    try:
+        pub.enqueue([_msg(k) for k in keys])
+        assert pub.wait_idle(30)
+        _assert_all_received(sub, keys, set(keys))
+    finally:
+        pub.stop()
+        sub.close()
+        outbox.close()

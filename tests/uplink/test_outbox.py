@@ -18,8 +18,8 @@ T = "battrace/v1/s/b/event"
 
 def test_pragmas_wal_and_full_sync(tmp_path: Path) -> None:
     ob = Outbox(tmp_path / "o.db")
-    assert ob._conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert ob._conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    assert ob._writer.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert ob._writer.conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
     ob.close()
 
 
@@ -126,7 +126,7 @@ def test_disk_full_refused_with_clear_error_rows_intact(tmp_path: Path) -> None:
     # delivering frees pages: adds work again, and the table is consistent
     ob.settle(delivered=[r.id for r in ob.rows(limit=5)])
     ob.add(T, b"again", "again")
-    assert ob._conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert ob._writer.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     ob.close()
     reopened = Outbox(tmp_path / "o.db")
     assert [r.key for r in reopened.rows(limit=10_000)] == [*stored[5:], "again"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 import pytest
@@ -68,6 +69,9 @@ def test_submit_future_covers_companion_and_reports_latency(
         latency = fut.result(timeout=15)
         assert 0 < latency < 15
         assert sub.wait_for(["evt-1"], 10) == set()
+        end = time.monotonic() + 10  # PUBACK of both came first; delivery to us may lag
+        while sub.counts["evt-1"] < 2 and time.monotonic() < end:
+            time.sleep(0.01)
         topics = sorted(t for t, _, _ in sub.messages if not t.endswith("/status"))
         assert topics == [TOPICS.event, TOPICS.evidence("evt-1")]
 
