@@ -6,19 +6,44 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edge_agent.dataform import bounded
-from edge_agent.uplink.settings import MqttSettings
+from edge_agent.uplink.settings import MqttSettings, OutboxSettings
 
 
 @dataclass(frozen=True, kw_only=True)
 class GatewaySettings:
     """Site broker in, upstream broker out, trust store and limits."""
 
-    site_mqtt: MqttSettings = field(default_factory=MqttSettings)
+    site_mqtt: MqttSettings = field(
+        default_factory=lambda: MqttSettings(client_id="battrace-gateway", max_inflight=100)
+    )
     upstream_mqtt: MqttSettings = field(default_factory=lambda: MqttSettings(port=8883))
     upstream_prefix: str = "battrace/v1"
-    trust_store: Path = Path("~/.local/share/edge-agent/gateway/trust.json").expanduser()
-    data_dir: Path = Path("~/.local/share/edge-agent/gateway").expanduser()
+    trust_store: Path = Path("~/.local/share/edge-agent/gateway/trust.json").expanduser()  # noqa: RUF009 (immutable)
+    data_dir: Path = Path("~/.local/share/edge-agent/gateway").expanduser()  # noqa: RUF009 (immutable)
+    outbox: OutboxSettings = field(default_factory=OutboxSettings)
     max_message_bytes: int = bounded(256, 16 * 1024**2, default=64 * 1024)
     max_evidence_bytes: int = bounded(1024, 64 * 1024**2, default=8 * 1024**2)
+    # Validate the whole event body against the v1 model (slow in Python) or only the fields
+    # the gateway routes on; the signature, key, ids, epoch/seq and evidence are always checked.
+    full_body_check: bool = False
     replay_window: int = bounded(1, 1024, default=32)
+    # Rejected messages are re-published (QoS 0, raw bytes) on the SITE broker under
+    # "<quarantine_topic>/<reason>" when this is set; empty turns it off.
     quarantine_topic: str = ""
+    # Messages verified and committed per transaction (one fsync per batch, then the acks).
+    batch_max: int = bounded(1, 10_000, default=200)
+    # Evidence that arrives before its event is held (unacknowledged) this long, then rejected.
+    evidence_wait_s: float = bounded(0.1, 3600.0, default=30.0)
+    max_held_evidence: int = bounded(1, 10_000, default=16)
+    # The site session survives gateway restarts (MQTT 5 session expiry; 3.1.1: clean_session off).
+    session_expiry_s: int = bounded(60, 2**32 - 1, default=30 * 86400)
+
+    @property
+    def outbox_path(self) -> Path:
+        """The gateway's outbox database (reuses the uplink outbox)."""
+        return self.outbox.path or self.data_dir / "outbox.sqlite3"
+
+    @property
+    def state_path(self) -> Path:
+        """Seen event ids, replay windows and expected evidence."""
+        return self.data_dir / "state.sqlite3"

@@ -1,0 +1,394 @@
+"""Durable SQLite outbox: a message is committed here before it is published, deleted on PUBACK.
+
+The table is the source of truth (paho keeps unacknowledged messages only in memory). Rows are
+sent in ``id`` order; ``key`` (the event id) lets receivers de-duplicate, and companion rows (an
+evidence photo) share the key of their event. Reaching a limit refuses new rows and deletes
+nothing; a corrupt file is moved aside and reported, never silently deleted.
+
+Thread-safe: writes from any thread are group-committed (concurrent callers share one
+transaction and one fsync); reads use a second connection. Only one process should add rows
+(counters are kept in memory).
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from edge_agent.errors import OutboxCorruptError, OutboxError, OutboxFullError
+from edge_agent.uplink.group_commit import GroupCommitter
+from edge_agent.uplink.settings import OutboxSettings
+
+log = logging.getLogger("edge_agent.uplink.outbox")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS outbox (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    topic        TEXT    NOT NULL,
+    payload      BLOB    NOT NULL,
+    key          TEXT    NOT NULL,
+    size         INTEGER NOT NULL,
+    created      REAL    NOT NULL,
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    last_attempt REAL,
+    next_attempt REAL    NOT NULL DEFAULT 0,
+    last_error   TEXT,
+    UNIQUE (key, topic)
+);
+"""
+_CORRUPT_CODES = {"SQLITE_CORRUPT", "SQLITE_NOTADB"}
+_ROW_COLUMNS = "id, topic, payload, key, created, attempts, last_attempt, last_error"
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxMessage:
+    """One message to store: where it goes, its bytes and its de-duplication key."""
+
+    topic: str
+    payload: bytes
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    """A stored, not yet acknowledged message."""
+
+    id: int
+    topic: str
+    payload: bytes
+    key: str
+    created: float
+    attempts: int
+    last_attempt: float | None
+    last_error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxStatus:
+    """Depth, stored bytes and age of the oldest row."""
+
+    path: str
+    depth: int
+    bytes: int
+    oldest_age_s: float
+    max_attempts: int
+
+
+class Outbox:
+    """The SQLite outbox (WAL, synchronous=FULL, one transaction per batch)."""
+
+    def __init__(
+        self,
+        path: Path | str,
+        settings: OutboxSettings | None = None,
+        *,
+        max_page_count: int | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.path = Path(path)
+        self.settings = settings or OutboxSettings()
+        self._clock = clock
+        self._max_page_count = max_page_count
+        #: set when the file at open was corrupt and has been moved aside
+        self.corruption: OutboxCorruptError | None = None
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        wconn = self._open_checked()
+        # reads use their own connection: in WAL mode they never wait for a commit's fsync
+        self._rconn = self._connect()
+        self._rlock = threading.Lock()
+        row = wconn.execute("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM outbox").fetchone()
+        self._count: int = row[0]
+        self._bytes: int = row[1]
+        self._pending_count = 0
+        self._pending_bytes = 0
+        self._writer = GroupCommitter(
+            wconn, lambda exc: self._translate(exc, "write"), after_group=self._end_group
+        )
+
+    def _end_group(self) -> None:
+        self._pending_count = 0
+        self._pending_bytes = 0
+
+    # --- open / corruption -------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self.path, isolation_level=None, check_same_thread=False, timeout=10.0
+        )
+        conn.execute("PRAGMA journal_mode=WAL").fetchone()
+        conn.execute("PRAGMA synchronous=FULL")
+        if self._max_page_count is not None:
+            conn.execute(f"PRAGMA max_page_count={int(self._max_page_count)}").fetchone()
+        conn.executescript(_SCHEMA)
+        return conn
+
+    def _open_checked(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = None
+        try:
+            conn = self._connect()
+            result = conn.execute("PRAGMA quick_check").fetchone()[0]
+            if result != "ok":
+                raise sqlite3.DatabaseError(f"quick_check: {result}")
+            return conn
+        except sqlite3.OperationalError as exc:
+            if conn is not None:
+                conn.close()
+            if getattr(exc, "sqlite_errorname", "") in _CORRUPT_CODES:
+                return self._recover(exc)
+            raise OutboxError(f"cannot open outbox {self.path}: {exc}") from exc
+        except sqlite3.DatabaseError as exc:
+            if conn is not None:
+                conn.close()
+            return self._recover(exc)
+
+    def _recover(self, exc: Exception) -> sqlite3.Connection:
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(self._clock()))
+        target = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
+        n = 1
+        while target.exists():
+            target = self.path.with_name(f"{self.path.name}.corrupt-{stamp}-{n}")
+            n += 1
+        self.path.rename(target)
+        for suffix in ("-wal", "-shm"):
+            side = self.path.with_name(self.path.name + suffix)
+            if side.exists():
+                side.rename(target.with_name(target.name + suffix))
+        self.corruption = OutboxCorruptError(
+            f"outbox {self.path} was unreadable ({exc}); moved aside to {target} "
+            "and a new empty outbox was created",
+            moved_to=str(target),
+        )
+        log.error("%s", self.corruption, extra={"moved_to": str(target)})
+        return self._connect()
+
+    # --- writes (group-committed: concurrent callers share one fsync) ------------------------
+
+    def add(
+        self, topic: str, payload: bytes, key: str, *, companions: Iterable[OutboxMessage] = ()
+    ) -> list[int]:
+        """Store one message (and companions with the same key) durably; returns row ids."""
+        return self.add_many([OutboxMessage(topic, payload, key), *companions])
+
+    def add_many(self, messages: Sequence[OutboxMessage]) -> list[int]:
+        """Store messages, committed when this returns; OutboxFullError refuses all of them."""
+        for m in messages:
+            if not m.topic or not m.key or not isinstance(m.payload, bytes | bytearray):
+                raise OutboxError(f"invalid outbox message for topic {m.topic!r} key {m.key!r}")
+        size = sum(len(m.payload) for m in messages)
+
+        def apply(conn: sqlite3.Connection) -> tuple[list[int], int, int]:
+            self._check_limits(conn, len(messages), size)
+            now = self._clock()
+            ids: list[int] = []
+            added = added_bytes = 0
+            for m in messages:
+                cur = conn.execute(
+                    "INSERT OR IGNORE INTO outbox (topic, payload, key, size, created)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (m.topic, bytes(m.payload), m.key, len(m.payload), now),
+                )
+                if cur.rowcount == 1 and cur.lastrowid is not None:
+                    ids.append(cur.lastrowid)
+                    added += 1
+                    added_bytes += len(m.payload)
+                else:  # same key and topic already stored: keep the first
+                    found = conn.execute(
+                        "SELECT id FROM outbox WHERE key = ? AND topic = ?", (m.key, m.topic)
+                    ).fetchone()
+                    ids.append(found[0])
+            # provisional totals so later writes in the same group see them
+            self._pending_count += added
+            self._pending_bytes += added_bytes
+            return ids, added, added_bytes
+
+        ids, _, _ = self._writer.run(apply, on_commit=self._count_added)
+        return ids
+
+    def _count_added(self, result: tuple[list[int], int, int]) -> None:
+        self._count += result[1]
+        self._bytes += result[2]
+
+    def _check_limits(self, conn: sqlite3.Connection, n: int, size: int) -> None:
+        s = self.settings
+        count = self._count + self._pending_count
+        stored = self._bytes + self._pending_bytes
+        if count + n > s.max_events:
+            raise OutboxFullError(
+                f"outbox full: {count} events stored, limit max_events={s.max_events}; "
+                "new events are refused until stored ones are delivered (nothing was deleted)"
+            )
+        if stored + size > s.max_bytes:
+            raise OutboxFullError(
+                f"outbox full: {stored} bytes stored, limit max_bytes={s.max_bytes}; "
+                "new events are refused until stored ones are delivered (nothing was deleted)"
+            )
+        oldest = _oldest_created(conn)
+        if oldest is not None and self._clock() - oldest > s.max_age_days * 86400:
+            raise OutboxFullError(
+                f"outbox stalled: oldest undelivered event is older than max_age_days="
+                f"{s.max_age_days}; new events are refused until the uplink delivers "
+                "(nothing was deleted)"
+            )
+        if s.min_free_disk_bytes:
+            free = shutil.disk_usage(self.path.parent).free
+            if free - size < s.min_free_disk_bytes:
+                raise OutboxFullError(
+                    f"disk almost full: {free} bytes free at {self.path.parent}, "
+                    f"min_free_disk_bytes={s.min_free_disk_bytes}; new events are refused"
+                )
+
+    def settle(
+        self,
+        *,
+        delivered: Iterable[int] = (),
+        attempted: Iterable[int] = (),
+        failed: Iterable[tuple[int, float, str]] = (),
+    ) -> None:
+        """Committed together: delete delivered rows, count attempts, back off failed rows."""
+        done = list(delivered)
+        tried = list(attempted)
+        bad = list(failed)
+        if not (done or tried or bad):
+            return
+        now = self._clock()
+
+        def apply(conn: sqlite3.Connection) -> tuple[list[int], int, int]:
+            removed = removed_bytes = 0
+            for i in range(0, len(done), 500):
+                chunk = done[i : i + 500]
+                marks = ",".join("?" * len(chunk))
+                row = conn.execute(
+                    "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM outbox"  # noqa: S608
+                    f" WHERE id IN ({marks})",
+                    chunk,
+                ).fetchone()
+                removed += row[0]
+                removed_bytes += row[1]
+                conn.execute(f"DELETE FROM outbox WHERE id IN ({marks})", chunk)  # noqa: S608
+            conn.executemany(
+                "UPDATE outbox SET attempts = attempts + 1, last_attempt = ? WHERE id = ?",
+                [(now, i) for i in tried],
+            )
+            conn.executemany(
+                "UPDATE outbox SET next_attempt = ?, last_error = ? WHERE id = ?",
+                [(when, err, i) for i, when, err in bad],
+            )
+            self._pending_count -= removed
+            self._pending_bytes -= removed_bytes
+            return [], -removed, -removed_bytes
+
+        self._writer.run(apply, on_commit=self._count_added)
+
+    def retry_all(self) -> int:
+        """Reset attempt counters and back-off so every row is sent at once; returns row count."""
+
+        def apply(conn: sqlite3.Connection) -> int:
+            cur = conn.execute(
+                "UPDATE outbox SET attempts = 0, next_attempt = 0, last_error = NULL"
+            )
+            return cur.rowcount
+
+        return self._writer.run(apply)
+
+    @property
+    def transactions(self) -> int:
+        """Write transactions committed since open (group commit merges concurrent writes)."""
+        return self._writer.transactions
+
+    # --- reads ---------------------------------------------------------------------------------
+
+    def fetch(self, after_id: int, limit: int, *, now: float | None = None) -> list[OutboxRow]:
+        """Rows due for sending with ``id > after_id``, oldest first."""
+        when = self._clock() if now is None else now
+        with self._rlock:
+            rows = self._rconn.execute(
+                f"SELECT {_ROW_COLUMNS} FROM outbox WHERE id > ? AND next_attempt <= ?"  # noqa: S608
+                " ORDER BY id LIMIT ?",
+                (after_id, when, limit),
+            ).fetchall()
+        return [OutboxRow(*r) for r in rows]
+
+    def rows(self, *, limit: int = 100, after_id: int = 0) -> list[OutboxRow]:
+        """Stored rows in send order, whether due or backing off (for ``outbox list``)."""
+        with self._rlock:
+            rows = self._rconn.execute(
+                f"SELECT {_ROW_COLUMNS} FROM outbox WHERE id > ? ORDER BY id LIMIT ?",  # noqa: S608
+                (after_id, limit),
+            ).fetchall()
+        return [OutboxRow(*r) for r in rows]
+
+    def next_due(self) -> float | None:
+        """Earliest ``next_attempt`` among backing-off rows (None when none wait)."""
+        with self._rlock:
+            row = self._rconn.execute(
+                "SELECT MIN(next_attempt) FROM outbox WHERE next_attempt > 0"
+            ).fetchone()
+        return None if row[0] is None else float(row[0])
+
+    @property
+    def depth(self) -> int:
+        """Number of stored rows."""
+        return self._count
+
+    def status(self) -> OutboxStatus:
+        """Depth, bytes, oldest age and the highest attempt count."""
+        with self._rlock:
+            oldest = _oldest_created(self._rconn)
+            attempts = self._rconn.execute(
+                "SELECT COALESCE(MAX(attempts), 0) FROM outbox"
+            ).fetchone()
+        return OutboxStatus(
+            path=str(self.path),
+            depth=self._count,
+            bytes=self._bytes,
+            oldest_age_s=0.0 if oldest is None else max(0.0, self._clock() - oldest),
+            max_attempts=int(attempts[0]),
+        )
+
+    def close(self) -> None:
+        """Checkpoint and close the database."""
+
+        with self._rlock:
+            self._rconn.close()
+        try:
+            self._writer.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.Error as exc:
+            log.warning("outbox checkpoint at close failed: %s", exc)
+        self._writer.conn.close()
+
+    def __enter__(self) -> Outbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- helpers -------------------------------------------------------------------------------
+
+    def _translate(self, exc: sqlite3.Error, action: str) -> OutboxError:
+        """Map sqlite errors to the outbox's typed errors (a full disk refuses, keeps rows)."""
+        name = getattr(exc, "sqlite_errorname", "")
+        if name == "SQLITE_FULL":
+            err: OutboxError = OutboxFullError(
+                f"outbox {self.path}: database or disk is full, cannot {action}; "
+                "new events are refused, stored events are intact"
+            )
+        else:
+            err = OutboxError(f"outbox {self.path}: cannot {action}: {exc}")
+        log.error("%s", err)
+        return err
+
+
+def _oldest_created(conn: sqlite3.Connection) -> float | None:
+    row = conn.execute("SELECT created FROM outbox ORDER BY id LIMIT 1").fetchone()
+    return None if row is None else float(row[0])
+
+
+def outbox_path(settings: OutboxSettings, data_dir: Path) -> Path:
+    """The configured outbox file, or ``<data_dir>/outbox.sqlite3``."""
+    return (settings.path or data_dir / "outbox.sqlite3").expanduser()

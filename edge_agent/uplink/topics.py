@@ -1,0 +1,73 @@
+"""MQTT topic names (architecture.md) and validation of the ids that go into them."""
+
+from __future__ import annotations
+
+import re
+
+from edge_agent.errors import ConfigError
+
+DEFAULT_PREFIX = "battrace/v1"
+_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# Event ids are UUIDv7 text in practice; allow any id safe as one topic level.
+_EVENT_ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
+_PREFIX_LEVEL = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+
+def check_id(value: str, what: str) -> str:
+    """Return ``value`` if it is a valid site/station id (one topic level); else ConfigError."""
+    if not isinstance(value, str) or not _ID.fullmatch(value):
+        raise ConfigError(f"{what} must match [A-Za-z0-9_-]{{1,64}}, got {value!r}", key_path=what)
+    return value
+
+
+def check_prefix(prefix: str) -> str:
+    """Return the prefix without a trailing slash if each level is safe (no wildcards)."""
+    levels = prefix.strip("/").split("/")
+    if not prefix.strip("/") or not all(_PREFIX_LEVEL.fullmatch(level) for level in levels):
+        raise ConfigError(f"topic prefix has an unsafe level: {prefix!r}", key_path="topic_prefix")
+    return "/".join(levels)
+
+
+class StationTopics:
+    """Topic names of one station: ``<prefix>/<site>/<station>/{event,evidence/<id>,status}``."""
+
+    def __init__(self, site: str, station: str, *, prefix: str = DEFAULT_PREFIX) -> None:
+        self.site = check_id(site, "site")
+        self.station = check_id(station, "station")
+        self.prefix = check_prefix(prefix)
+        self.base = f"{self.prefix}/{self.site}/{self.station}"
+
+    @property
+    def event(self) -> str:
+        """Topic of signed identification events."""
+        return f"{self.base}/event"
+
+    @property
+    def status(self) -> str:
+        """Retained birth/offline status topic (Last Will)."""
+        return f"{self.base}/status"
+
+    def evidence(self, event_id: str) -> str:
+        """Topic of the label photo that belongs to ``event_id``."""
+        if not _EVENT_ID.fullmatch(event_id):
+            raise ConfigError(
+                f"event id is not a safe topic level: {event_id!r}", key_path="event_id"
+            )
+        return f"{self.base}/evidence/{event_id}"
+
+
+def parse_station_topic(topic: str, *, prefix: str = DEFAULT_PREFIX) -> tuple[str, str, str]:
+    """Split a station topic into (site, station, kind) where kind is event/status/evidence."""
+    head = check_prefix(prefix) + "/"
+    if not topic.startswith(head):
+        raise ValueError(f"topic outside prefix {prefix!r}: {topic!r}")
+    parts = topic[len(head) :].split("/")
+    if len(parts) == 3 and parts[2] in {"event", "status"}:
+        kind = parts[2]
+    elif len(parts) == 4 and parts[2] == "evidence" and _EVENT_ID.fullmatch(parts[3]):
+        kind = "evidence"
+    else:
+        raise ValueError(f"not a station topic: {topic!r}")
+    check_id(parts[0], "site")
+    check_id(parts[1], "station")
+    return parts[0], parts[1], kind
