@@ -18,8 +18,8 @@ class GatewaySettings:
     )
     upstream_mqtt: MqttSettings = field(default_factory=lambda: MqttSettings(port=8883))
     upstream_prefix: str = "battrace/v1"
-    trust_store: Path = Path("~/.local/share/edge-agent/gateway/trust.json").expanduser()  # noqa: RUF009 (immutable)
-    data_dir: Path = Path("~/.local/share/edge-agent/gateway").expanduser()  # noqa: RUF009 (immutable)
+    trust_store: Path = Path("~/.local/share/edge-agent/gateway/trust.json").expanduser()
+    data_dir: Path = Path("~/.local/share/edge-agent/gateway").expanduser()
     outbox: OutboxSettings = field(default_factory=OutboxSettings)
     max_message_bytes: int = bounded(256, 16 * 1024**2, default=64 * 1024)
     max_evidence_bytes: int = bounded(1024, 64 * 1024**2, default=8 * 1024**2)
