@@ -1,0 +1,43 @@
+"""``edge-agent selftest``: check every configured part and print a verdict and next step per line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from edge_agent.config import load_config
+
+
+def register(sub: Any) -> None:
+    """Add the ``selftest`` subcommand."""
+    p = sub.add_parser("selftest", help="check buses, camera, nodes, broker, key, clock and disk")
+    # SUPPRESS keeps the top-level --config when the subcommand's own one is not given.
+    p.add_argument("--config", type=Path, default=argparse.SUPPRESS, help="TOML config file")
+    p.add_argument("--json", action="store_true", help="print one JSON document (for automation)")
+    p.add_argument("--only", action="append", metavar="CHECK", help="run only this check (repeatable)")
+    p.add_argument("--timeout", type=float, default=None, help="per-check timeout in seconds")
+    p.add_argument("--frame-window", type=float, default=2.0, help="seconds to listen for CAN frames")
+    p.add_argument("--modbus-register", type=int, default=None, help="holding register to read")
+    p.add_argument("--sysfs-root", type=Path, default=Path("/sys"), help=argparse.SUPPRESS)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the self-test; exit 0 only when every required check passed."""
+    from edge_agent.selftest import CheckContext, render_json, render_table, run_selftest
+
+    config = load_config(args.config)
+    ctx = CheckContext(
+        config=config,
+        sysfs_root=args.sysfs_root,
+        frame_window_s=args.frame_window,
+        modbus_register=args.modbus_register,
+    )
+    report = run_selftest(ctx, only=args.only, timeout_s=args.timeout)
+    if args.json:
+        print(render_json(report))
+    else:
+        render_table(report, sys.stdout)
+    return report.exit_code
