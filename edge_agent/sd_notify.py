@@ -64,10 +64,10 @@ class Notifier:
         usec: int | None = None
         raw_usec = env.get("WATCHDOG_USEC", "")
         raw_pid = env.get("WATCHDOG_PID", "")
-        if raw_usec.isdigit() and int(raw_usec) > 0:
-            # WATCHDOG_PID names the process the watchdog is meant for; ignore it elsewhere.
-            if not raw_pid or (raw_pid.isdigit() and int(raw_pid) == os.getpid()):
-                usec = int(raw_usec)
+        # WATCHDOG_PID names the process the watchdog is meant for; ignore it elsewhere.
+        for_us = not raw_pid or (raw_pid.isdigit() and int(raw_pid) == os.getpid())
+        if raw_usec.isdigit() and int(raw_usec) > 0 and for_us:
+            usec = int(raw_usec)
         return cls(address, watchdog_usec=usec)
 
     @property

@@ -1,4 +1,4 @@
-"""``edge-agent selftest``: check every configured part and print a verdict and next step per line."""
+"""``edge-agent selftest``: check every configured part; a verdict and a next step per line."""
 
 from __future__ import annotations
 
@@ -16,9 +16,13 @@ def register(sub: Any) -> None:
     # SUPPRESS keeps the top-level --config when the subcommand's own one is not given.
     p.add_argument("--config", type=Path, default=argparse.SUPPRESS, help="TOML config file")
     p.add_argument("--json", action="store_true", help="print one JSON document (for automation)")
-    p.add_argument("--only", action="append", metavar="CHECK", help="run only this check (repeatable)")
+    p.add_argument(
+        "--only", action="append", metavar="CHECK", help="run only this check (repeatable)"
+    )
     p.add_argument("--timeout", type=float, default=None, help="per-check timeout in seconds")
-    p.add_argument("--frame-window", type=float, default=2.0, help="seconds to listen for CAN frames")
+    p.add_argument(
+        "--frame-window", type=float, default=2.0, help="seconds to listen for CAN frames"
+    )
     p.add_argument("--modbus-register", type=int, default=None, help="holding register to read")
     p.add_argument("--sysfs-root", type=Path, default=Path("/sys"), help=argparse.SUPPRESS)
     p.set_defaults(func=run)

@@ -13,7 +13,12 @@ Public API::
 from __future__ import annotations
 
 from edge_agent.selftest.builtin import register_builtin_checks
-from edge_agent.selftest.frame_gate import GateResult, basic_frame_gate, current_frame_gate, set_frame_gate
+from edge_agent.selftest.frame_gate import (
+    GateResult,
+    basic_frame_gate,
+    current_frame_gate,
+    set_frame_gate,
+)
 from edge_agent.selftest.model import (
     CheckContext,
     CheckResult,

@@ -19,7 +19,11 @@ def configured_profile(config: AgentConfig) -> PackProfile | None:
     try:
         return load_profile(config.bms.profile, config.bms.profile_dirs)
     except EdgeAgentError as exc:
-        log.info("self-test: profile %r not loadable (%s); guessing the transport", config.bms.profile, exc)
+        log.info(
+            "self-test: profile %r not loadable (%s); guessing the transport",
+            config.bms.profile,
+            exc,
+        )
         return None
 
 

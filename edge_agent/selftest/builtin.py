@@ -27,20 +27,76 @@ def _broker_required(config: AgentConfig) -> bool:
 
 def register_builtin_checks() -> None:
     """Register (or re-register) every built-in check."""
-    register_check("can", check_can, title="CAN bus", required=can_required, timeout_s=10, order=10, replace=True)
     register_check(
-        "modbus", check_modbus, title="Modbus device", required=modbus_required, timeout_s=15, order=20, replace=True
+        "can",
+        check_can,
+        title="CAN bus",
+        required=can_required,
+        timeout_s=10,
+        order=10,
+        replace=True,
     )
     register_check(
-        "camera", check_camera, title="Label camera", required=_camera_required, timeout_s=15, order=30, replace=True
+        "modbus",
+        check_modbus,
+        title="Modbus device",
+        required=modbus_required,
+        timeout_s=15,
+        order=20,
+        replace=True,
     )
     register_check(
-        "nodes", check_node_ports, title="Nodes", required=_nodes_required, timeout_s=10, order=40, replace=True
+        "camera",
+        check_camera,
+        title="Label camera",
+        required=_camera_required,
+        timeout_s=15,
+        order=30,
+        replace=True,
     )
     register_check(
-        "scale", check_scale_placeholder, title="Scale at zero", required=_nodes_required, order=50, replace=True
+        "nodes",
+        check_node_ports,
+        title="Nodes",
+        required=_nodes_required,
+        timeout_s=10,
+        order=40,
+        replace=True,
     )
-    register_check("broker", check_broker, title="MQTT broker", required=_broker_required, order=60, replace=True)
-    register_check("key", check_signing_key, title="Signing key", required=always, order=70, replace=True)
-    register_check("clock", check_clock, title="Clock sync", required=never, timeout_s=5, order=80, replace=True)
-    register_check("disk", check_disk, title="Outbox disk", required=always, timeout_s=5, order=90, replace=True)
+    register_check(
+        "scale",
+        check_scale_placeholder,
+        title="Scale at zero",
+        required=_nodes_required,
+        order=50,
+        replace=True,
+    )
+    register_check(
+        "broker",
+        check_broker,
+        title="MQTT broker",
+        required=_broker_required,
+        order=60,
+        replace=True,
+    )
+    register_check(
+        "key", check_signing_key, title="Signing key", required=always, order=70, replace=True
+    )
+    register_check(
+        "clock",
+        check_clock,
+        title="Clock sync",
+        required=never,
+        timeout_s=5,
+        order=80,
+        replace=True,
+    )
+    register_check(
+        "disk",
+        check_disk,
+        title="Outbox disk",
+        required=always,
+        timeout_s=5,
+        order=90,
+        replace=True,
+    )

@@ -1,4 +1,4 @@
-"""Camera check: the configured source opens, gives a frame, and the frame passes the quality gate."""
+"""Camera check: the configured source opens, gives a frame, and it passes the quality gate."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ log = logging.getLogger("edge_agent.selftest.camera")
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
 
 
-class CameraUnavailable(Exception):
+class CameraUnavailableError(Exception):
     """Internal: the source did not give a frame; the message says why."""
 
 
@@ -30,26 +30,26 @@ def grab_frame(settings: LabelSettings) -> tuple[Frame, str]:
     path = Path(source).expanduser()
     if settings.backend == "files" or path.is_dir():
         if not path.is_dir():
-            raise CameraUnavailable(f"folder {path} does not exist")
+            raise CameraUnavailableError(f"folder {path} does not exist")
         images = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         if not images:
-            raise CameraUnavailable(f"no images in {path}")
+            raise CameraUnavailableError(f"no images in {path}")
         frame = cv2.imread(str(images[0]), cv2.IMREAD_COLOR)
         if frame is None:
-            raise CameraUnavailable(f"{images[0]} is not a readable image")
+            raise CameraUnavailableError(f"{images[0]} is not a readable image")
         return np.asarray(frame, dtype=np.uint8), f"{images[0].name} of {len(images)} in {path}"
     if path.suffix.lower() in IMAGE_SUFFIXES:
         frame = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if frame is None:
-            raise CameraUnavailable(f"{path} missing or not a readable image")
+            raise CameraUnavailableError(f"{path} missing or not a readable image")
         return np.asarray(frame, dtype=np.uint8), str(path)
     target: int | str = int(source) if source.isdigit() else source
     if isinstance(target, str) and "://" not in target and not path.exists():
-        raise CameraUnavailable(f"{source} does not exist")
+        raise CameraUnavailableError(f"{source} does not exist")
     cap = cv2.VideoCapture(target)
     try:
         if not cap.isOpened():
-            raise CameraUnavailable(f"cannot open video source {source!r}")
+            raise CameraUnavailableError(f"cannot open video source {source!r}")
         frame = None
         # V4L2 buffers stale frames; read past them like the agent does.
         for _ in range(settings.flush_frames + 1):
@@ -57,7 +57,7 @@ def grab_frame(settings: LabelSettings) -> tuple[Frame, str]:
             if ok:
                 frame = got
         if frame is None:
-            raise CameraUnavailable(f"{source!r} opened but gave no frame")
+            raise CameraUnavailableError(f"{source!r} opened but gave no frame")
         return np.asarray(frame, dtype=np.uint8), f"video source {source!r}"
     finally:
         cap.release()
@@ -65,7 +65,9 @@ def grab_frame(settings: LabelSettings) -> tuple[Frame, str]:
 
 def _grab_picamera2() -> tuple[Frame, str]:
     if importlib.util.find_spec("picamera2") is None:
-        raise CameraUnavailable("picamera2 is not importable (install python3-picamera2 with apt)")
+        raise CameraUnavailableError(
+            "picamera2 is not importable (install python3-picamera2 with apt)"
+        )
     from picamera2 import Picamera2  # type: ignore[import-not-found]  # only on Raspberry Pi OS
 
     cam = Picamera2()
@@ -85,10 +87,11 @@ def check_camera(ctx: CheckContext) -> Outcome:
         return skipped("label.source not set")
     try:
         frame, where = grab_frame(settings)
-    except CameraUnavailable as exc:
+    except CameraUnavailableError as exc:
         return failed(
             str(exc),
-            "check label.source; USB: `v4l2-ctl --list-devices` and replug; CSI: `rpicam-hello --list-cameras`",
+            "check label.source; USB: `v4l2-ctl --list-devices` and replug; "
+            "CSI: `rpicam-hello --list-cameras`",
         )
     except (cv2.error, OSError, RuntimeError) as exc:
         log.warning("camera %s failed: %s", settings.source, exc)

@@ -29,7 +29,11 @@ def ip_link_details(ifname: str) -> Mapping[str, Any] | None:
         return None
     try:
         out = subprocess.run(
-            [tool, "-details", "-json", "link", "show", "dev", ifname], capture_output=True, text=True, timeout=3
+            [tool, "-details", "-json", "link", "show", "dev", ifname],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=3,
         )
     except (OSError, subprocess.TimeoutExpired):
         return None
@@ -71,13 +75,14 @@ def _network_file(channel: str) -> str:
 
 
 def socketcan_link(ctx: CheckContext, settings: CanSettings) -> Outcome:
-    """Kernel CAN interface: present in sysfs, operstate up, bitrate and controller state as configured."""
+    """Kernel CAN interface: in sysfs, operstate up, bitrate and controller state as configured."""
     ch = settings.channel
     net = ctx.sysfs_root / "class" / "net" / ch
     if not net.exists():
         return failed(
             f"no network interface {ch}",
-            "HAT: check the dtoverlay line in /boot/firmware/config.txt and `dmesg | grep -i mcp25`; "
+            "HAT: check the dtoverlay line in /boot/firmware/config.txt and "
+            "`dmesg | grep -i mcp25`; "
             "USB: replug the adapter and check `ip link`",
             line=LINK,
         )
@@ -89,20 +94,22 @@ def socketcan_link(ctx: CheckContext, settings: CanSettings) -> Outcome:
     if rate is not None and rate != expected:
         return failed(
             f"{ch} runs at {rate} bit/s, config wants {expected}",
-            f"set BitRate={expected} in {_network_file(ch)} and `networkctl reload && networkctl reconfigure {ch}`",
+            f"set BitRate={expected} in {_network_file(ch)}, then "
+            f"`networkctl reload && networkctl reconfigure {ch}`",
             line=LINK,
         )
     if operstate not in {"up", "unknown"}:
         return failed(
             f"{ch} operstate is {operstate or 'unreadable'}",
-            f"bring it up: `networkctl up {ch}` (or `ip link set {ch} up type can bitrate {expected}`)",
+            f"bring it up: `networkctl up {ch}` "
+            f"(or `ip link set {ch} up type can bitrate {expected}`)",
             line=LINK,
         )
     state = link_can_state(details) if details else None
     if state == "BUS-OFF":
         return failed(
             f"{ch} controller is BUS-OFF",
-            "check CAN-H/CAN-L wiring and 120 ohm termination at both ends, and the bitrate of the pack",
+            "check CAN-H/CAN-L wiring, 120 ohm termination at both ends, and the pack's bitrate",
             line=LINK,
         )
     if rate is None:
@@ -112,7 +119,9 @@ def socketcan_link(ctx: CheckContext, settings: CanSettings) -> Outcome:
             line=LINK,
         )
     if state == "ERROR-PASSIVE":
-        return warned(f"{ch} up at {rate} bit/s but ERROR-PASSIVE", "check termination and ground", line=LINK)
+        return warned(
+            f"{ch} up at {rate} bit/s but ERROR-PASSIVE", "check termination and ground", line=LINK
+        )
     return passed(f"{ch} {operstate} at {rate} bit/s, state {state or 'n/a'}", line=LINK)
 
 
@@ -162,7 +171,8 @@ def check_can(ctx: CheckContext) -> list[Outcome]:
         outcomes.append(
             failed(
                 f"cannot open {settings.interface} {settings.channel}: {exc}",
-                "check bms.can.interface/channel and that the adapter is plugged in (`ls -l /dev/serial/by-id`)",
+                "check bms.can.interface/channel and that the adapter is plugged in "
+                "(`ls -l /dev/serial/by-id`)",
                 line=LINK,
             )
         )
@@ -174,13 +184,15 @@ def check_can(ctx: CheckContext) -> list[Outcome]:
     finally:
         bus.shutdown()
     if count:
-        outcomes.append(passed(f"{count} frames from {len(ids)} ids in {ctx.frame_window_s:g} s", line=FRAMES))
+        outcomes.append(
+            passed(f"{count} frames from {len(ids)} ids in {ctx.frame_window_s:g} s", line=FRAMES)
+        )
     else:
         outcomes.append(
             warned(
                 f"no frames in {ctx.frame_window_s:g} s",
-                "normal without a docked pack; otherwise switch on the 12 V wake-up supply and check "
-                "CAN-H/CAN-L, termination and the bitrate",
+                "normal without a docked pack; otherwise switch on the 12 V wake-up supply "
+                "and check CAN-H/CAN-L, termination and the bitrate",
                 line=FRAMES,
                 required=False,
             )

@@ -1,7 +1,7 @@
 """A minimal label-frame quality gate (sharpness and exposure), replaceable by the vision package's.
 
-``set_frame_gate(gate)`` swaps in another gate: any callable ``(frame, LabelSettings) -> GateResult``
-(frame is a BGR or grayscale numpy array).
+``set_frame_gate(gate)`` swaps in another gate: any callable
+``(frame, LabelSettings) -> GateResult`` (frame is a BGR or grayscale numpy array).
 """
 
 from __future__ import annotations
@@ -43,15 +43,22 @@ def basic_frame_gate(frame: Frame, settings: LabelSettings) -> GateResult:
     h, w = gray.shape[:2]
     scale = _GATE_SIDE / max(h, w)
     if scale < 1.0:
-        gray = cv2.resize(gray, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+        gray = cv2.resize(
+            gray, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA
+        )
     sharpness = float(cv2.Laplacian(gray, cv2.CV_64F).var())
     mean = float(gray.mean())
     clipped = float(np.count_nonzero(gray >= 250)) / gray.size
     if mean < MIN_MEAN:
-        return GateResult(passed=False, reason=f"too dark (mean {mean:.0f})", sharpness=sharpness, mean=mean)
+        return GateResult(
+            passed=False, reason=f"too dark (mean {mean:.0f})", sharpness=sharpness, mean=mean
+        )
     if mean > MAX_MEAN or clipped > MAX_CLIPPED_FRACTION:
         return GateResult(
-            passed=False, reason=f"overexposed (mean {mean:.0f}, {clipped:.0%} clipped)", sharpness=sharpness, mean=mean
+            passed=False,
+            reason=f"overexposed (mean {mean:.0f}, {clipped:.0%} clipped)",
+            sharpness=sharpness,
+            mean=mean,
         )
     if sharpness < settings.min_sharpness:
         return GateResult(
@@ -60,7 +67,12 @@ def basic_frame_gate(frame: Frame, settings: LabelSettings) -> GateResult:
             sharpness=sharpness,
             mean=mean,
         )
-    return GateResult(passed=True, reason=f"sharpness {sharpness:.0f}, mean {mean:.0f}", sharpness=sharpness, mean=mean)
+    return GateResult(
+        passed=True,
+        reason=f"sharpness {sharpness:.0f}, mean {mean:.0f}",
+        sharpness=sharpness,
+        mean=mean,
+    )
 
 
 _lock = threading.Lock()

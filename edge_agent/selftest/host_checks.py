@@ -21,7 +21,7 @@ _TIME_ERROR = 5  # adjtimex return value: clock not synchronised
 
 
 def check_signing_key(ctx: CheckContext) -> Outcome:
-    """The station key exists, is owner-only (0600), belongs to us, parses and matches the public key."""
+    """Station key present, owner-only (0600), ours, parseable, matching the public key."""
     key_dir = ctx.config.signing.key_dir.expanduser()
     key = key_dir / KEY_FILE
     pub = key_dir / PUB_FILE
@@ -39,7 +39,9 @@ def check_signing_key(ctx: CheckContext) -> Outcome:
             f"chmod 600 {key}; then treat the key as leaked if others could log in",
         )
     if st.st_uid != os.geteuid():
-        return failed(f"{key} owned by uid {st.st_uid}, not {os.geteuid()}", f"chown $(id -un) {key}")
+        return failed(
+            f"{key} owned by uid {st.st_uid}, not {os.geteuid()}", f"chown $(id -un) {key}"
+        )
     try:
         private = serialization.load_pem_private_key(key.read_bytes(), password=None)
     except (ValueError, TypeError, OSError) as exc:
@@ -52,10 +54,15 @@ def check_signing_key(ctx: CheckContext) -> Outcome:
         return failed(f"{pub} unreadable: {exc}", "re-export the public key from the private key")
     raw = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     if private.public_key().public_bytes(*raw) != public.public_bytes(*raw):
-        return failed(f"{pub} does not match {key}", "re-export the public key; the backend trusts the wrong key")
+        return failed(
+            f"{pub} does not match {key}",
+            "re-export the public key; the backend trusts the wrong key",
+        )
     dir_mode = stat.S_IMODE(key_dir.stat().st_mode)
     if dir_mode & 0o022:
-        return warned(f"key ok, but {key_dir} is writable by others ({dir_mode:04o})", f"chmod 700 {key_dir}")
+        return warned(
+            f"key ok, but {key_dir} is writable by others ({dir_mode:04o})", f"chmod 700 {key_dir}"
+        )
     return passed(f"{key.name} 0600 owner-only, matches {pub.name}")
 
 
@@ -94,7 +101,11 @@ def _timedatectl_synchronised() -> bool | None:
         return None
     try:
         out = subprocess.run(
-            [tool, "show", "-p", "NTPSynchronized", "--value"], capture_output=True, text=True, timeout=3
+            [tool, "show", "-p", "NTPSynchronized", "--value"],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=3,
         )
     except (OSError, subprocess.TimeoutExpired):
         return None
@@ -104,14 +115,18 @@ def _timedatectl_synchronised() -> bool | None:
 
 def check_clock(ctx: CheckContext) -> Outcome:
     """Clock synchronised: systemd-timesyncd flag file, then the kernel, then timedatectl."""
-    ntp_step = "enable time sync: `timedatectl set-ntp true` and make sure NTP (UDP 123) reaches a server"
+    ntp_step = (
+        "enable time sync: `timedatectl set-ntp true` and make sure NTP (UDP 123) reaches a server"
+    )
     if (ctx.run_root / "systemd" / "timesync" / "synchronized").exists():
         return passed("systemd-timesyncd reports synchronised")
     kernel = kernel_clock_synchronised()
     if kernel is True:
         return passed("kernel clock synchronised (adjtimex)")
     if kernel is False:
-        return warned("kernel clock NOT synchronised; events will be marked clock-unsynced", ntp_step)
+        return warned(
+            "kernel clock NOT synchronised; events will be marked clock-unsynced", ntp_step
+        )
     via_tool = _timedatectl_synchronised()
     if via_tool is True:
         return passed("timedatectl: NTPSynchronized=yes")
@@ -143,9 +158,14 @@ def check_disk(ctx: CheckContext) -> Outcome:
             "free space (old logs, /var/cache) or move station.data_dir to a bigger disk",
         )
     if not os.access(existing, os.W_OK):
-        return failed(f"{existing} is not writable by uid {os.geteuid()}", f"chown the data dir: {directory}")
+        return failed(
+            f"{existing} is not writable by uid {os.geteuid()}", f"chown the data dir: {directory}"
+        )
     if existing != directory:
-        return warned(f"{_mib(free)} free; {directory} does not exist yet", f"mkdir -p {directory} (install.sh does)")
+        return warned(
+            f"{_mib(free)} free; {directory} does not exist yet",
+            f"mkdir -p {directory} (install.sh does)",
+        )
     return passed(f"{_mib(free)} free on {directory} (need {_mib(need)})")
 
 

@@ -45,7 +45,9 @@ def parse_modbus_url(url: str) -> ModbusTarget:
             return ModbusTarget(kind="rtu", device=parts.path, baudrate=baud, parity=parity)
     except ValueError as exc:
         raise ConfigError(f"bad Modbus URL {url!r}: {exc}", key_path="bms.modbus.url") from None
-    raise ConfigError(f"bad Modbus URL {url!r}: want tcp://host:port or rtu:///dev/tty", key_path="bms.modbus.url")
+    raise ConfigError(
+        f"bad Modbus URL {url!r}: want tcp://host:port or rtu:///dev/tty", key_path="bms.modbus.url"
+    )
 
 
 def probe_register(ctx: CheckContext) -> int:
@@ -59,19 +61,25 @@ def probe_register(ctx: CheckContext) -> int:
 
 
 def check_modbus(ctx: CheckContext) -> Outcome:
-    """Read one holding register from the configured device; an exception reply still proves it answers."""
+    """Read one holding register; an exception reply still proves the device answers."""
     settings = ctx.config.bms.modbus
     if not settings.url:
         return skipped("bms.modbus.url not set")
     try:
         target = parse_modbus_url(settings.url)
     except ConfigError as exc:
-        return failed(str(exc), "fix bms.modbus.url (tcp://host:port or rtu:///dev/ttyUSB0?baud=19200)")
+        return failed(
+            str(exc), "fix bms.modbus.url (tcp://host:port or rtu:///dev/ttyUSB0?baud=19200)"
+        )
     client: ModbusTcpClient | ModbusSerialClient
     if target.kind == "tcp":
-        client = ModbusTcpClient(target.host, port=target.port, timeout=settings.timeout_s, retries=settings.retries)
+        client = ModbusTcpClient(
+            target.host, port=target.port, timeout=settings.timeout_s, retries=settings.retries
+        )
         where = f"{target.host}:{target.port}"
-        wiring = "check the device's IP address and port, and that it is powered and on this network"
+        wiring = (
+            "check the device's IP address and port, and that it is powered and on this network"
+        )
     else:
         client = ModbusSerialClient(
             target.device,
@@ -81,7 +89,9 @@ def check_modbus(ctx: CheckContext) -> Outcome:
             retries=settings.retries,
         )
         where = f"{target.device}@{target.baudrate}"
-        wiring = "check A/B polarity, 120 ohm termination, common ground, baud rate/parity and device id"
+        wiring = (
+            "check A/B polarity, 120 ohm termination, common ground, baud rate/parity and device id"
+        )
     address = probe_register(ctx)
     try:
         if not client.connect():
@@ -91,14 +101,17 @@ def check_modbus(ctx: CheckContext) -> Outcome:
         log.warning("modbus probe of %s failed: %s", where, exc)
         return failed(f"no answer from device {settings.device_id} at {where}: {exc}", wiring)
     finally:
-        client.close()
+        client.close()  # type: ignore[no-untyped-call]
     if reply.isError():
         code = getattr(reply, "exception_code", "?")
         return warned(
-            f"device {settings.device_id} at {where} answers, but register {address} gives exception {code}",
+            f"device {settings.device_id} at {where} answers, "
+            f"but register {address} gives exception {code}",
             "the device is alive; check the pack profile's register map",
         )
     regs = list(reply.registers)
     if address == 40000 and regs != _SUNSPEC_MARKER:
-        return warned(f"device answers, but no SunSpec marker at 40000 ({regs})", "check the pack profile")
+        return warned(
+            f"device answers, but no SunSpec marker at 40000 ({regs})", "check the pack profile"
+        )
     return passed(f"device {settings.device_id} at {where}: register {address} = {regs}")

@@ -14,7 +14,7 @@ from edge_agent.config import AgentConfig
 class Verdict(enum.StrEnum):
     """PASS works; WARN works with a caveat; FAIL broken; SKIP not configured."""
 
-    PASS = "PASS"
+    PASS = "PASS"  # noqa: S105 - a verdict, not a password
     WARN = "WARN"
     FAIL = "FAIL"
     SKIP = "SKIP"
@@ -45,7 +45,9 @@ def failed(detail: str, next_step: str, *, line: str = "") -> Outcome:
 
 def warned(detail: str, next_step: str, *, line: str = "", required: bool | None = None) -> Outcome:
     """A WARN outcome with the next step the user should take."""
-    return Outcome(verdict=Verdict.WARN, detail=detail, next_step=next_step, line=line, required=required)
+    return Outcome(
+        verdict=Verdict.WARN, detail=detail, next_step=next_step, line=line, required=required
+    )
 
 
 def skipped(detail: str, *, line: str = "") -> Outcome:

@@ -43,7 +43,9 @@ def connect_once(settings: MqttSettings, timeout_s: float) -> tuple[bool, str]:
     client = _client(settings)
     answer: list[str] = []
 
-    def on_connect(_c: mqtt.Client, _u: object, _f: object, reason: object, _p: object = None) -> None:
+    def on_connect(
+        _c: mqtt.Client, _u: object, _f: object, reason: object, _p: object = None
+    ) -> None:
         answer.append(str(reason))
 
     client.on_connect = on_connect
@@ -63,7 +65,6 @@ def connect_once(settings: MqttSettings, timeout_s: float) -> tuple[bool, str]:
     finally:
         client.disconnect()
         client.loop(timeout=0.05)
-        client.socket_close() if client.socket() is not None else None
 
 
 def check_broker(ctx: CheckContext) -> Outcome:
@@ -82,8 +83,9 @@ def check_broker(ctx: CheckContext) -> Outcome:
     except (ConnectionRefusedError, TimeoutError, OSError) as exc:
         log.warning("broker %s unreachable: %s", where, exc)
         return failed(
-            f"cannot reach {where}: {exc.strerror if isinstance(exc, OSError) and exc.strerror else exc}",
-            "start the broker (`systemctl status mosquitto`) or fix uplink.mqtt.host/port and the firewall",
+            f"cannot reach {where}: {exc.strerror or exc}",
+            "start the broker (`systemctl status mosquitto`) "
+            "or fix uplink.mqtt.host/port and the firewall",
         )
     if ok:
         user = f" as {settings.username!r}" if settings.username else ""
@@ -94,4 +96,7 @@ def check_broker(ctx: CheckContext) -> Outcome:
             f"{where} refused the credentials: {reason}",
             "fix uplink.mqtt.username/password (and the broker's password file and ACL)",
         )
-    return failed(f"{where} refused the connection: {reason}", "see the broker log (`journalctl -u mosquitto`)")
+    return failed(
+        f"{where} refused the connection: {reason}",
+        "see the broker log (`journalctl -u mosquitto`)",
+    )

@@ -33,25 +33,34 @@ def check_node_ports(ctx: CheckContext) -> Outcome:
     settings = ctx.config.nodes
     if not settings.ports:
         return skipped("nodes.ports empty")
-    plug = "plug the node's USB cable in and check `ls -l /dev/serial/by-id` and the udev names (/dev/edge-node-*)"
+    plug = (
+        "plug the node's USB cable in and check `ls -l /dev/serial/by-id` "
+        "and the udev names (/dev/edge-node-*)"
+    )
     found, missing = expand_ports(settings.ports)
     if missing:
         return failed(f"no device matches {', '.join(missing)}", plug)
     opened = []
     for port in found:
         try:
-            link = serial.serial_for_url(port, baudrate=settings.baudrate, timeout=0, do_not_open=True)
+            link = serial.serial_for_url(
+                port, baudrate=settings.baudrate, timeout=0, do_not_open=True
+            )
             link.dtr = False  # ESP32 boards reset on DTR; do not reboot the node for a check
             link.open()
             link.close()
         except (serial.SerialException, OSError, ValueError) as exc:
             return failed(f"cannot open {port}: {exc}", plug + "; the user needs the dialout group")
         opened.append(port)
-    return passed(f"{len(opened)} port(s) open: {', '.join(opened)} (hello not checked by this build)")
+    return passed(
+        f"{len(opened)} port(s) open: {', '.join(opened)} (hello not checked by this build)"
+    )
 
 
 def check_scale_placeholder(ctx: CheckContext) -> Outcome:
     """Without the nodes package's scale check, say so instead of guessing."""
     if not ctx.config.nodes.ports:
         return skipped("no nodes configured")
-    return warned("no scale check installed in this build", "run `edge-agent node` tools to zero the scale")
+    return warned(
+        "no scale check installed in this build", "run `edge-agent node` tools to zero the scale"
+    )

@@ -66,7 +66,9 @@ def register_check(
             raise ValueError(f"check {name!r} is already registered (pass replace=True)")
         if order is None:
             order = old.order if old is not None else 1000 + len(_checks)
-        spec = CheckSpec(name=name, title=title, func=func, required=required, timeout_s=timeout_s, order=order)
+        spec = CheckSpec(
+            name=name, title=title, func=func, required=required, timeout_s=timeout_s, order=order
+        )
         _checks[name] = spec
         return spec
 

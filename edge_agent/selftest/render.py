@@ -10,7 +10,12 @@ from rich.table import Table
 
 from edge_agent.selftest.model import Report, Verdict
 
-_STYLE = {Verdict.PASS: "green", Verdict.WARN: "yellow", Verdict.FAIL: "bold red", Verdict.SKIP: "dim"}
+_STYLE = {
+    Verdict.PASS: "green",
+    Verdict.WARN: "yellow",
+    Verdict.FAIL: "bold red",
+    Verdict.SKIP: "dim",
+}
 
 
 def render_json(report: Report) -> str:

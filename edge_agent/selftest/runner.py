@@ -50,7 +50,9 @@ def select_checks(only: Iterable[str] | None = None) -> list[CheckSpec]:
     known = {s.name for s in specs}
     unknown = [n for n in wanted if n not in known]
     if unknown:
-        raise ConfigError(f"unknown self-test check(s) {unknown}; known: {sorted(known)}", key_path="--only")
+        raise ConfigError(
+            f"unknown self-test check(s) {unknown}; known: {sorted(known)}", key_path="--only"
+        )
     return [s for s in specs if s.name in wanted]
 
 
@@ -68,7 +70,9 @@ def run_selftest(
         slot = _Slot()
         limit = timeout_s if timeout_s is not None else spec.timeout_s
         # Daemon threads: a check hung in a driver call must not keep the process alive.
-        thread = threading.Thread(target=_run_one, args=(spec, ctx, slot), name=f"selftest-{spec.name}", daemon=True)
+        thread = threading.Thread(
+            target=_run_one, args=(spec, ctx, slot), name=f"selftest-{spec.name}", daemon=True
+        )
         thread.start()
         slots.append((spec, slot, limit))
     results: list[CheckResult] = []

@@ -27,7 +27,9 @@ def path_socket(tmp_path: Path) -> Iterator[tuple[socket.socket, str]]:
     sock.close()
 
 
-def test_ready_status_watchdog_datagrams_on_path_socket(path_socket: tuple[socket.socket, str]) -> None:
+def test_ready_status_watchdog_datagrams_on_path_socket(
+    path_socket: tuple[socket.socket, str],
+) -> None:
     sock, address = path_socket
     notifier = Notifier.from_environment({"NOTIFY_SOCKET": address})
     assert notifier.enabled
@@ -62,7 +64,9 @@ def test_missing_socket_path_returns_false_not_raises(tmp_path: Path) -> None:
 
 
 def test_watchdog_interval_respects_watchdog_pid() -> None:
-    mine = Notifier.from_environment({"WATCHDOG_USEC": "30000000", "WATCHDOG_PID": str(os.getpid())})
+    mine = Notifier.from_environment(
+        {"WATCHDOG_USEC": "30000000", "WATCHDOG_PID": str(os.getpid())}
+    )
     assert mine.watchdog_interval_s() == 30.0
     other = Notifier.from_environment({"WATCHDOG_USEC": "30000000", "WATCHDOG_PID": "1"})
     assert other.watchdog_interval_s() is None
@@ -83,7 +87,9 @@ def test_same_bytes_as_systemd_notify(path_socket: tuple[socket.socket, str]) ->
         pytest.skip("systemd-notify not installed")
     sock, address = path_socket
     env = {**os.environ, "NOTIFY_SOCKET": address}
-    subprocess.run([tool, "--no-block", "--ready", "--status=hello"], env=env, check=True, timeout=10)
+    subprocess.run(
+        [tool, "--no-block", "--ready", "--status=hello"], env=env, check=True, timeout=10
+    )
     theirs = sock.recv(4096).split(b"\n")
     Notifier(address).ready(status="hello")
     ours = sock.recv(4096).split(b"\n")

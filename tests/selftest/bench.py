@@ -57,13 +57,16 @@ class Bench:
         """Run the full self-test against this bench."""
         run_root = self.tmp / "run"
         context = CheckContext(
-            config=config or self.config(), run_root=run_root, frame_window_s=ctx.pop("frame_window_s", 1.0), **ctx
+            config=config or self.config(),
+            run_root=run_root,
+            frame_window_s=ctx.pop("frame_window_s", 1.0),
+            **ctx,
         )
         return run_selftest(context)
 
 
 def start_bench(tmp: Path, stack: ExitStack) -> Bench:
-    """Start Mosquitto, a Modbus server, a CAN sender and a pty 'node'; write images, keys, profiles."""
+    """Start Mosquitto, Modbus, a CAN sender and a pty 'node'; write images, keys, profiles."""
     broker = stack.enter_context(mosquitto(tmp / "broker"))
     modbus = stack.enter_context(modbus_tcp_server())
     channel = unique_channel()
@@ -89,16 +92,28 @@ def start_bench(tmp: Path, stack: ExitStack) -> Bench:
             "profile": "bench-can",
             "profile_dirs": [str(profiles)],
             "can": {"interface": "virtual", "channel": channel, "bitrate": 250000},
-            "modbus": {"url": f"tcp://127.0.0.1:{modbus.port}", "device_id": 1, "timeout_s": 1.0, "retries": 0},
+            "modbus": {
+                "url": f"tcp://127.0.0.1:{modbus.port}",
+                "device_id": 1,
+                "timeout_s": 1.0,
+                "retries": 0,
+            },
         },
         "label": {"source": str(tmp / "camera"), "backend": "files", "min_sharpness": 60.0},
         "nodes": {"ports": [node_port]},
         "uplink": {
-            "mqtt": {"host": broker.host, "port": broker.port, "username": broker.username, "password": broker.password},
+            "mqtt": {
+                "host": broker.host,
+                "port": broker.port,
+                "username": broker.username,
+                "password": broker.password,
+            },
             "outbox": {"min_free_disk_bytes": 1024},
         },
     }
-    return Bench(tmp=tmp, broker=broker, modbus=modbus, channel=channel, node_port=node_port, plain=plain)
+    return Bench(
+        tmp=tmp, broker=broker, modbus=modbus, channel=channel, node_port=node_port, plain=plain
+    )
 
 
 def bench_fixture(tmp_path: Path) -> Iterator[Bench]:

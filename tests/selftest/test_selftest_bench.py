@@ -134,7 +134,9 @@ def test_disk_below_outbox_minimum(bench: Bench) -> None:
 
 
 def test_can_bus_silent_warns_but_does_not_block(bench: Bench) -> None:
-    report = bench.run(bench.config(bms={"can": {"channel": "selftest-silent-channel"}}), frame_window_s=0.3)
+    report = bench.run(
+        bench.config(bms={"can": {"channel": "selftest-silent-channel"}}), frame_window_s=0.3
+    )
     assert report.result("can.frames").verdict is Verdict.WARN
     assert "12 V" in report.result("can.frames").next_step
     assert report.exit_code == 0

@@ -71,11 +71,15 @@ class Broker:
 @contextmanager
 def mosquitto(tmp: Path) -> Iterator[Broker]:
     """Mosquitto on a free loopback port, anonymous off, one user from a password file."""
-    require_real_part(MOSQUITTO.exists() and MOSQUITTO_PASSWD is not None, "mosquitto + mosquitto_passwd")
+    require_real_part(
+        MOSQUITTO.exists() and MOSQUITTO_PASSWD is not None, "mosquitto + mosquitto_passwd"
+    )
     assert MOSQUITTO_PASSWD is not None
     tmp.mkdir(parents=True, exist_ok=True)
     passwd = tmp / "passwd"
-    subprocess.run([MOSQUITTO_PASSWD, "-b", "-c", str(passwd), "station", "s3cret"], check=True, timeout=30)
+    subprocess.run(
+        [MOSQUITTO_PASSWD, "-b", "-c", str(passwd), "station", "s3cret"], check=True, timeout=30
+    )
     passwd.chmod(0o600)
     port = free_port()
     conf = tmp / "mosquitto.conf"
@@ -85,8 +89,12 @@ def mosquitto(tmp: Path) -> Iterator[Broker]:
         f"allow_anonymous false\npassword_file {passwd}\npersistence false\n",
         encoding="utf-8",
     )
-    proc = subprocess.Popen([str(MOSQUITTO), "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    broker = Broker(host="127.0.0.1", port=port, username="station", password="s3cret", process=proc)
+    proc = subprocess.Popen(
+        [str(MOSQUITTO), "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    broker = Broker(
+        host="127.0.0.1", port=port, username="station", password="s3cret", process=proc
+    )
     try:
         wait_listening(port)
         yield broker
@@ -122,7 +130,9 @@ def modbus_tcp_server(device_id: int = 1) -> Iterator[ModbusServer]:
         ready.set()
         await server.serve_forever()
 
-    thread = threading.Thread(target=loop.run_until_complete, args=(serve(),), name="modbus-server", daemon=True)
+    thread = threading.Thread(
+        target=loop.run_until_complete, args=(serve(),), name="modbus-server", daemon=True
+    )
     thread.start()
     try:
         assert ready.wait(10)
@@ -143,7 +153,11 @@ def can_sender(channel: str, period_s: float = 0.01) -> Iterator[None]:
     def send() -> None:
         n = 0
         while not stop.is_set():
-            bus.send(can.Message(arbitration_id=0x180 + n % 3, data=bytes([n % 256] * 8), is_extended_id=False))
+            bus.send(
+                can.Message(
+                    arbitration_id=0x180 + n % 3, data=bytes([n % 256] * 8), is_extended_id=False
+                )
+            )
             n += 1
             stop.wait(period_s)
 
@@ -169,7 +183,9 @@ def label_image(path: Path, *, blur: int = 0) -> Path:
         for x in range(80, 560, 40):
             if (x // 40 + y // 40) % 2 == 0:
                 cv2.rectangle(img, (x, y), (x + 39, y + 39), (20, 20, 20), -1)
-    cv2.putText(img, "014PCBCS0000001A1234567", (30, 460), cv2.FONT_HERSHEY_SIMPLEX, 0.9, (0, 0, 0), 2)
+    cv2.putText(
+        img, "014PCBCS0000001A1234567", (30, 460), cv2.FONT_HERSHEY_SIMPLEX, 0.9, (0, 0, 0), 2
+    )
     if blur:
         img = cv2.GaussianBlur(img, (0, 0), blur)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -184,17 +200,23 @@ def key_dir(path: Path) -> Path:
     key = Ed25519PrivateKey.generate()
     priv = path / "station.key.pem"
     priv.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
     )
     priv.chmod(0o600)
     (path / "station.pub.pem").write_bytes(
-        key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
     )
     return path
 
 
 def fake_sysfs_can(root: Path, ifname: str, *, operstate: str = "up") -> Path:
-    """A /sys lookalike with class/net/<ifname>/operstate (kernel CAN interfaces cannot be made here)."""
+    """A /sys lookalike with class/net/<ifname>/operstate (no kernel CAN interfaces here)."""
     net = root / "class" / "net" / ifname
     net.mkdir(parents=True, exist_ok=True)
     (net / "operstate").write_text(operstate + "\n", encoding="ascii")
