@@ -211,10 +211,8 @@ def test_example_configs_load_and_match_network_files() -> None:
 
 @pytest.mark.parametrize("hat", ["mcp2515", "mcp2518fd"])
 def test_config_txt_overlays(hat: str) -> None:
-    lines = [
-        ln for ln in (OS_DIR / "boot" / f"config-{hat}.txt").read_text(encoding="utf-8").splitlines()
-        if ln and not ln.startswith("#")
-    ]  # fmt: skip
+    text = (OS_DIR / "boot" / f"config-{hat}.txt").read_text(encoding="utf-8")
+    lines = [ln for ln in text.splitlines() if ln and not ln.startswith("#")]
     assert "dtparam=spi=on" in lines
     overlays = [ln.split("=", 1)[1].split(",") for ln in lines if ln.startswith("dtoverlay=")]
     names = [o[0] for o in overlays]
