@@ -52,9 +52,18 @@ def format_state(fields: Mapping[str, str | int]) -> bytes:
 class Notifier:
     """Sends sd_notify datagrams to one socket address (or nowhere when address is None)."""
 
-    def __init__(self, address: str | bytes | None, *, watchdog_usec: int | None = None) -> None:
+    def __init__(
+        self,
+        address: str | bytes | None,
+        *,
+        watchdog_usec: int | None = None,
+        send_timeout_s: float = 0.5,
+    ) -> None:
         self.address = address
         self._watchdog_usec = watchdog_usec
+        # A unix datagram send blocks while the receiver's queue is full (a stalled systemd, or
+        # net.unix.max_dgram_qlen reached); bound it so a ping never stalls the agent's loop.
+        self._send_timeout_s = send_timeout_s
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Notifier:
@@ -86,6 +95,7 @@ class Notifier:
         payload = format_state(fields)
         try:
             with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
+                sock.settimeout(self._send_timeout_s)
                 sock.connect(self.address)
                 sock.sendall(payload)
         except OSError as exc:

@@ -73,6 +73,21 @@ def test_watchdog_interval_respects_watchdog_pid() -> None:
     assert Notifier.from_environment({"WATCHDOG_USEC": "junk"}).watchdog_interval_s() is None
 
 
+def test_full_receiver_queue_times_out_instead_of_hanging(
+    path_socket: tuple[socket.socket, str],
+) -> None:
+    """Found by the benchmark: a receiver that stops reading used to block the sender forever."""
+    _sock, address = path_socket
+    notifier = Notifier(address, send_timeout_s=0.05)
+    results: list[bool] = []
+    for _ in range(100_000):  # far beyond any datagram queue (max_dgram_qlen, rcvbuf)
+        results.append(notifier.watchdog())
+        if not results[-1]:
+            break
+    assert results[0] is True
+    assert results[-1] is False  # the queue filled up; the call returned instead of blocking
+
+
 def test_socket_address_forms() -> None:
     assert socket_address("/run/systemd/notify") == "/run/systemd/notify"
     assert socket_address("@abc") == b"\0abc"
