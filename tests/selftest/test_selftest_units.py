@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import threading
+import time
 from pathlib import Path
 
 import cv2
@@ -291,3 +292,64 @@ def test_optional_failure_does_not_block(tmp_path: Path) -> None:
     finally:
         unregister_check("test-optional")
     assert report.result("test-optional").verdict is Verdict.FAIL and report.exit_code == 0
+
+
+def test_modbus_rtu_over_pty_null_modem(tmp_path: Path) -> None:
+    from edge_agent.selftest.modbus_check import check_modbus
+    from tests.support.hardware import modbus_rtu_server, pty_null_modem
+
+    with pty_null_modem() as (server_end, client_end):
+        plain = {
+            "bms": {
+                "modbus": {"url": f"rtu://{client_end}?baud=19200", "timeout_s": 1.0, "retries": 0}
+            }
+        }
+        ctx = CheckContext(config=config_from_plain(plain), modbus_register=0)
+        silent = check_modbus(ctx)  # nothing on the other end yet
+        assert silent.verdict is Verdict.FAIL and "A/B polarity" in silent.next_step
+        with modbus_rtu_server(server_end):
+            deadline = time.monotonic() + 20
+            answer = check_modbus(ctx)
+            while answer.verdict is not Verdict.PASS and time.monotonic() < deadline:
+                answer = check_modbus(ctx)  # the server opens its port asynchronously
+        assert answer.verdict is Verdict.PASS, answer
+        assert answer.detail.endswith("register 0 = [1000, 1001]")
+        assert "@19200" in answer.detail
+
+
+def test_clock_and_disk_and_key_dir_details(tmp_path: Path) -> None:
+    from edge_agent.selftest.host_checks import check_clock, check_disk, kernel_clock_synchronised
+    from tests.support.hardware import key_dir
+
+    flag = tmp_path / "run" / "systemd" / "timesync" / "synchronized"
+    ctx = _ctx(tmp_path)
+    without_flag = check_clock(ctx)
+    assert without_flag.verdict in {Verdict.PASS, Verdict.WARN}
+    assert isinstance(kernel_clock_synchronised(), bool | None)
+    flag.parent.mkdir(parents=True)
+    flag.touch()
+    assert check_clock(ctx).detail == "systemd-timesyncd reports synchronised"
+    later = _ctx(tmp_path, station={"data_dir": str(tmp_path / "not-yet" / "data")})
+    out = check_disk(later)
+    assert out.verdict is Verdict.WARN and "does not exist yet" in out.detail
+    keys = key_dir(tmp_path / "keys")
+    keys.chmod(0o777)
+    from edge_agent.selftest.host_checks import check_signing_key
+
+    loose = check_signing_key(_ctx(tmp_path, signing={"key_dir": str(keys)}))
+    assert loose.verdict is Verdict.WARN and "chmod 700" in loose.next_step
+
+
+def test_cli_top_level_config_reaches_selftest(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from edge_agent.cli import main
+
+    config = tmp_path / "c.toml"
+    config.write_text(f"[uplink.outbox]\nmin_free_disk_bytes = {2**50}\n", encoding="utf-8")
+    rc = main(["--config", str(config), "selftest", "--only", "disk", "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert rc == 1 and doc["checks"][0]["verdict"] == "FAIL"
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[uplink.outbox]\nmin_free_disk_bytes = -1\n", encoding="utf-8")
+    assert main(["selftest", "--config", str(bad)]) == 2  # ConfigError -> exit 2

@@ -6,11 +6,13 @@ from __future__ import annotations
 import asyncio
 import os
 import pwd
+import select
 import shutil
 import socket
 import subprocess
 import threading
 import time
+import tty
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,7 +25,7 @@ import numpy as np
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pymodbus.datastore import ModbusDeviceContext, ModbusSequentialDataBlock, ModbusServerContext
-from pymodbus.server import ModbusTcpServer
+from pymodbus.server import ModbusSerialServer, ModbusTcpServer
 
 from tests.conftest import require_real_part
 
@@ -138,6 +140,64 @@ def modbus_tcp_server(device_id: int = 1) -> Iterator[ModbusServer]:
         assert ready.wait(10)
         wait_listening(port)
         yield ModbusServer(port=port, device_id=device_id)
+    finally:
+        asyncio.run_coroutine_threadsafe(holder[0].shutdown(), loop).result(timeout=10)
+        thread.join(timeout=10)
+        loop.close()
+
+
+@contextmanager
+def pty_null_modem() -> Iterator[tuple[str, str]]:
+    """Two raw pty devices wired back to back (what one end writes the other reads)."""
+    m1, s1 = os.openpty()
+    m2, s2 = os.openpty()
+    for fd in (s1, s2):
+        tty.setraw(fd)
+    stop = threading.Event()
+
+    def pump() -> None:
+        while not stop.is_set():
+            ready, _, _ = select.select([m1, m2], [], [], 0.05)
+            for fd in ready:
+                try:
+                    data = os.read(fd, 4096)
+                except OSError:
+                    continue
+                os.write(m2 if fd == m1 else m1, data)
+
+    thread = threading.Thread(target=pump, name="pty-null-modem", daemon=True)
+    thread.start()
+    try:
+        yield os.ttyname(s1), os.ttyname(s2)
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        for fd in (m1, s1, m2, s2):
+            os.close(fd)
+
+
+@contextmanager
+def modbus_rtu_server(port: str, device_id: int = 1, baudrate: int = 19200) -> Iterator[None]:
+    """The same holding registers as modbus_tcp_server, served as Modbus RTU on a serial port."""
+    block = ModbusSequentialDataBlock(1, HOLDING_VALUES)
+    context = ModbusServerContext(devices={device_id: ModbusDeviceContext(hr=block)}, single=False)
+    loop = asyncio.new_event_loop()
+    holder: list[ModbusSerialServer] = []
+    ready = threading.Event()
+
+    async def serve() -> None:
+        server = ModbusSerialServer(context, port=port, baudrate=baudrate)
+        holder.append(server)
+        ready.set()
+        await server.serve_forever()
+
+    thread = threading.Thread(
+        target=loop.run_until_complete, args=(serve(),), name="modbus-rtu", daemon=True
+    )
+    thread.start()
+    try:
+        assert ready.wait(10)
+        yield
     finally:
         asyncio.run_coroutine_threadsafe(holder[0].shutdown(), loop).result(timeout=10)
         thread.join(timeout=10)
