@@ -1,20 +1,26 @@
-"""A minimal label-frame quality gate (sharpness and exposure), replaceable by the vision package's.
+"""The label-frame quality gate of the camera check.
 
-``set_frame_gate(gate)`` swaps in another gate: any callable
-``(frame, LabelSettings) -> GateResult`` (frame is a BGR or grayscale numpy array).
+The default is the vision package's gate (``edge_agent.vision.quality.assess``) when that module
+is installed, else a minimal local gate (sharpness and exposure). ``set_frame_gate(gate)`` swaps
+in any callable ``(frame, LabelSettings) -> GateResult`` (frame: BGR or grayscale numpy array).
 """
 
 from __future__ import annotations
 
+import importlib
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
 import numpy.typing as npt
 
 from edge_agent.vision.settings import LabelSettings
+
+log = logging.getLogger("edge_agent.selftest.camera")
 
 Frame = npt.NDArray[np.uint8]
 
@@ -75,18 +81,47 @@ def basic_frame_gate(frame: Frame, settings: LabelSettings) -> GateResult:
     )
 
 
+def vision_frame_gate() -> FrameGate | None:
+    """An adapter to edge_agent.vision.quality.assess, or None when that module is absent."""
+    try:
+        quality: Any = importlib.import_module("edge_agent.vision.quality")
+        assess, limits_type = quality.assess, quality.QualityLimits
+    except (ImportError, AttributeError):
+        return None
+
+    def gate(frame: Frame, settings: LabelSettings) -> GateResult:
+        gray = frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+        q = assess(gray, limits_type(min_sharpness=settings.min_sharpness))
+        sharpness, mean = float(q.sharpness), float(q.brightness)
+        reason = (
+            ", ".join(q.reasons) if not q.passed else f"sharpness {sharpness:.0f}, mean {mean:.0f}"
+        )
+        return GateResult(passed=bool(q.passed), reason=reason, sharpness=sharpness, mean=mean)
+
+    return gate
+
+
+def default_frame_gate() -> FrameGate:
+    """The vision package's gate when installed, else the basic local one."""
+    return vision_frame_gate() or basic_frame_gate
+
+
 _lock = threading.Lock()
-_gate: FrameGate = basic_frame_gate
+_gate: FrameGate | None = None  # resolved lazily: importing vision at import time is not needed
 
 
 def set_frame_gate(gate: FrameGate | None) -> None:
-    """Use another quality gate for the camera check; None restores the built-in one."""
+    """Use another quality gate for the camera check; None restores the default."""
     global _gate
     with _lock:
-        _gate = basic_frame_gate if gate is None else gate
+        _gate = gate
 
 
 def current_frame_gate() -> FrameGate:
     """The gate the camera check uses now."""
+    global _gate
     with _lock:
+        if _gate is None:
+            _gate = default_frame_gate()
+            log.debug("camera check uses frame gate %s", getattr(_gate, "__module__", "?"))
         return _gate

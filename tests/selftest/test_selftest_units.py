@@ -193,6 +193,18 @@ def test_frame_gate_is_pluggable(tmp_path: Path) -> None:
     assert check_camera(ctx).verdict is Verdict.PASS
 
 
+def test_vision_gate_adapter_when_the_vision_package_is_installed(tmp_path: Path) -> None:
+    from edge_agent.selftest.frame_gate import vision_frame_gate
+
+    gate = vision_frame_gate()
+    if gate is None:
+        pytest.skip("edge_agent.vision.quality not on this branch (the basic gate is in use)")
+    settings_ = LabelSettings(min_sharpness=60.0)
+    assert gate(cv2.imread(str(label_image(tmp_path / "s.png"))), settings_).passed
+    blurred = gate(cv2.imread(str(label_image(tmp_path / "b.png", blur=6))), settings_)
+    assert not blurred.passed and blurred.sharpness < 60
+
+
 def test_camera_single_image_and_unreadable(tmp_path: Path) -> None:
     img = label_image(tmp_path / "one.jpg")
     assert check_camera(_ctx(tmp_path, label={"source": str(img)})).verdict is Verdict.PASS
