@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import select
 import subprocess
 import threading
 import time
@@ -365,3 +366,42 @@ def test_cli_top_level_config_reaches_selftest(
     bad = tmp_path / "bad.toml"
     bad.write_text("[uplink.outbox]\nmin_free_disk_bytes = -1\n", encoding="utf-8")
     assert main(["selftest", "--config", str(bad)]) == 2  # ConfigError -> exit 2
+
+
+def test_slcan_adapter_over_pty_gets_bitrate_and_frames(tmp_path: Path) -> None:
+    """python-can's slcan driver on a pty; the test plays the adapter (ASCII slcan protocol)."""
+    import os
+
+    from tests.support.hardware import pty_null_modem
+
+    with pty_null_modem() as (adapter_end, host_end):
+        fd = os.open(adapter_end, os.O_RDWR | os.O_NOCTTY)
+        stop = threading.Event()
+        received = bytearray()
+
+        def adapter() -> None:
+            while not stop.is_set():
+                try:
+                    chunk = os.read(fd, 256) if select.select([fd], [], [], 0.01)[0] else b""
+                except OSError:
+                    break
+                received.extend(chunk)
+                if b"O\r" in received:  # channel opened: stream frames like a BMS would
+                    os.write(fd, b"t18F8DEADBEEF00112233\r")
+
+        thread = threading.Thread(target=adapter, name="fake-slcan-adapter", daemon=True)
+        thread.start()
+        try:
+            plain = {"bms": {"can": {"interface": "slcan", "channel": host_end, "bitrate": 250000}}}
+            ctx = CheckContext(config=config_from_plain(plain), frame_window_s=1.0)
+            lines = check_can(ctx)
+        finally:
+            stop.set()
+            thread.join(timeout=5)
+            os.close(fd)
+    assert [(o.line, o.verdict) for o in lines] == [
+        ("link", Verdict.PASS),
+        ("frames", Verdict.PASS),
+    ], lines
+    assert b"S5\r" in received  # slcan bitrate code 5 = 250 kbit/s was sent to the adapter
+    assert "from 1 ids" in lines[1].detail
