@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 from typing import Any
 
-from edge_agent.config import load_config
+from edge_agent.config import AgentConfig, load_config
 
 
 def register(sub: Any) -> None:
@@ -18,6 +19,9 @@ def register(sub: Any) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON document (for automation)")
     p.add_argument(
         "--only", action="append", metavar="CHECK", help="run only this check (repeatable)"
+    )
+    p.add_argument(
+        "--list", action="store_true", help="list the checks and whether the config requires them"
     )
     p.add_argument("--timeout", type=float, default=None, help="per-check timeout in seconds")
     p.add_argument(
@@ -33,6 +37,8 @@ def run(args: argparse.Namespace) -> int:
     from edge_agent.selftest import CheckContext, render_json, render_table, run_selftest
 
     config = load_config(args.config)
+    if args.list:
+        return _list_checks(config, as_json=args.json)
     ctx = CheckContext(
         config=config,
         sysfs_root=args.sysfs_root,
@@ -45,3 +51,19 @@ def run(args: argparse.Namespace) -> int:
     else:
         render_table(report, sys.stdout)
     return report.exit_code
+
+
+def _list_checks(config: AgentConfig, *, as_json: bool) -> int:
+    from edge_agent.selftest import registered_checks
+
+    rows = [
+        {"name": s.name, "title": s.title, "required": s.required(config), "timeout_s": s.timeout_s}
+        for s in registered_checks()
+    ]
+    if as_json:
+        print(json.dumps(rows, indent=2))
+    else:
+        for row in rows:
+            need = "required" if row["required"] else "optional"
+            print(f"{row['name']:<10} {need:<9} {row['title']}")
+    return 0

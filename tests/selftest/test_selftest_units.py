@@ -405,3 +405,19 @@ def test_slcan_adapter_over_pty_gets_bitrate_and_frames(tmp_path: Path) -> None:
     ], lines
     assert b"S5\r" in received  # slcan bitrate code 5 = 250 kbit/s was sent to the adapter
     assert "from 1 ids" in lines[1].detail
+
+
+def test_cli_list_shows_required_per_config(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from edge_agent.cli import main
+
+    config = tmp_path / "c.toml"
+    config.write_text(
+        '[bms.modbus]\nurl = "tcp://127.0.0.1:1502"\n[uplink.mqtt]\nhost = ""\n', encoding="utf-8"
+    )
+    assert main(["selftest", "--config", str(config), "--list", "--json"]) == 0
+    rows = {r["name"]: r["required"] for r in json.loads(capsys.readouterr().out)}
+    # No loadable profile + a Modbus URL: the pack is read over Modbus, not CAN; no broker host.
+    assert rows["modbus"] is True and rows["can"] is False and rows["broker"] is False
+    assert rows["key"] is True and rows["disk"] is True and rows["clock"] is False
