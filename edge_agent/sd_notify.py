@@ -7,6 +7,7 @@ Usage from a long-running service (``Type=notify``, ``WatchdogSec=``)::
     interval = notifier.watchdog_interval_s()   # None when no watchdog is configured
     ...
     notifier.watchdog()                         # call at least every interval / 2
+    task = asyncio.create_task(keep_alive(notifier, healthy=lambda: pipeline_ok))
 
 Every method is a no-op returning False when ``$NOTIFY_SOCKET`` is unset (not started by
 systemd, or in tests), so callers never need to branch. Send errors are logged, never raised:
@@ -15,10 +16,11 @@ a service must not die because the supervisor's socket went away.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import socket
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 log = logging.getLogger("edge_agent.sd_notify")
 
@@ -130,3 +132,20 @@ class Notifier:
 def notify(fields: Mapping[str, str | int], *, environ: Mapping[str, str] | None = None) -> bool:
     """One-shot sd_notify using $NOTIFY_SOCKET; False when unset or the send failed."""
     return Notifier.from_environment(environ).notify(fields)
+
+
+async def keep_alive(notifier: Notifier, *, healthy: Callable[[], bool] = lambda: True) -> None:
+    """Ping the watchdog every half period while ``healthy()`` holds; returns at once without one.
+
+    Run it as a task next to the service's work and cancel it on shutdown. When ``healthy()``
+    turns false the pings stop, so systemd restarts a service that is alive but stuck.
+    """
+    interval = notifier.watchdog_interval_s()
+    if interval is None or not notifier.enabled:
+        return
+    while True:
+        if healthy():
+            notifier.watchdog()
+        else:
+            log.warning("not pinging the watchdog: the service reports itself unhealthy")
+        await asyncio.sleep(interval / 2)

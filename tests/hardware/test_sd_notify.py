@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import socket
@@ -14,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edge_agent.sd_notify import Notifier, format_state, notify, socket_address
+from edge_agent.sd_notify import Notifier, format_state, keep_alive, notify, socket_address
 
 
 @pytest.fixture
@@ -120,3 +121,35 @@ def test_format_state_never_splits_a_field(fields: dict[str, str]) -> None:
     except ValueError:
         return
     assert payload.count(b"\n") == max(len(fields) - 1, 0)
+
+
+def test_keep_alive_pings_at_half_period_only_while_healthy(
+    path_socket: tuple[socket.socket, str],
+) -> None:
+    sock, address = path_socket
+    notifier = Notifier(address, watchdog_usec=100_000)  # WatchdogSec=0.1 -> ping every 50 ms
+    healthy = True
+
+    async def scenario() -> None:
+        nonlocal healthy
+        task = asyncio.create_task(keep_alive(notifier, healthy=lambda: healthy))
+        await asyncio.sleep(0.3)
+        healthy = False
+        await asyncio.sleep(0.01)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    asyncio.run(scenario())
+    sock.settimeout(0.2)
+    pings = []
+    try:
+        while True:
+            pings.append(sock.recv(64))
+    except TimeoutError:
+        pass
+    assert set(pings) == {b"WATCHDOG=1"}
+    assert 3 <= len(pings) <= 10  # ~6 in 0.3 s (10 = the datagram queue's capacity here)
+
+
+def test_keep_alive_returns_without_watchdog() -> None:
+    asyncio.run(asyncio.wait_for(keep_alive(Notifier("/nonexistent")), timeout=1))
