@@ -138,7 +138,9 @@ for d in /var/lib/edge-agent:0750 /var/lib/edge-agent/keys:0700; do
   run install -d -m "$mode" "$DESTDIR$path"
 done
 live chown -R "$USER_NAME:$USER_NAME" /var/lib/edge-agent
+# Configs may hold broker passwords: root-owned, readable by the service group only (0640).
 live chgrp "$USER_NAME" /etc/edge-agent/config.toml
+[ "$GATEWAY" = 1 ] && live chgrp "$USER_NAME" /etc/edge-agent/gateway.toml
 
 # 5. CAN HAT overlay
 if [ "$CAN_HAT" != none ]; then
