@@ -62,6 +62,12 @@ def link_bitrate(link: Mapping[str, Any]) -> int | None:
     return rate if isinstance(rate, int) else None
 
 
+def _link_kind(link: Mapping[str, Any]) -> str | None:
+    info = link.get("linkinfo")
+    kind = info.get("info_kind") if isinstance(info, dict) else None
+    return kind if isinstance(kind, str) else None
+
+
 def link_can_state(link: Mapping[str, Any]) -> str | None:
     """linkinfo.info_data.state (ERROR-ACTIVE, ERROR-PASSIVE, BUS-OFF, STOPPED...)."""
     info = link.get("linkinfo")
@@ -112,6 +118,8 @@ def socketcan_link(ctx: CheckContext, settings: CanSettings) -> Outcome:
             "check CAN-H/CAN-L wiring, 120 ohm termination at both ends, and the pack's bitrate",
             line=LINK,
         )
+    if rate is None and details is not None and _link_kind(details) == "vcan":
+        return passed(f"{ch} {operstate}: virtual CAN (vcan), no bitrate", line=LINK)
     if rate is None:
         return warned(
             f"{ch} is {operstate}; bitrate unknown (no `ip -details` info)",

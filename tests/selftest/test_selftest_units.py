@@ -102,6 +102,17 @@ def test_socketcan_down_missing_busoff_unknown(tmp_path: Path) -> None:
     assert out.verdict is Verdict.FAIL and "dtoverlay" in out.next_step
 
 
+def test_socketcan_vcan_passes_without_bitrate(tmp_path: Path) -> None:
+    fake_sysfs_can(tmp_path / "sys", "vcan0", operstate="unknown")
+    config = config_from_plain({"bms": {"can": {"interface": "socketcan", "channel": "vcan0"}}})
+    vcan = '[{"ifname":"vcan0","operstate":"UNKNOWN","linkinfo":{"info_kind":"vcan"}}]'
+    ctx = CheckContext(
+        config=config, sysfs_root=tmp_path / "sys", ip_link=lambda _n: parse_ip_link_json(vcan)
+    )
+    out = socketcan_link(ctx, config.bms.can)
+    assert out.verdict is Verdict.PASS and "virtual CAN (vcan)" in out.detail
+
+
 def test_ip_link_parser_on_real_ip_output() -> None:
     real = subprocess.run(
         ["ip", "-details", "-json", "link", "show", "dev", "lo"],
