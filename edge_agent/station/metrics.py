@@ -1,10 +1,11 @@
-"""Prometheus metrics of a station: identifications, source failures, outbox, publish latency."""
+"""Prometheus metrics of a station: identifications and source failures (outbox and publish
+latency metrics come from ``edge_agent.uplink.metrics`` in the same registry)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
 
 from edge_agent.station.workflow import IdentificationResult
 
@@ -29,18 +30,10 @@ class StationMetrics:
             ["source"],
             registry=r,
         )
-        self.outbox_depth = Gauge(
-            "edge_agent_outbox_depth", "Events waiting for PUBACK", registry=r
-        )
-        self.outbox_oldest_age = Gauge(
-            "edge_agent_outbox_oldest_age_seconds",
-            "Age of the oldest unacknowledged event",
-            registry=r,
-        )
-        self.publish_latency = Histogram(
-            "edge_agent_publish_latency_seconds",
-            "Outbox commit to PUBACK",
-            buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 60),
+        self.identification_seconds = Histogram(
+            "edge_agent_identification_seconds",
+            "Trigger to outbox commit of one identification",
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 30),
             registry=r,
         )
 
@@ -56,6 +49,8 @@ class StationMetrics:
         ):
             if status in ("failed", "absent"):
                 self.source_failures.labels(name).inc()
+        slowest = max(result.source_ms.values(), default=0.0) / 1000.0
+        self.identification_seconds.observe(slowest + (result.stored_at - result.sources_done_at))
 
     def serve(self, host: str, port: int) -> None:
         """Expose /metrics over HTTP (port 0 = off)."""

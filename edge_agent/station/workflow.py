@@ -24,6 +24,8 @@ from edge_agent.model import (
     SensorReading,
     WeightReading,
 )
+from edge_agent.signing.events import sign_event
+from edge_agent.signing.signer import Signer
 from edge_agent.station.assemble import EventContext, build_event
 from edge_agent.station.boot import Sequence, clock_state
 from edge_agent.station.reconcile import reconcile
@@ -38,16 +40,6 @@ BmsFn = Callable[[float], Awaitable[BmsReading]]
 LabelFn = Callable[[float], Awaitable[LabelCapture]]
 WeightFn = Callable[[float], Awaitable[WeightReading]]
 SensorFn = Callable[[float], Awaitable[SensorReading]]
-
-
-class EventSigner(Protocol):
-    """Signs event bodies (see edge_agent.signing)."""
-
-    kid: bytes
-
-    def sign_event(self, event: IdentificationEvent) -> bytes:
-        """COSE_Sign1 bytes of the event."""
-        ...
 
 
 class EventSink(Protocol):
@@ -90,7 +82,7 @@ class Station:
         *,
         settings: StationSettings,
         sources: StationSources,
-        signer: EventSigner,
+        signer: Signer,
         sink: EventSink,
         boot_epoch: int,
         profile: PackProfile | None = None,
@@ -154,7 +146,7 @@ class Station:
             observations=observations,
             photo_jpeg=photo,
         )
-        message = self._signer.sign_event(event)
+        message = sign_event(event, self._signer)
         await self._sink.store(event, message, photo)
         stored = time.perf_counter()
         log.info(

@@ -1,0 +1,67 @@
+"""``edge-agent identify``: one identification now; prints the result and the event id.
+
+When a station service is running it is asked over its control socket (it owns the buses);
+otherwise the identification runs in this process and waits for the broker's PUBACK.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from typing import Any
+
+from rich.console import Console
+
+from edge_agent.config import AgentConfig, load_config
+from edge_agent.event_codec import event_from_plain, event_to_plain
+from edge_agent.station.control import request_identify, socket_path
+from edge_agent.station.view import print_event
+
+
+def register(sub: Any) -> None:
+    """Add ``identify``."""
+    parser = sub.add_parser("identify", help="identify the docked pack now")
+    parser.add_argument(
+        "--observe",
+        action="append",
+        default=[],
+        metavar="WHAT",
+        help="technician observation (swelling, leak, odour, damage, smoke, ...); repeatable",
+    )
+    parser.add_argument("--wait", type=float, default=5.0, help="seconds to wait for PUBACK")
+    parser.add_argument("--json", action="store_true", help="print the event as JSON")
+    parser.set_defaults(func=_identify)
+
+
+def _identify(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    observations = [o for item in args.observe for o in item.split(",") if o.strip()]
+    path = socket_path(config.station.data_dir)
+    if path.exists():
+        answer = asyncio.run(request_identify(path, observations, args.wait))
+        if not answer.get("ok"):
+            print(f"error: {answer.get('error')}", file=sys.stderr)
+            return 1
+        event = event_from_plain(answer["event"])
+        published = bool(answer.get("published"))
+    else:
+        event, published = asyncio.run(_in_process(config, observations, args.wait))
+    if args.json:
+        print(
+            json.dumps({"published": published, "event": event_to_plain(event)}, ensure_ascii=False)
+        )
+    else:
+        print_event(event, console=Console(), published=published)
+        print(event.event_id)
+    return 0
+
+
+async def _in_process(config: AgentConfig, observations: list[str], wait: float) -> Any:
+    from edge_agent.station.agent import StationAgent
+
+    async with StationAgent(config) as agent:
+        result = await agent.identify(observations=tuple(observations))
+        published = await agent.wait_published(result.event.event_id, wait)
+        return result.event, published.delivered

@@ -1,0 +1,235 @@
+"""A running bench station built from the configuration: sources, signer, outbox, uplink.
+
+``StationAgent`` owns every resource (buses, camera, node links, outbox, MQTT publisher) and
+releases them in reverse order. ``edge-agent run``, ``identify`` and ``demo`` all use it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from edge_agent.bms.profile import PackProfile, load_profile
+from edge_agent.config import AgentConfig
+from edge_agent.errors import KeyFileError, StationError
+from edge_agent.model import BmsReading, IdentificationEvent, SensorReading, WeightReading
+from edge_agent.signing.keys import load_signer
+from edge_agent.station.boot import next_boot_epoch
+from edge_agent.station.metrics import StationMetrics
+from edge_agent.station.workflow import (
+    IdentificationResult,
+    LabelCapture,
+    Station,
+    StationSources,
+)
+from edge_agent.uplink.metrics import UplinkMetrics
+from edge_agent.uplink.mqtt import default_client_id, status_messages
+from edge_agent.uplink.outbox import Outbox, OutboxMessage, outbox_path
+from edge_agent.uplink.publisher import OutboxPublisher
+from edge_agent.uplink.topics import StationTopics
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Published:
+    """Delivery outcome of one identification event."""
+
+    event_id: str
+    delivered: bool
+    latency_s: float | None
+
+
+class OutboxSink:
+    """Commits the signed event and its evidence photo to the outbox in one transaction."""
+
+    def __init__(self, publisher: OutboxPublisher, topics: StationTopics) -> None:
+        self._publisher = publisher
+        self._topics = topics
+
+    async def store(
+        self, event: IdentificationEvent, message: bytes, photo_jpeg: bytes | None
+    ) -> None:
+        """Durable before return; the publisher sends it (and re-sends after restarts)."""
+        companions = []
+        if photo_jpeg:
+            companions.append(
+                OutboxMessage(self._topics.evidence(event.event_id), photo_jpeg, event.event_id)
+            )
+        await self._publisher.asubmit(
+            self._topics.event, message, event.event_id, companions=companions
+        )
+
+
+class StationAgent:
+    """Everything one bench needs, opened from config (use as an async context manager)."""
+
+    def __init__(self, config: AgentConfig, *, client_id: str = "") -> None:
+        self.config = config
+        self.registry = CollectorRegistry()
+        self.metrics = StationMetrics(registry=self.registry)
+        self.uplink_metrics = UplinkMetrics(self.registry)
+        self.topics = StationTopics(
+            config.station.site, config.station.station, prefix=config.uplink.mqtt.topic_prefix
+        )
+        self.client_id = (
+            client_id
+            or config.uplink.mqtt.client_id
+            or default_client_id(f"edge-agent-{config.station.station}")
+        )
+        self._stack = AsyncExitStack()
+        self.profile: PackProfile | None = None
+        self.nodes: Any = None
+        self.camera: Any = None
+        self.outbox: Outbox | None = None
+        self.publisher: OutboxPublisher | None = None
+        self.station: Station | None = None
+
+    async def __aenter__(self) -> StationAgent:
+        try:
+            await self._open()
+        except BaseException:
+            await self._stack.aclose()
+            raise
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._stack.aclose()
+
+    async def _open(self) -> None:
+        cfg = self.config
+        try:
+            signer = load_signer(cfg.signing.key_dir, legacy_alg_ids=cfg.signing.legacy_alg_ids)
+        except KeyFileError as exc:
+            raise StationError(
+                f"{exc}; create the station key with: edge-agent keys init --dir {cfg.signing.key_dir}"
+            ) from None
+        boot_epoch = next_boot_epoch(cfg.station.data_dir)
+        self.outbox = Outbox(
+            outbox_path(cfg.uplink.outbox, cfg.station.data_dir), cfg.uplink.outbox
+        )
+        self._stack.callback(self.outbox.close)
+        if self.outbox.corruption is not None:
+            log.error("%s", self.outbox.corruption)
+        self.publisher = OutboxPublisher(
+            self.outbox,
+            cfg.uplink.mqtt,
+            client_id=self.client_id,
+            status=status_messages(self.topics.status, self.client_id),
+            metrics=self.uplink_metrics,
+        )
+        self.publisher.start()
+        self._stack.callback(self.publisher.stop)
+        sources = await self._open_sources()
+        self.station = Station(
+            settings=cfg.station,
+            sources=sources,
+            signer=signer,
+            sink=OutboxSink(self.publisher, self.topics),
+            boot_epoch=boot_epoch,
+            profile=self.profile,
+        )
+        self.metrics.serve(cfg.metrics.host, cfg.metrics.port)
+        log.info(
+            "station ready",
+            extra={
+                "site": cfg.station.site,
+                "station": cfg.station.station,
+                "boot_epoch": boot_epoch,
+            },
+        )
+
+    async def _open_sources(self) -> StationSources:
+        cfg = self.config
+        bms_fn = None
+        if cfg.bms.profile:
+            self.profile = load_profile(cfg.bms.profile, cfg.bms.profile_dirs)
+            bms_fn = self._bms_reader(self.profile)
+        label_fn = None
+        if cfg.label.source:
+            from edge_agent.vision.camera import camera_from_settings
+
+            self.camera = camera_from_settings(cfg.label)
+            self._stack.callback(self.camera.close)
+            label_fn = self._read_label
+        weight_fn = sensors_fn = None
+        if cfg.nodes.ports:
+            from edge_agent.nodes.registry import NodeRegistry
+
+            self.nodes = await NodeRegistry.open(
+                cfg.nodes.ports,
+                baudrate=cfg.nodes.baudrate,
+                hello_timeout_s=cfg.nodes.hello_timeout_s,
+            )
+            self._stack.push_async_callback(self.nodes.close)
+            weight_fn, sensors_fn = self._read_weight, self._read_sensors
+        return StationSources(bms=bms_fn, label=label_fn, weight=weight_fn, sensors=sensors_fn)
+
+    def _bms_reader(self, profile: PackProfile) -> Any:
+        cfg = self.config
+        if profile.transport == "can":
+            from edge_agent.bms.can.profile_source import read_bms as read_can
+
+            async def read_can_bms(timeout: float) -> BmsReading:
+                return await read_can(profile, cfg.bms.can, timeout)
+
+            return read_can_bms
+        from edge_agent.bms.modbus.profile_source import read_bms as read_modbus
+
+        async def read_modbus_bms(timeout: float) -> BmsReading:
+            return await read_modbus(profile, cfg.bms.modbus, timeout)
+
+        return read_modbus_bms
+
+    async def _read_label(self, timeout: float) -> LabelCapture:
+        from edge_agent.vision.reader import read_label
+
+        result = await read_label(self.camera, self.config.label, timeout)
+        return result.reading, result.photo_jpeg
+
+    async def _read_weight(self, timeout: float) -> WeightReading:
+        from edge_agent.nodes.readings import read_weight
+
+        return await read_weight(self.nodes, timeout)
+
+    async def _read_sensors(self, timeout: float) -> SensorReading:
+        from edge_agent.nodes.readings import read_sensors
+
+        return await read_sensors(self.nodes, timeout)
+
+    async def identify(
+        self, *, trigger: str = "request", observations: tuple[str, ...] = ()
+    ) -> IdentificationResult:
+        """One identification; the event is in the outbox when this returns."""
+        if self.station is None:
+            raise StationError("station agent is not open")
+        result = await self.station.identify(trigger=trigger, observations=observations)
+        self.metrics.record(result)
+        return result
+
+    async def wait_published(self, event_id: str, timeout: float) -> Published:
+        """Wait for the broker's PUBACK of the event (and its evidence)."""
+        assert self.publisher is not None
+        try:
+            latency = await self.publisher.wait_delivered(event_id, timeout)
+        except TimeoutError:
+            return Published(event_id=event_id, delivered=False, latency_s=None)
+        return Published(event_id=event_id, delivered=True, latency_s=latency)
+
+    async def dock_triggers(self) -> Any:
+        """Async iterator of dock triggers from the nodes (dock switch, weight rise)."""
+        if self.nodes is None:
+            return
+        from edge_agent.nodes.readings import dock_events
+
+        async for trigger in dock_events(
+            self.nodes, rise_kg=self.config.station.dock_weight_threshold_kg
+        ):
+            if trigger.docked:
+                yield trigger.kind
+        await asyncio.sleep(0)

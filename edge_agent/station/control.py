@@ -1,0 +1,94 @@
+"""Local control socket of a running station: ``edge-agent identify`` asks the service.
+
+One JSON object per line over a unix socket in the data directory (owner-only permissions):
+request ``{"op": "identify", "observations": [...], "wait_s": 5}``, answer
+``{"ok": true, "event_id": ..., "published": bool, "event": {...}}`` or
+``{"ok": false, "error": "..."}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from edge_agent.errors import EdgeAgentError, StationError
+
+log = logging.getLogger(__name__)
+SOCKET_NAME = "agent.sock"
+MAX_REQUEST = 64 * 1024
+
+Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
+def socket_path(data_dir: Path) -> Path:
+    """Where the running service listens."""
+    return data_dir / SOCKET_NAME
+
+
+async def serve_control(path: Path, handler: Handler) -> asyncio.AbstractServer:
+    """Listen on ``path``; every request line is validated and answered with one line."""
+    if path.exists():
+        path.unlink()
+
+    async def on_client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            line = await reader.readline()
+            answer = await _answer(line, handler)
+            writer.write(json.dumps(answer, ensure_ascii=False).encode() + b"\n")
+            await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+
+    old = os.umask(0o177)
+    try:
+        server = await asyncio.start_unix_server(on_client, path=str(path), limit=MAX_REQUEST)
+    finally:
+        os.umask(old)
+    return server
+
+
+async def _answer(line: bytes, handler: Handler) -> dict[str, Any]:
+    try:
+        request = json.loads(line)
+    except (ValueError, UnicodeDecodeError):
+        log.warning("control socket: request is not JSON")
+        return {"ok": False, "error": "request is not a JSON object"}
+    if not isinstance(request, dict) or request.get("op") != "identify":
+        return {"ok": False, "error": "unknown request (expected op=identify)"}
+    observations = request.get("observations", [])
+    if not isinstance(observations, list) or not all(isinstance(o, str) for o in observations):
+        return {"ok": False, "error": "observations must be a list of text"}
+    wait = request.get("wait_s", 5.0)
+    if isinstance(wait, bool) or not isinstance(wait, int | float) or not 0 <= wait <= 600:
+        return {"ok": False, "error": "wait_s must be a number 0..600"}
+    try:
+        return await handler({"observations": observations, "wait_s": float(wait)})
+    except EdgeAgentError as exc:
+        return {"ok": False, "error": str(exc)}
+
+
+async def request_identify(path: Path, observations: list[str], wait_s: float) -> dict[str, Any]:
+    """Ask a running service for one identification; StationError when nobody listens."""
+    try:
+        reader, writer = await asyncio.open_unix_connection(str(path), limit=16 * 1024 * 1024)
+    except (FileNotFoundError, ConnectionRefusedError) as exc:
+        raise StationError(f"no running station at {path}: {exc}") from None
+    try:
+        request = {"op": "identify", "observations": observations, "wait_s": wait_s}
+        writer.write(json.dumps(request).encode() + b"\n")
+        await writer.drain()
+        line = await asyncio.wait_for(reader.readline(), wait_s + 120)
+    finally:
+        writer.close()
+    try:
+        answer: dict[str, Any] = json.loads(line)
+    except ValueError:
+        raise StationError("the running station sent an unreadable answer") from None
+    return answer

@@ -1,0 +1,79 @@
+"""The station service behind ``edge-agent run``: dock triggers, control socket, watchdog."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from typing import Any
+
+from rich.console import Console
+
+from edge_agent.config import AgentConfig
+from edge_agent.errors import EdgeAgentError
+from edge_agent.event_codec import event_to_plain
+from edge_agent.sd_notify import Notifier, keep_alive
+from edge_agent.station.agent import StationAgent
+from edge_agent.station.control import serve_control, socket_path
+from edge_agent.station.view import print_event
+
+log = logging.getLogger(__name__)
+
+
+async def run_service(config: AgentConfig, *, console: Console | None = None) -> int:
+    """Serve identifications until SIGTERM/SIGINT; returns the exit status."""
+    console = console or Console()
+    notifier = Notifier.from_environment()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    async with StationAgent(config) as agent:
+
+        async def identify_request(request: dict[str, Any]) -> dict[str, Any]:
+            result = await agent.identify(
+                trigger="request", observations=tuple(request["observations"])
+            )
+            published = await agent.wait_published(result.event.event_id, request["wait_s"])
+            print_event(result.event, console=console, published=published.delivered)
+            return {
+                "ok": True,
+                "event_id": result.event.event_id,
+                "published": published.delivered,
+                "event": event_to_plain(result.event),
+            }
+
+        async def dock_loop() -> None:
+            async for kind in agent.dock_triggers():
+                try:
+                    result = await agent.identify(trigger=kind)
+                except EdgeAgentError as exc:
+                    log.error("identification refused: %s", exc)
+                    console.print(f"[bold red]identification refused:[/] {exc}")
+                    continue
+                print_event(result.event, console=console, published=None)
+
+        path = socket_path(config.station.data_dir)
+        server = await serve_control(path, identify_request)
+        tasks = [
+            asyncio.create_task(dock_loop(), name="dock-loop"),
+            asyncio.create_task(keep_alive(notifier), name="watchdog"),
+        ]
+        notifier.ready(status=f"station {config.station.station} ready")
+        console.print(
+            f"station [bold]{config.station.station}[/] @ {config.station.site} ready; "
+            f"dock a pack or run `edge-agent identify` (control socket {path})"
+        )
+        await stop.wait()
+        notifier.stopping()
+        server.close()
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await server.wait_closed()
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+    return 0
