@@ -69,8 +69,11 @@ class OutboxSink:
 class StationAgent:
     """Everything one bench needs, opened from config (use as an async context manager)."""
 
-    def __init__(self, config: AgentConfig, *, client_id: str = "") -> None:
+    def __init__(
+        self, config: AgentConfig, *, client_id: str = "", sources: StationSources | None = None
+    ) -> None:
         self.config = config
+        self._given_sources = sources
         self.registry = CollectorRegistry()
         self.metrics = StationMetrics(registry=self.registry)
         self.uplink_metrics = UplinkMetrics(self.registry)
@@ -125,7 +128,7 @@ class StationAgent:
         )
         self.publisher.start()
         self._stack.callback(self.publisher.stop)
-        sources = await self._open_sources()
+        sources = self._given_sources or await self._open_sources()
         self.station = Station(
             settings=cfg.station,
             sources=sources,
@@ -203,12 +206,18 @@ class StationAgent:
         return await read_sensors(self.nodes, timeout)
 
     async def identify(
-        self, *, trigger: str = "request", observations: tuple[str, ...] = ()
+        self,
+        *,
+        trigger: str = "request",
+        observations: tuple[str, ...] = (),
+        profile: PackProfile | None = None,
     ) -> IdentificationResult:
         """One identification; the event is in the outbox when this returns."""
         if self.station is None:
             raise StationError("station agent is not open")
-        result = await self.station.identify(trigger=trigger, observations=observations)
+        result = await self.station.identify(
+            trigger=trigger, observations=observations, profile=profile
+        )
         self.metrics.record(result)
         return result
 

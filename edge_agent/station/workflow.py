@@ -97,7 +97,11 @@ class Station:
         self._lock = asyncio.Lock()
 
     async def identify(
-        self, *, trigger: str = "request", observations: tuple[str, ...] = ()
+        self,
+        *,
+        trigger: str = "request",
+        observations: tuple[str, ...] = (),
+        profile: PackProfile | None = None,
     ) -> IdentificationResult:
         """One identification now; raises OutboxFullError when the outbox refuses it."""
         unknown = [o for o in observations if o.strip().lower() not in KNOWN_OBSERVATIONS]
@@ -106,9 +110,13 @@ class Station:
                 f"unknown observation(s) {', '.join(unknown)}; known: {', '.join(sorted(KNOWN_OBSERVATIONS))}"
             )
         async with self._lock:  # one pack on the bench at a time
-            return await self._identify(trigger, tuple(o.strip().lower() for o in observations))
+            return await self._identify(
+                trigger, tuple(o.strip().lower() for o in observations), profile or self._profile
+            )
 
-    async def _identify(self, trigger: str, observations: tuple[str, ...]) -> IdentificationResult:
+    async def _identify(
+        self, trigger: str, observations: tuple[str, ...], profile: PackProfile | None
+    ) -> IdentificationResult:
         s = self._settings
         src = self._sources
         timings: dict[str, float] = {}
@@ -126,7 +134,7 @@ class Station:
         sources_done = time.perf_counter()
 
         readings = Readings(bms=bms, label=label, weight=weight, sensors=sensors)
-        rec = reconcile(readings, profile=self._profile, manufacturers=s.manufacturers)
+        rec = reconcile(readings, profile=profile, manufacturers=s.manufacturers)
         verdict = triage(readings, rec.checks, observations, s.triage)
         ctx = EventContext(
             site=s.site,

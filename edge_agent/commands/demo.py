@@ -1,0 +1,41 @@
+"""``edge-agent demo``: the whole bench on simulated parts (README's main-job command)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from edge_agent.errors import ConfigError
+
+
+def register(sub: Any) -> None:
+    """Add ``demo``."""
+    parser = sub.add_parser("demo", help="identify simulated packs end to end (no hardware)")
+    parser.add_argument(
+        "--broker",
+        metavar="HOST:PORT",
+        default=None,
+        help="use this MQTT broker instead of the embedded one",
+    )
+    parser.add_argument(
+        "--workdir", type=Path, default=None, help="keep keys, outbox and photos here"
+    )
+    parser.set_defaults(func=_demo)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from edge_agent.sim.demo import run_demo
+
+    broker = None
+    if args.broker:
+        host, _, port = args.broker.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ConfigError(f"--broker must be HOST:PORT, got {args.broker!r}")
+        broker = (host, int(port))
+    if args.workdir is not None:
+        args.workdir.mkdir(parents=True, exist_ok=True)
+    outcomes = asyncio.run(run_demo(broker=broker, workdir=args.workdir))
+    ok = all(o.published and o.verified.startswith("verified") for o in outcomes)
+    return 0 if ok else 1
