@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -21,7 +22,7 @@ from edge_agent.codes import IDENTITY_KINDS, ParsedCode, parse_identifier
 Gray = np.ndarray
 Points = tuple[tuple[int, int], ...]
 
-FORMATS = (
+FORMATS: Any = (  # a tuple: the "|" operator on formats is deprecated
     zxingcpp.BarcodeFormat.QRCode,
     zxingcpp.BarcodeFormat.MicroQRCode,
     zxingcpp.BarcodeFormat.DataMatrix,
@@ -123,6 +124,34 @@ def _rotate(angle: float) -> Prep:
     return prep
 
 
+def _dominant_angle(g: Gray) -> float:
+    """Angle (degrees) of the strongest edge orientation: the bars of a tilted 1D code."""
+    small = (
+        g
+        if max(g.shape) <= 640
+        else cv2.resize(g, None, fx=640 / max(g.shape), fy=640 / max(g.shape))
+    )
+    gx = cv2.Sobel(small, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(small, cv2.CV_32F, 0, 1, ksize=3)
+    mag = np.hypot(gx, gy)
+    strong = mag > np.percentile(mag, 90)
+    if not strong.any():
+        return 0.0
+    ang = np.degrees(np.arctan2(gy[strong], gx[strong])) % 180.0
+    hist, edges = np.histogram(ang, bins=90, range=(0.0, 180.0), weights=mag[strong])
+    peak = float(edges[int(np.argmax(hist))] + 1.0)
+    return peak - 180.0 if peak > 90.0 else peak
+
+
+def _deskew(g: Gray) -> tuple[Gray, np.ndarray | None]:
+    # Rotate so the dominant gradient is horizontal: zxing scans 1D codes along rows and
+    # only tolerates a small tilt (try_rotate covers 90 degree steps only).
+    angle = _dominant_angle(g)
+    if abs(angle) < 4 or abs(abs(angle) - 90) < 4:
+        return g, None
+    return _rotate(angle)(g)
+
+
 #: Default pass order: measured on the zxing-cpp samples, most productive first.
 DEFAULT_PASSES: tuple[DecodePass, ...] = (
     DecodePass("plain", _identity),
@@ -134,6 +163,7 @@ DEFAULT_PASSES: tuple[DecodePass, ...] = (
     DecodePass("blur", _blur),
     DecodePass("dots", _dots),
     DecodePass("adaptive", _adaptive),
+    DecodePass("deskew", _deskew),
     DecodePass("rot45", _rotate(45.0)),
     DecodePass("fixed", _identity, zxingcpp.Binarizer.FixedThreshold),
 )

@@ -30,13 +30,14 @@ def _normalise(gray: np.ndarray) -> np.ndarray:
     scale = NORMALISED_SIDE / max(h, w)
     if scale >= 1:
         return gray
-    return cv2.resize(gray, (max(1, round(w * scale)), max(1, round(h * scale))),
-                      interpolation=cv2.INTER_AREA)
+    return cv2.resize(
+        gray, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA
+    )
 
 
 def _glare_mask(small: np.ndarray) -> np.ndarray:
     """Saturated blobs big enough to be a reflection, not a white pixel of print."""
-    sat = (small >= _HIGH).astype(np.uint8)
+    sat: np.ndarray = (small >= _HIGH).astype(np.uint8)
     sat = cv2.morphologyEx(sat, cv2.MORPH_OPEN, np.ones((5, 5), np.uint8))
     n, labels, stats, _ = cv2.connectedComponentsWithStats(sat, connectivity=8)
     min_area = max(25, small.size // 2000)
@@ -52,7 +53,7 @@ def assess(
     limits: QualityLimits,
     code_boxes: Sequence[Sequence[tuple[int, int]]] = (),
 ) -> ImageQuality:
-    """Quality metrics of one grayscale frame; ``code_boxes`` (frame coords) refine glare reasons."""
+    """Quality of one grayscale frame; ``code_boxes`` (frame coords) refine the glare reason."""
     small = _normalise(gray)
     sharpness = float(cv2.Laplacian(small, cv2.CV_64F).var())
     brightness = float(small.mean())
