@@ -20,7 +20,7 @@ class QualityLimits:
 
     min_sharpness: float = 60.0
     min_brightness: float = 40.0
-    max_brightness: float = 225.0
+    max_brightness: float = 245.0
     max_clipped: float = 0.35
     max_glare: float = 0.01
 

@@ -20,7 +20,7 @@ class LabelSettings:
     evidence_max_side: int = bounded(160, 8192, default=1600)
     min_sharpness: float = bounded(0.0, None, default=60.0)  # variance of Laplacian at 640 px
     min_brightness: float = bounded(0.0, 255.0, default=40.0)
-    max_brightness: float = bounded(0.0, 255.0, default=225.0)
+    max_brightness: float = bounded(0.0, 255.0, default=245.0)
     max_clipped: float = bounded(0.0, 1.0, default=0.35)  # fraction of clipped pixels
     max_glare: float = bounded(0.0, 1.0, default=0.01)  # fraction of saturated blobs
     passes_after_text: int = bounded(0, 20, default=2)  # extra passes when only text found
