@@ -25,7 +25,7 @@ SYMBOLOGIES = {
     "datamatrix": zxingcpp.BarcodeFormat.DataMatrix,
     "code128": zxingcpp.BarcodeFormat.Code128,
 }
-_W, _H = 900, 560
+_W, _H = 1100, 600
 _VOLTS = [51.2, 76.8, 102.4, 350.4]
 
 
@@ -63,7 +63,7 @@ def _symbol(code: str, symbology: str) -> np.ndarray:
         raise SimulatorError(f"cannot encode {code!r} as {symbology}: {exc}") from None
     img: Any = np.asarray(barcode.to_image(scale=1), dtype=np.uint8)
     if symbology == "code128":
-        scale = max(2, 600 // img.shape[1])
+        scale = max(3, 900 // img.shape[1])
         img = cv2.resize(img, (img.shape[1] * scale, 110), interpolation=cv2.INTER_NEAREST)
     else:
         side = 250
@@ -74,26 +74,26 @@ def _symbol(code: str, symbology: str) -> np.ndarray:
 
 
 def _clean_label(code: str, symbology: str, rng: np.random.Generator) -> np.ndarray:
-    label = np.full((_H, _W), 245, np.uint8)
-    cv2.rectangle(label, (8, 8), (_W - 9, _H - 9), 30, 3)
+    sym = _symbol(code, symbology)
+    sh, sw = sym.shape
+    width = max(_W, sw + 80)  # long payloads widen the label instead of overflowing it
+    height = max(_H, sh + 230)
+    label = np.full((height, width), 245, np.uint8)
+    cv2.rectangle(label, (8, 8), (width - 9, height - 9), 30, 3)
     font = cv2.FONT_HERSHEY_SIMPLEX
+    rating = f"Rated: {rng.choice(_VOLTS)}V  {rng.choice([50, 100, 150])}Ah"
     lines = [
         ("LITHIUM-ION BATTERY PACK", 1.0, 2),
-        (
-            f"Rated: {rng.choice([51.2, 76.8, 102.4, 350.4])}V  {rng.choice([50, 100, 150])}Ah",
-            0.7,
-            2,
-        ),
+        (rating, 0.7, 2),
         ("Do not short-circuit. Recycle properly.", 0.6, 1),
-        (code, 0.7, 2),
+        (code[:60], 0.7, 2),
     ]
     y = 50
     for text, size, thick in lines:
         cv2.putText(label, text, (30, y), font, size, 20, thick, cv2.LINE_AA)
         y += 42
-    sym = _symbol(code, symbology)
-    sh, sw = sym.shape
-    x0, y0 = (_W - sw) // 2 if symbology == "code128" else _W - sw - 40, _H - sh - 30
+    x0 = (width - sw) // 2 if symbology == "code128" else width - sw - 40
+    y0 = height - sh - 30
     label[y0 : y0 + sh, x0 : x0 + sw] = np.where(sym < 128, 15, 245).astype(np.uint8)
     return label
 

@@ -124,32 +124,65 @@ def _rotate(angle: float) -> Prep:
     return prep
 
 
-def _dominant_angle(g: Gray) -> float:
-    """Angle (degrees) of the strongest edge orientation: the bars of a tilted 1D code."""
-    small = (
-        g
-        if max(g.shape) <= 640
-        else cv2.resize(g, None, fx=640 / max(g.shape), fy=640 / max(g.shape))
-    )
+def _tensor_blocks(g: Gray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Structure tensor (jxx, jyy, jxy) per 16x16 block at <= 640 px, and the symbol blocks.
+
+    Symbol blocks are strongly textured and coherent (parallel edges): bars and modules.
+    Text is less coherent and plain areas have no energy.
+    """
+    f = 640 / max(g.shape)
+    small = g if f >= 1 else cv2.resize(g, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
     gx = cv2.Sobel(small, cv2.CV_32F, 1, 0, ksize=3)
     gy = cv2.Sobel(small, cv2.CV_32F, 0, 1, ksize=3)
-    mag = np.hypot(gx, gy)
-    strong = mag > np.percentile(mag, 90)
-    if not strong.any():
+    size = (max(1, small.shape[1] // 16), max(1, small.shape[0] // 16))
+    jxx = cv2.resize(gx * gx, size, interpolation=cv2.INTER_AREA)
+    jyy = cv2.resize(gy * gy, size, interpolation=cv2.INTER_AREA)
+    jxy = cv2.resize(gx * gy, size, interpolation=cv2.INTER_AREA)
+    energy = jxx + jyy
+    coherence = np.sqrt((jxx - jyy) ** 2 + 4 * jxy**2) / (energy + 1e-6)
+    pick = (coherence > 0.6) & (energy > 0) & (energy >= np.percentile(energy, 90))
+    return jxx, jyy, jxy, pick.astype(np.uint8)
+
+
+def _bars_angle(g: Gray) -> float:
+    """Mean gradient orientation (degrees) of the symbol blocks: the normal of 1D bars."""
+    jxx, jyy, jxy, pick = _tensor_blocks(g)
+    sel = pick > 0
+    if not sel.any():
         return 0.0
-    ang = np.degrees(np.arctan2(gy[strong], gx[strong])) % 180.0
-    hist, edges = np.histogram(ang, bins=90, range=(0.0, 180.0), weights=mag[strong])
-    peak = float(edges[int(np.argmax(hist))] + 1.0)
-    return peak - 180.0 if peak > 90.0 else peak
+    a2 = np.arctan2(2 * jxy[sel], jxx[sel] - jyy[sel])  # doubled: orientation is mod 180
+    w = (jxx + jyy)[sel]
+    return float(np.degrees(np.arctan2((w * np.sin(a2)).sum(), (w * np.cos(a2)).sum()) / 2))
 
 
-def _deskew(g: Gray) -> tuple[Gray, np.ndarray | None]:
-    # Rotate so the dominant gradient is horizontal: zxing scans 1D codes along rows and
-    # only tolerates a small tilt (try_rotate covers 90 degree steps only).
-    angle = _dominant_angle(g)
-    if abs(angle) < 4 or abs(abs(angle) - 90) < 4:
-        return g, None
-    return _rotate(angle)(g)
+def _region_angle(g: Gray) -> float:
+    """Long-axis angle (degrees) of the biggest cluster of symbol blocks.
+
+    Under perspective shear the bars' normal is not the scan direction; the shape is.
+    """
+    pick = _tensor_blocks(g)[3]
+    if not pick.any():
+        return 0.0
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(cv2.dilate(pick, np.ones((3, 3))))
+    best = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    ys, xs = np.nonzero((labels == best) & (pick > 0))
+    if len(xs) < 3:
+        return 0.0
+    (_, _), (w, h), angle = cv2.minAreaRect(np.column_stack([xs, ys]).astype(np.float32))
+    angle = float(angle) if w >= h else float(angle) - 90.0
+    return (angle + 90.0) % 180.0 - 90.0
+
+
+def _deskew(estimate: Callable[[Gray], float]) -> Prep:
+    # zxing scans 1D codes along rows and tolerates only a small tilt (try_rotate covers
+    # 90 degree steps only), so rotate the estimated tilt away.
+    def prep(g: Gray) -> tuple[Gray, np.ndarray | None]:
+        angle = estimate(g)
+        if abs(angle) < 4 or abs(abs(angle) - 90) < 4:
+            return g, None
+        return _rotate(angle)(g)
+
+    return prep
 
 
 #: Default pass order: measured on the zxing-cpp samples, most productive first.
@@ -158,12 +191,13 @@ DEFAULT_PASSES: tuple[DecodePass, ...] = (
     DecodePass("global", _identity, zxingcpp.Binarizer.GlobalHistogram),
     DecodePass("clahe", _clahe),
     DecodePass("down0.75-global", _scale(0.75), zxingcpp.Binarizer.GlobalHistogram),
+    DecodePass("deskew-bars", _deskew(_bars_angle)),
+    DecodePass("deskew-region", _deskew(_region_angle)),
     DecodePass("up2", _scale(2.0), small_only=True),
     DecodePass("up1.25", _scale(1.25), small_only=True),
     DecodePass("blur", _blur),
     DecodePass("dots", _dots),
     DecodePass("adaptive", _adaptive),
-    DecodePass("deskew", _deskew),
     DecodePass("rot45", _rotate(45.0)),
     DecodePass("fixed", _identity, zxingcpp.Binarizer.FixedThreshold),
 )
@@ -245,5 +279,5 @@ def decode_gray(
 
 
 def decode_single_pass(gray: Gray) -> list[str]:
-    """Baseline: one zxing-cpp call with default options (HRI text mode), texts only."""
-    return [b.text for b in zxingcpp.read_barcodes(gray, formats=FORMATS)]
+    """Baseline: one zxing-cpp call with default options (all formats, HRI text), texts only."""
+    return [b.text for b in zxingcpp.read_barcodes(gray)]
