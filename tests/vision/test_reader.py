@@ -48,7 +48,11 @@ def test_read_label_ok_with_evidence(tmp_path: Path) -> None:
 def test_several_codes_on_one_label_are_all_returned() -> None:
     a = render_label(CODE, "qr", seed=1, degrade=0.0)
     b = render_label("https://batterypass.oem.eu/p/XY12", "code128", seed=2, degrade=0.0)
-    both = np.vstack([a, b])
+    width = max(a.shape[1], b.shape[1])
+    pad = [
+        np.pad(x, ((0, 0), (0, width - x.shape[1]), (0, 0)), constant_values=245) for x in (a, b)
+    ]
+    both = np.vstack(pad)
     reading = read_frames([both], LabelSettings()).reading
     kinds = {c.kind: c.text for c in reading.codes}
     assert kinds == {"gbt34014": CODE, "passport": "https://batterypass.oem.eu/p/XY12"}
