@@ -62,7 +62,7 @@ def cv2_qr(gray: np.ndarray) -> set[str]:
         if not found:
             text, _, _ = detector.detectAndDecode(gray)
             found = {text} if text else set()
-    except cv2.error:
+    except (cv2.error, UnicodeDecodeError):  # OpenCV cannot return non-UTF-8 payloads
         return set()
     return found
 
