@@ -11,7 +11,7 @@ from typing import Any
 
 from edge_agent.dataform import to_plain
 from edge_agent.errors import VisionError
-from edge_agent.vision.camera import open_camera
+from edge_agent.vision.camera import camera_from_settings
 from edge_agent.vision.reader import read_label
 from edge_agent.vision.settings import LabelSettings
 
@@ -34,14 +34,7 @@ def _read(args: argparse.Namespace) -> int:
     settings = LabelSettings(source=args.source, backend=args.backend)
     if args.frames is not None:
         settings = dataclasses.replace(settings, frames=max(1, min(30, args.frames)))
-    options: dict[str, object] = {}
-    if settings.backend in ("opencv", "auto") and not Path(args.source).is_dir():
-        options = {"flush_frames": settings.flush_frames, "settle_frames": settings.settle_frames}
-    try:
-        camera = open_camera(settings.backend, settings.source, **options)
-    except TypeError:  # the files backend takes no capture options
-        camera = open_camera(settings.backend, settings.source)
-    with camera:
+    with camera_from_settings(settings) as camera:
         result = asyncio.run(read_label(camera, settings, args.timeout))
     reading = result.reading
     if args.photo is not None and result.photo_jpeg is not None:

@@ -19,6 +19,7 @@ import numpy as np
 
 from edge_agent.errors import CameraError, ImageError, VisionError
 from edge_agent.vision.evidence import check_frame
+from edge_agent.vision.settings import LabelSettings
 
 log = logging.getLogger("edge_agent.vision")
 
@@ -102,4 +103,27 @@ def open_camera(backend: str, source: str, **options: object) -> Camera:
     return cls(source, **options)  # type: ignore[arg-type]
 
 
-__all__ = ["BACKENDS", "Camera", "CameraError", "ImageError", "guess_backend", "open_camera"]
+def camera_from_settings(settings: LabelSettings) -> Camera:
+    """Open the camera the ``[label]`` settings describe, with the options its backend takes."""
+    backend = guess_backend(settings.source) if settings.backend == "auto" else settings.backend
+    if backend == "opencv":
+        return open_camera(
+            backend,
+            settings.source,
+            flush_frames=settings.flush_frames,
+            settle_frames=settings.settle_frames,
+        )
+    if backend == "picamera2":
+        return open_camera(backend, settings.source, settle_frames=settings.settle_frames)
+    return open_camera(backend, settings.source)
+
+
+__all__ = [
+    "BACKENDS",
+    "Camera",
+    "CameraError",
+    "ImageError",
+    "camera_from_settings",
+    "guess_backend",
+    "open_camera",
+]
