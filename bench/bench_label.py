@@ -1,0 +1,178 @@
+"""Label decoding benchmark: our multi-pass pipeline vs single-pass zxing-cpp (the baseline).
+
+On the zxing-cpp sample set (per symbology: decode rate, median ms per image; false
+positives) for: ours, zxing-cpp single pass with default options (baseline), pyzbar (QR and
+Code 128 only) and OpenCV QRCodeDetector (QR only). Then on simulator-degraded labels: our
+decode rate vs the baseline's, in percentage points.
+
+    python bench/bench_label.py [--data DIR] [--runs 3] [--sim-count 30] [--smoke]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from edge_agent.sim.label_render import SYMBOLOGIES, random_pack_code, render_label  # noqa: E402
+from edge_agent.vision.decode import decode_gray, decode_single_pass, to_gray  # noqa: E402
+from tests.support.vision import iter_samples  # noqa: E402
+
+Decoder = Callable[[np.ndarray], set[str]]
+GROUPS = ("qrcode", "datamatrix", "code128")
+SIM_NAME = {"qr": "qrcode", "datamatrix": "datamatrix", "code128": "code128"}
+
+
+def ours(gray: np.ndarray) -> set[str]:
+    return {s.text for s in decode_gray(gray).symbols}
+
+
+def baseline(gray: np.ndarray) -> set[str]:
+    return set(decode_single_pass(gray))
+
+
+def make_pyzbar() -> Decoder | None:
+    try:
+        from pyzbar import pyzbar
+    except Exception:  # library missing (libzbar0)
+        return None
+    symbols = [pyzbar.ZBarSymbol.QRCODE, pyzbar.ZBarSymbol.CODE128]
+
+    def run(gray: np.ndarray) -> set[str]:
+        return {r.data.decode("utf-8", "replace") for r in pyzbar.decode(gray, symbols=symbols)}
+
+    return run
+
+
+def cv2_qr(gray: np.ndarray) -> set[str]:
+    detector = cv2.QRCodeDetector()
+    try:
+        ok, texts, _, _ = detector.detectAndDecodeMulti(gray)
+        found = {t for t in texts if t} if ok else set()
+        if not found:
+            text, _, _ = detector.detectAndDecode(gray)
+            found = {text} if text else set()
+    except (cv2.error, UnicodeDecodeError):  # OpenCV cannot return non-UTF-8 payloads
+        return set()
+    return found
+
+
+def timed(decoder: Decoder, gray: np.ndarray, runs: int) -> tuple[set[str], float]:
+    times = []
+    texts: set[str] = set()
+    for _ in range(runs):
+        start = time.perf_counter()
+        texts = decoder(gray)
+        times.append((time.perf_counter() - start) * 1000)
+    return texts, statistics.median(times)
+
+
+def load_samples(data: Path, smoke: bool) -> dict[str, list[tuple[np.ndarray, str | None]]]:
+    groups: dict[str, list[tuple[np.ndarray, str | None]]] = {
+        g: [] for g in (*GROUPS, "falsepositives")
+    }
+    for sample in iter_samples(data):
+        gray = cv2.imread(str(sample.path), cv2.IMREAD_GRAYSCALE)
+        if gray is None:  # two 1-pixel WebP false-positive images OpenCV cannot read
+            continue
+        if smoke and len(groups[sample.group]) >= 3:
+            continue
+        groups[sample.group].append((gray, sample.expected))
+    return groups
+
+
+def bench_samples(data: Path, runs: int, smoke: bool) -> None:
+    groups = load_samples(data, smoke)
+    decoders: dict[str, tuple[Decoder | None, set[str]]] = {
+        "ours (multi-pass)": (ours, set(GROUPS)),
+        "zxing-cpp 1-pass (baseline)": (baseline, set(GROUPS)),
+        "pyzbar": (make_pyzbar(), {"qrcode", "code128"}),
+        "cv2.QRCodeDetector": (cv2_qr, {"qrcode"}),
+    }
+    print(f"\nzxing-cpp samples ({data / 'barcodes'}), median of {runs} runs per image")
+    print(f"{'symbology':<12} {'decoder':<28} {'decoded':>9} {'rate':>7} {'median ms':>10}")
+    rates: dict[tuple[str, str], float] = {}
+    for group in GROUPS:
+        items = groups[group]
+        for name, (decoder, supports) in decoders.items():
+            if decoder is None or group not in supports:
+                continue
+            hits, times = 0, []
+            for gray, expected in items:
+                texts, ms = timed(decoder, gray, runs)
+                hits += expected in texts
+                times.append(ms)
+            rates[(group, name)] = hits / len(items)
+            print(
+                f"{group:<12} {name:<28} {hits:>4}/{len(items):<4} "
+                f"{100 * hits / len(items):>6.1f}% {statistics.median(times):>10.2f}"
+            )
+        ratio = rates[(group, "ours (multi-pass)")] - rates[(group, "zxing-cpp 1-pass (baseline)")]
+        print(f"{group:<12} {'ours - baseline':<28} {'':>9} {100 * ratio:>+6.1f}pt")
+    fps = groups["falsepositives"]
+    for name, (decoder, _) in decoders.items():
+        if decoder is None:
+            continue
+        bad = sum(bool(decoder(gray)) for gray, _ in fps)
+        print(f"{'falsepos':<12} {name:<28} {bad:>4}/{len(fps):<4} images with a decode")
+
+
+def bench_sim(count: int, degrades: list[float]) -> None:
+    print(f"\nsimulated labels ({count} per symbology and level, seeds 0..{count - 1})")
+    print(
+        f"{'symbology':<12} {'degrade':>7} {'baseline':>9} {'ours':>9} {'diff':>8} {'ours ms':>8}"
+    )
+    for degrade in degrades:
+        tot_b = tot_o = tot = 0
+        for sym in SYMBOLOGIES:
+            b = o = 0
+            times = []
+            for seed in range(count):
+                code = random_pack_code(np.random.default_rng([seed, 7]))
+                gray = to_gray(render_label(code, sym, seed=seed, degrade=degrade))
+                b += code in baseline(gray)
+                texts, ms = timed(ours, gray, 1)
+                o += code in texts
+                times.append(ms)
+            tot_b, tot_o, tot = tot_b + b, tot_o + o, tot + count
+            print(
+                f"{SIM_NAME[sym]:<12} {degrade:>7.2f} {100 * b / count:>8.1f}% "
+                f"{100 * o / count:>8.1f}% {100 * (o - b) / count:>+7.1f}pt "
+                f"{statistics.median(times):>8.1f}"
+            )
+        print(
+            f"{'all':<12} {degrade:>7.2f} {100 * tot_b / tot:>8.1f}% {100 * tot_o / tot:>8.1f}% "
+            f"{100 * (tot_o - tot_b) / tot:>+7.1f}pt"
+        )
+
+
+def main() -> int:
+    default = Path(os.environ.get("EDGE_AGENT_SHARED_DATA", ROOT.parent / "shared" / "data"))
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=default / "barcodes" / "zxing-cpp-samples")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--sim-count", type=int, default=30)
+    parser.add_argument("--degrade", type=float, nargs="+", default=[0.6, 0.8, 1.0])
+    parser.add_argument("--smoke", action="store_true", help="a few images, one run (CI)")
+    args = parser.parse_args()
+    runs = 1 if args.smoke else args.runs
+    if not args.data.is_dir():
+        print(f"sample folder {args.data} missing (pass --data)", file=sys.stderr)
+        return 2
+    bench_samples(args.data.parent.parent, runs, args.smoke)
+    bench_sim(2 if args.smoke else args.sim_count, [1.0] if args.smoke else args.degrade)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
