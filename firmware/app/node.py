@@ -152,9 +152,13 @@ class App:
     def sample(self):
         """Read one conversion when ready and feed the scale; True when a sample was taken."""
         adc = self.adc
+        scale = self.scale
+        if adc is None or scale is None:
+            return False
         if adc.ready():
-            self.scale.add(adc.read())
+            scale.add(adc.read())
             self.sample_at = time.ticks_ms()
+            self.adc_recoveries = 0
             return True
         return False
 
@@ -183,7 +187,7 @@ class App:
         """Uptime, free heap and status of each part."""
         status = {}
         if self.adc is not None:
-            status["adc"] = "timeout" if self.adc.timed_out() else "ok"
+            status["adc"] = "timeout" if self.adc_fault() else "ok"
         if self.temps is not None:
             status["temps"] = self.temps.error or "ok"
         self.send("hb", {"up_ms": time.ticks_diff(time.ticks_ms(), self.t0),
@@ -192,15 +196,17 @@ class App:
 
     def report_weight(self):
         """Send the current weight message."""
+        if self.scale is None:
+            return
         body = self.scale.report()
-        if self.adc.timed_out():
+        if self.adc_fault():
             body["stable"] = False
             body["fault"] = "adc_timeout"
         self.send("w", body)
 
     def report_sensors(self):
         """Send temperatures, gas level and dock state."""
-        body = {"temps": self.temps.values if self.temps else [], "errs": []}
+        body: dict = {"temps": self.temps.values if self.temps else [], "errs": []}
         if self.temps and self.temps.error:
             body["errs"].append(self.temps.error)
         if self.gas:
@@ -234,8 +240,8 @@ class App:
         if self.pending is not None and self.pending["id"] == cid:
             return
         if cmd["op"] in ("tare", "zero", "calibrate"):
-            if self.scale is None:
-                self.ack(cmd, False, err="no_scale")
+            if self.scale is None or self.pending is not None:
+                self.ack(cmd, False, err="no_scale" if self.scale is None else "busy")
                 return
             cmd["deadline"] = time.ticks_add(time.ticks_ms(),
                                              cmd["args"].get("timeout_ms", self.cfg["cmd_timeout_ms"]))
@@ -291,6 +297,8 @@ class App:
     def scale_op(self, op, args):
         """Tare, zero-setting or a calibration point on a stable scale; persisted."""
         s = self.scale
+        if s is None:
+            raise ValueError("no_scale")
         if op == "tare":
             if args.get("clear"):
                 s.clear_tare()
@@ -316,9 +324,9 @@ class App:
     def run_pending(self):
         """Execute a waiting scale command when stable, nak it at its deadline."""
         cmd = self.pending
-        if cmd is None:
+        if cmd is None or self.scale is None:
             return
-        if self.scale.stable and not self.adc.timed_out():
+        if self.scale.stable and not self.adc_fault():
             self.pending = None
             self.execute(cmd)
         elif time.ticks_diff(time.ticks_ms(), cmd["deadline"]) > 0:
@@ -332,11 +340,13 @@ class App:
             return False
         return self.adc is None or self.adc_recoveries < _MAX_ADC_RECOVERIES
 
+    def adc_fault(self):
+        """True when no conversion arrived within the sample timeout."""
+        return time.ticks_diff(time.ticks_ms(), self.sample_at) > self.cfg["sample_timeout_ms"]
+
     def check_adc(self):
         """Power-cycle a silent ADC (DOUT timeout) and count the attempts."""
         if self.adc is None or not self.adc.timed_out():
-            if self.adc is not None:
-                self.adc_recoveries = 0
             return
         self.last_error = "adc_timeout"
         self.adc_recoveries += 1
@@ -357,14 +367,15 @@ class App:
             if run_ms and time.ticks_diff(now, start) > run_ms:
                 break
             try:
-                if self.adc is not None:
+                scale = self.scale
+                if scale is not None:
                     self.sample()
-                    if not zeroed and self.scale.stable:
+                    if not zeroed and scale.stable:
                         zeroed = True
-                        self.scale.initial_zero()
+                        scale.initial_zero()
                     self.run_pending()
-                    if time.ticks_diff(now, next_w) >= 0 or self.scale.stable != was_stable:
-                        was_stable = self.scale.stable
+                    if time.ticks_diff(now, next_w) >= 0 or scale.stable != was_stable:
+                        was_stable = scale.stable
                         next_w = time.ticks_add(now, cfg["report_ms"])
                         self.report_weight()
                     self.check_adc()
@@ -420,7 +431,7 @@ def main():
 
 def _mqtt_transport(cfg):
     from mqtt_link import MqttTransport
-    from umqtt.simple import MQTTClient
+    from umqtt.simple import MQTTClient  # pyright: ignore[reportMissingImports] (frozen on ESP32 only)
 
     client_id = _hex(machine.unique_id())
     client = MQTTClient(client_id, cfg["mqtt_host"], cfg["mqtt_port"], keepalive=30)

@@ -36,7 +36,8 @@ class SerialTransport:
             if not ready:
                 return -1
             t = 0
-            if not self.inp.readinto(self.one):
+            # the stubs type stdin.buffer as BinaryIO; MicroPython's stream has readinto
+            if not self.inp.readinto(self.one):  # pyright: ignore[reportAttributeAccessIssue]
                 self.eof = True  # host side closed (unix port only; USB-CDC never ends)
                 return -1
             n = self.reader.feed(self.one[0])

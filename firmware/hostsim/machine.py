@@ -63,7 +63,7 @@ class _Sim:
             return 0x7FFFFF if random.getrandbits(1) else 0
         v = self.offset + self.load
         if self.noise:
-            v += random.getrandbits(8) % (2 * self.noise + 1) - self.noise
+            v += random.getrandbits(16) % (2 * self.noise + 1) - self.noise
         v = v * gain // 128
         if v > 0x7FFFFF:
             v = 0x7FFFFF
