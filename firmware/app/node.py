@@ -314,7 +314,6 @@ class App:
             if not isinstance(kg, (int, float)) or isinstance(kg, bool):
                 raise ValueError("kg")
             s.calibrate_span(kg)
-            s.reset_filters()
         else:
             raise ValueError("point")
         store.save(CAL_FILE, self.cal)

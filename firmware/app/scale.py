@@ -105,7 +105,10 @@ class Scale:
             if v > hi:
                 hi = v
         self.filt = total // c
-        self.stable = c == w and hi - lo <= self.band
+        # the median hides a step for a few samples; the newest raw value must agree too,
+        # so a load change (or a lone spike) clears "stable" at once
+        d = raw - med
+        self.stable = c == w and hi - lo <= self.band and -self.band <= d <= self.band
         if self.stable and self.zt:
             g = (self.filt - self.zero) * self.sign
             # zero tracking: follow slow drift near zero, but only inside the zero-setting range
