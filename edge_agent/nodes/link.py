@@ -121,8 +121,9 @@ class SerialNodeLink:
                 await asyncio.sleep(self.reopen_interval_s)
                 continue
             try:
-                ser = serial.serial_for_url(port, do_not_open=True, baudrate=self.baudrate,
-                                            timeout=0, write_timeout=2.0)
+                ser = serial.serial_for_url(
+                    port, do_not_open=True, baudrate=self.baudrate, timeout=0, write_timeout=2.0
+                )
                 ser.dtr = True  # set before open: some boards reset on DTR/RTS edges
                 ser.rts = False
                 ser.open()
@@ -254,7 +255,11 @@ class SerialNodeLink:
             self._fail(f"write: {exc}")
 
     async def command(
-        self, op: str, args: Mapping[str, Any] | None = None, *, timeout: float = 5.0,
+        self,
+        op: str,
+        args: Mapping[str, Any] | None = None,
+        *,
+        timeout: float = 5.0,
         attempts: int = 3,
     ) -> Ack:
         """Send a command, retrying with the same id (the node de-duplicates); return its ack.

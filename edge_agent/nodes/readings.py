@@ -76,8 +76,11 @@ async def read_weight(source: NodeSource, timeout: float) -> WeightReading:
             pass
     ms = (time.monotonic() - t0) * 1000
     if last is None:
-        return WeightReading(status="failed", problems=(f"no weight from a scale node within "
-                                                        f"{timeout:.1f}s",), duration_ms=ms)
+        return WeightReading(
+            status="failed",
+            problems=(f"no weight from a scale node within {timeout:.1f}s",),
+            duration_ms=ms,
+        )
     reading = weight_reading(last, duration_ms=ms)
     if reading.status == "partial" and not reading.stable:
         problems = (*reading.problems, f"not stable within {timeout:.1f}s")
@@ -120,8 +123,9 @@ async def read_sensors(
                     if isinstance(msg.body, SensorMessage):
                         return sensor_reading(msg)
         except TimeoutError:
-            return SensorReading(status="failed",
-                                 problems=(f"no sensor message within {timeout:.1f}s",))
+            return SensorReading(
+                status="failed", problems=(f"no sensor message within {timeout:.1f}s",)
+            )
 
 
 def _latest_with_time(hub: MessageHub) -> dict[tuple[str, str], tuple[NodeMessage, float]]:
@@ -157,5 +161,6 @@ async def dock_events(source: NodeSource, *, rise_kg: float = 5.0) -> AsyncItera
                 was = loaded.get(msg.node_id)
                 loaded[msg.node_id] = now_loaded
                 if was is not None and was != now_loaded:
-                    yield DockTrigger(kind="weight", docked=now_loaded, node_id=msg.node_id,
-                                      mass_kg=kg)
+                    yield DockTrigger(
+                        kind="weight", docked=now_loaded, node_id=msg.node_id, mass_kg=kg
+                    )

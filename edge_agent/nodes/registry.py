@@ -52,8 +52,13 @@ class NodeRegistry:
             for pattern in ports:
                 found = [pattern] if "://" in pattern or find_port(pattern) is None else None
                 for port in found or sorted(_glob(pattern)):
-                    link = SerialNodeLink(port, baudrate=baudrate, hello_timeout_s=hello_timeout_s,
-                                          node_config=node_config, hub=reg.hub)
+                    link = SerialNodeLink(
+                        port,
+                        baudrate=baudrate,
+                        hello_timeout_s=hello_timeout_s,
+                        node_config=node_config,
+                        hub=reg.hub,
+                    )
                     reg.links.append(link)
                     await link.start()
         except BaseException:

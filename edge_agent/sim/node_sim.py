@@ -65,6 +65,7 @@ class NodeSimulator:
         noise_counts: int = 8,
         node_uid: str = "e66141040327582a",
         heapsize: str = "256K",
+        weight_kg: float = 0.0,
     ) -> None:
         self.role = role
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
@@ -77,12 +78,21 @@ class NodeSimulator:
         self.port = str(workdir / "ttyNODE0")
         self.calibrated = calibrated
         self.config = {"role": role, "wdt_ms": 5000, "sps": sps, **(config or {})}
-        self.env = {"NODE_SIM_SPS": str(sps), "NODE_SIM_NOISE": str(noise_counts),
-                    "NODE_SIM_UID": node_uid}
+        self.env = {
+            "NODE_SIM_SPS": str(sps),
+            "NODE_SIM_NOISE": str(noise_counts),
+            "NODE_SIM_UID": node_uid,
+        }
         self.heapsize = heapsize
-        self.state: dict[str, Any] = {"weight_kg": 0.0, "temps": [24.5, 25.0], "gas": 0.09,
-                                      "dock": False, "hx_dead": False, "outlier_pm": 0,
-                                      "ds_fail": False}
+        self.state: dict[str, Any] = {
+            "weight_kg": float(weight_kg),
+            "temps": [24.5, 25.0],
+            "gas": 0.09,
+            "dock": False,
+            "hx_dead": False,
+            "outlier_pm": 0,
+            "ds_fail": False,
+        }
         self.restarts = 0
         self.lines_out = 0
         self.exits: list[int] = []
@@ -108,9 +118,17 @@ class NodeSimulator:
         self.board.mkdir(parents=True, exist_ok=True)
         (self.board / "config.json").write_text(board_file(self.config))
         if self.calibrated and not (self.board / "calib.json").exists():
-            (self.board / "calib.json").write_text(board_file({
-                "cal_zero": SIM_OFFSET, "zero": SIM_OFFSET, "tare": 0,
-                "cpk": float(SIM_COUNTS_PER_KG), "calibrated": True}))
+            (self.board / "calib.json").write_text(
+                board_file(
+                    {
+                        "cal_zero": SIM_OFFSET,
+                        "zero": SIM_OFFSET,
+                        "tare": 0,
+                        "cpk": float(SIM_COUNTS_PER_KG),
+                        "calibrated": True,
+                    }
+                )
+            )
         self._write_ctrl()
         self.plug()
         await self._boot()
@@ -139,9 +157,16 @@ class NodeSimulator:
         env["NODE_SIM_CTRL"] = str(self.ctrl_path)
         env["NODE_SIM_RESET_CAUSE"] = str(RESET_CAUSES[self._reset_cause])
         self._proc = await asyncio.create_subprocess_exec(
-            exe, "-X", f"heapsize={self.heapsize}", str(FIRMWARE / "app" / "main.py"),
-            cwd=self.board, env=env, stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+            exe,
+            "-X",
+            f"heapsize={self.heapsize}",
+            str(FIRMWARE / "app" / "main.py"),
+            cwd=self.board,
+            env=env,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
         self._pump = asyncio.create_task(self._pump_out(self._proc), name="nodesim-out")
 
     async def _kill(self) -> None:
@@ -299,8 +324,13 @@ class NodeSimulator:
         self.state["gas"] = float(level)
         self._write_ctrl()
 
-    def set_fault(self, *, hx_dead: bool | None = None, outlier_pm: int | None = None,
-                  ds_fail: bool | None = None) -> None:
+    def set_fault(
+        self,
+        *,
+        hx_dead: bool | None = None,
+        outlier_pm: int | None = None,
+        ds_fail: bool | None = None,
+    ) -> None:
         """Inject faults: silent HX711, glitch codes per mille, DS18B20 CRC errors."""
         for k, v in (("hx_dead", hx_dead), ("outlier_pm", outlier_pm), ("ds_fail", ds_fail)):
             if v is not None:

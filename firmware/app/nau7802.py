@@ -1,4 +1,4 @@
-"""NAU7802 24-bit load-cell ADC on I2C (address 0x2A): gain, rate, power-down, allocation-free reads."""
+"""NAU7802 24-bit load-cell ADC on I2C (0x2A): gain, rate, power-down, allocation-free reads."""
 
 import time
 

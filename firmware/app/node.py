@@ -7,7 +7,6 @@ import os
 import time
 
 import machine
-
 import nodeproto
 import store
 from scale import CAL_DEFAULT, DEFAULTS, Scale
@@ -46,8 +45,16 @@ CONFIG = {
 for _k in DEFAULTS:
     CONFIG[_k] = DEFAULTS[_k]
 
-_SCALE_KEYS = ("e_g", "max_g", "window", "band_g", "median", "zero_track_e", "zero_range_pct",
-               "indicative")
+_SCALE_KEYS = (
+    "e_g",
+    "max_g",
+    "window",
+    "band_g",
+    "median",
+    "zero_track_e",
+    "zero_range_pct",
+    "indicative",
+)
 _RESET_NAMES = {1: "PWRON", 2: "HARD", 3: "WDT", 4: "DEEPSLEEP", 5: "SOFT"}
 _MAX_ADC_RECOVERIES = 5  # then stop feeding the watchdog: a reset is the last resort
 
@@ -58,8 +65,9 @@ def _hex(b):
 
 def config_hash(cfg, cal):
     """CRC-32 (hex) of the persisted configuration and calibration."""
-    return "%08x" % (binascii.crc32(json.dumps([sorted(cfg.items()), sorted(cal.items())]).encode())
-                     & 0xFFFFFFFF)
+    return "%08x" % (
+        binascii.crc32(json.dumps([sorted(cfg.items()), sorted(cal.items())]).encode()) & 0xFFFFFFFF
+    )
 
 
 def validate_config(cur, changes):
@@ -82,8 +90,14 @@ def validate_config(cur, changes):
         new[k] = v
     if new["role"] not in ("scale", "sensors", "scale+sensors"):
         raise ValueError("value:role")
-    if new["e_g"] <= 0 or new["window"] < 2 or new["window"] > 64 or new["median"] < 1 \
-            or new["median"] > 15 or new["gain"] not in (1, 2, 4, 8, 16, 32, 64, 128):
+    if (
+        new["e_g"] <= 0
+        or new["window"] < 2
+        or new["window"] > 64
+        or new["median"] < 1
+        or new["median"] > 15
+        or new["gain"] not in (1, 2, 4, 8, 16, 32, 64, 128)
+    ):
         raise ValueError("range")
     return new
 
@@ -141,8 +155,9 @@ class App:
         if cfg["adc"] == "nau7802":
             from nau7802 import NAU7802
 
-            i2c = machine.I2C(cfg["i2c_id"], scl=machine.Pin(cfg["i2c_scl"]),
-                              sda=machine.Pin(cfg["i2c_sda"]))
+            i2c = machine.I2C(
+                cfg["i2c_id"], scl=machine.Pin(cfg["i2c_scl"]), sda=machine.Pin(cfg["i2c_sda"])
+            )
             return NAU7802(i2c, cfg["gain"], cfg["sps"], cfg["sample_timeout_ms"])
         from hx711 import HX711
 
@@ -178,10 +193,18 @@ class App:
 
     def hello(self):
         """Announce identity, versions, reset cause and configuration hash."""
-        self.send("hello", {"minor": nodeproto.PROTO_MINOR, "fw": FW_VERSION,
-                            "role": self.cfg["role"], "adc": self.cfg["adc"],
-                            "reset_cause": self.reset_cause, "boots": self.boots,
-                            "cfg": config_hash(self.cfg, self.cal)})
+        self.send(
+            "hello",
+            {
+                "minor": nodeproto.PROTO_MINOR,
+                "fw": FW_VERSION,
+                "role": self.cfg["role"],
+                "adc": self.cfg["adc"],
+                "reset_cause": self.reset_cause,
+                "boots": self.boots,
+                "cfg": config_hash(self.cfg, self.cal),
+            },
+        )
 
     def heartbeat(self):
         """Uptime, free heap and status of each part."""
@@ -190,9 +213,16 @@ class App:
             status["adc"] = "timeout" if self.adc_fault() else "ok"
         if self.temps is not None:
             status["temps"] = self.temps.error or "ok"
-        self.send("hb", {"up_ms": time.ticks_diff(time.ticks_ms(), self.t0),
-                         "mem_free": gc.mem_free(), "status": status, "err": self.last_error,
-                         "errors": self.errors})
+        self.send(
+            "hb",
+            {
+                "up_ms": time.ticks_diff(time.ticks_ms(), self.t0),
+                "mem_free": gc.mem_free(),
+                "status": status,
+                "err": self.last_error,
+                "errors": self.errors,
+            },
+        )
 
     def report_weight(self):
         """Send the current weight message."""
@@ -243,16 +273,16 @@ class App:
             if self.scale is None or self.pending is not None:
                 self.ack(cmd, False, err="no_scale" if self.scale is None else "busy")
                 return
-            cmd["deadline"] = time.ticks_add(time.ticks_ms(),
-                                             cmd["args"].get("timeout_ms", self.cfg["cmd_timeout_ms"]))
+            cmd["deadline"] = time.ticks_add(
+                time.ticks_ms(), cmd["args"].get("timeout_ms", self.cfg["cmd_timeout_ms"])
+            )
             self.pending = cmd  # executes once the scale is stable
             return
         self.execute(cmd)
 
     def ack(self, cmd, ok, result=None, err=""):
         """Acknowledge (or nak) ``cmd`` by id and remember it for de-duplication."""
-        body = {"id": cmd["id"], "op": cmd["op"], "ok": ok,
-                "cfg": config_hash(self.cfg, self.cal)}
+        body = {"id": cmd["id"], "op": cmd["op"], "ok": ok, "cfg": config_hash(self.cfg, self.cal)}
         if result is not None:
             body["result"] = result
         if err:
@@ -412,8 +442,9 @@ class App:
 
 def main():
     """Boot: load persisted config and calibration, count the boot, run on serial or MQTT."""
-    cfg = validate_config(CONFIG, {k: v for k, v in store.load(CONFIG_FILE, {}).items()
-                                   if k in CONFIG})
+    cfg = validate_config(
+        CONFIG, {k: v for k, v in store.load(CONFIG_FILE, {}).items() if k in CONFIG}
+    )
     cal = dict(CAL_DEFAULT)
     cal.update(store.load(CAL_FILE, {}))
     boots = store.load(BOOTS_FILE, {"n": 0})["n"] + 1

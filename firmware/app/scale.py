@@ -55,7 +55,7 @@ class Scale:
         self.stable = False
 
     def apply(self):
-        """Recompute the count thresholds from config and calibration (allocates; not per sample)."""
+        """Recompute the count thresholds from config and calibration."""
         cfg = self.cfg
         cpk = self.cal["cpk"]
         self.sign = 1 if cpk >= 0 else -1

@@ -4,7 +4,6 @@ import select
 import sys
 
 import micropython
-
 from nodeproto import LineReader
 
 

@@ -138,7 +138,8 @@ s = tx.messages("s")
 print(json.dumps({"n_dock_early": n_dock, "dock": [m["docked"] for m in tx.messages("dock")],
                   "temps_seen": [m["temps"] for m in s if m["temps"]][-1],
                   "power_on_rejected": any("ds18b20_power_on" in e for m in s for e in m["errs"]),
-                  "gas_alarm": s[-1]["gas_alarm"], "crc_err": s[-1]["errs"], "last_temps": s[-1]["temps"]}))
+                  "gas_alarm": s[-1]["gas_alarm"], "crc_err": s[-1]["errs"],
+                  "last_temps": s[-1]["temps"]}))
 """
     ).stdout
     (r,) = lines(out)

@@ -20,7 +20,10 @@ def test_hello_stable_weight_within_e_and_tare() -> None:
     async def body(sim: NodeSimulator, link: SerialNodeLink) -> None:
         assert link.hello is not None
         assert (link.node_id, link.hello.role, link.hello.reset_cause) == (
-            "e66141040327582a", "scale+sensors", "PWRON")
+            "e66141040327582a",
+            "scale+sensors",
+            "PWRON",
+        )
         assert len(link.boot) == 8
         sim.set_weight_kg(312.5)
         await sim.applied()
@@ -90,13 +93,35 @@ def test_corrupted_truncated_and_foreign_version_lines(caplog: pytest.LogCapture
     async def body(sim: NodeSimulator, link: SerialNodeLink) -> None:
         await read_weight(link, timeout=10)  # past the power-on zero-setting
         bad0 = link.stats["bad"]
-        good = frame(json.dumps({"v": 1, "t": "dock", "node": "ab", "boot": "00000000",
-                                 "seq": 1, "ts": 1, "docked": True}).encode())
+        good = frame(
+            json.dumps(
+                {
+                    "v": 1,
+                    "t": "dock",
+                    "node": "ab",
+                    "boot": "00000000",
+                    "seq": 1,
+                    "ts": 1,
+                    "docked": True,
+                }
+            ).encode()
+        )
         sim.inject(good[:-5] + b"0000\n")  # bit errors -> CRC mismatch
         sim.inject(good[: len(good) // 2] + b"\n")  # truncated
         sim.inject(b"Traceback (most recent call last):\n")  # unmarked: logged only
-        v2 = frame(json.dumps({"v": 2, "t": "hello", "node": "ab", "boot": "00000000",
-                               "seq": 0, "ts": 0, "minor": 0}).encode())
+        v2 = frame(
+            json.dumps(
+                {
+                    "v": 2,
+                    "t": "hello",
+                    "node": "ab",
+                    "boot": "00000000",
+                    "seq": 0,
+                    "ts": 0,
+                    "minor": 0,
+                }
+            ).encode()
+        )
         sim.inject(v2)
         await wait_for(lambda: link.stats["bad"] >= bad0 + 3)
         assert "CRC mismatch" in caplog_text(caplog)
@@ -144,7 +169,8 @@ def test_sensors_and_dock_triggers() -> None:
         assert [(t.kind, t.docked) for t in triggers] == [("dock_switch", True), ("weight", True)]
         assert triggers[1].mass_kg == pytest.approx(250.0, abs=0.05)
         s = await read_sensors(link, timeout=5, max_age_s=0.0)
-        assert s.docked is True and s.gas_alarm is True and s.gas_level == pytest.approx(0.8, abs=0.01)
+        assert s.docked is True and s.gas_alarm is True
+        assert s.gas_level == pytest.approx(0.8, abs=0.01)
         assert s.temperatures_c == (21.5, 40.25)
 
     with_node(body)
