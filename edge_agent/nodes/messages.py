@@ -39,6 +39,7 @@ class Heartbeat:
 
     up_ms: int = bounded(0, 2**62)
     mem_free: int = bounded(0, 2**40, default=0)
+    mem_alloc: int = bounded(0, 2**40, default=0)  # after gc.collect()
     status: dict[str, str] = field(default_factory=dict)
     err: str = ""
     errors: int = bounded(0, 2**31, default=0)

@@ -35,6 +35,7 @@ FIRMWARE = Path(__file__).resolve().parent.parent.parent / "firmware"
 SIM_COUNTS_PER_KG = 2000  # firmware/hostsim/machine.py at gain 128
 SIM_OFFSET = 84000
 USB_FIFO_BYTES = 256  # TinyUSB CDC keeps this much for a host that is not reading
+USB_BLOCK_MS = 50  # rp2 blocks a write up to 500 ms for a slow host, then drops; shorter here
 WDT_EXIT, RESET_EXIT = 86, 87
 RESET_CAUSES = {"PWRON": 1, "HARD": 2, "WDT": 3, "DEEPSLEEP": 4, "SOFT": 5}
 
@@ -66,6 +67,7 @@ class NodeSimulator:
         node_uid: str = "e66141040327582a",
         heapsize: str = "256K",
         weight_kg: float = 0.0,
+        script: Path | None = None,
     ) -> None:
         self.role = role
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
@@ -84,6 +86,7 @@ class NodeSimulator:
             "NODE_SIM_UID": node_uid,
         }
         self.heapsize = heapsize
+        self.script = script or FIRMWARE / "app" / "main.py"  # bench baselines run others
         self.state: dict[str, Any] = {
             "weight_kg": float(weight_kg),
             "temps": [24.5, 25.0],
@@ -160,7 +163,7 @@ class NodeSimulator:
             exe,
             "-X",
             f"heapsize={self.heapsize}",
-            str(FIRMWARE / "app" / "main.py"),
+            str(self.script),
             cwd=self.board,
             env=env,
             stdin=asyncio.subprocess.PIPE,
@@ -270,14 +273,23 @@ class NodeSimulator:
             if not line:
                 return
             self.lines_out += 1
+            if await self._fifo_room():
+                with contextlib.suppress(BlockingIOError, OSError):
+                    assert self._master is not None
+                    os.write(self._master, line)
+
+    async def _fifo_room(self) -> bool:
+        # like a USB-CDC device: a reading host drains the FIFO while we wait a little;
+        # with nobody reading, the line is dropped after the wait
+        for _ in range(USB_BLOCK_MS // 5):
             master, slave = self._master, self._slave
             if master is None or slave is None:
-                continue
+                return False
             queued = fcntl.ioctl(slave, termios.FIONREAD, b"\0\0\0\0")
-            if int.from_bytes(queued, sys.byteorder) > USB_FIFO_BYTES:
-                continue  # nobody reading: the device FIFO overflows and drops
-            with contextlib.suppress(BlockingIOError, OSError):
-                os.write(master, line)
+            if int.from_bytes(queued, sys.byteorder) <= USB_FIFO_BYTES:
+                return True
+            await asyncio.sleep(0.005)
+        return False
 
     async def stderr_text(self) -> str:
         """Whatever the firmware wrote to stderr so far (after it exited)."""

@@ -213,11 +213,13 @@ class App:
             status["adc"] = "timeout" if self.adc_fault() else "ok"
         if self.temps is not None:
             status["temps"] = self.temps.error or "ok"
+        gc.collect()  # one collection per heartbeat keeps the heap steady and the figure honest
         self.send(
             "hb",
             {
                 "up_ms": time.ticks_diff(time.ticks_ms(), self.t0),
                 "mem_free": gc.mem_free(),
+                "mem_alloc": gc.mem_alloc(),
                 "status": status,
                 "err": self.last_error,
                 "errors": self.errors,
