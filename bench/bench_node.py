@@ -38,49 +38,50 @@ ECHO = FIRMWARE / "hostsim" / "echo.py"
 async def latency(runs: int) -> list[float]:
     """Seconds from set_weight_kg() to the first stable reading within e of the new load."""
     cfg = {"window": WINDOW, "median": MEDIAN}
-    async with NodeSimulator(weight_kg=100.0, sps=SPS, config=cfg) as sim:
-        async with SerialNodeLink(sim.port, hello_timeout_s=10) as link:
-            await read_weight(link, 10)
-            out = []
-            for i in range(runs):
-                target = 150.0 if i % 2 == 0 else 100.0
-                with link.hub.subscribe() as q:
-                    t0 = time.perf_counter()
-                    sim.set_weight_kg(target)
-                    async with asyncio.timeout(10):
-                        while True:
-                            b = (await q.get()).body
-                            if (
-                                isinstance(b, WeightMessage)
-                                and b.stable
-                                and abs(b.net_g - target * 1000) <= b.e_g
-                            ):
-                                out.append(time.perf_counter() - t0)
-                                break
-                await asyncio.sleep(0.1)
-            return out
+    sim = NodeSimulator(weight_kg=100.0, sps=SPS, config=cfg)
+    async with sim, SerialNodeLink(sim.port, hello_timeout_s=10) as link:
+        await read_weight(link, 10)
+        out = []
+        for i in range(runs):
+            target = 150.0 if i % 2 == 0 else 100.0
+            with link.hub.subscribe() as q:
+                t0 = time.perf_counter()
+                sim.set_weight_kg(target)
+                async with asyncio.timeout(10):
+                    while True:
+                        b = (await q.get()).body
+                        if (
+                            isinstance(b, WeightMessage)
+                            and b.stable
+                            and abs(b.net_g - target * 1000) <= b.e_g
+                        ):
+                            out.append(time.perf_counter() - t0)
+                            break
+            await asyncio.sleep(0.1)
+        return out
 
 
 async def node_rate_and_heap(seconds: float, windows: int) -> tuple[list[float], list[int]]:
     """Messages/s the agent parses from a node reporting every loop, and the node's heap."""
     cfg = {"report_ms": 0, "hb_ms": 500}
-    async with NodeSimulator(sps=SPS, config=cfg) as sim:
-        async with SerialNodeLink(sim.port, hello_timeout_s=10) as link:
-            await asyncio.sleep(1.0)  # past boot and power-on zero
-            rates, heaps = [], []
-            for _ in range(windows):
-                n0, t0 = link.stats["lines"], time.perf_counter()
-                await asyncio.sleep(seconds)
-                rates.append((link.stats["lines"] - n0) / (time.perf_counter() - t0))
-                hb = link.hub.latest.get((link.node_id, "hb"))
-                if hb is not None and isinstance(hb.body, Heartbeat):
-                    heaps.append(hb.body.mem_alloc)
-            return rates, heaps
+    sim = NodeSimulator(sps=SPS, config=cfg, usb_block_ms=30_000)
+    async with sim, SerialNodeLink(sim.port, hello_timeout_s=10) as link:
+        await asyncio.sleep(1.0)  # past boot and power-on zero
+        rates, heaps = [], []
+        for _ in range(windows):
+            n0, t0 = link.stats["lines"], time.perf_counter()
+            await asyncio.sleep(seconds)
+            rates.append((link.stats["lines"] - n0) / (time.perf_counter() - t0))
+            hb = link.hub.latest.get((link.node_id, "hb"))
+            if hb is not None and isinstance(hb.body, Heartbeat):
+                heaps.append(hb.body.mem_alloc)
+        return rates, heaps
 
 
 async def echo_baselines(rtt_runs: int, flood: int) -> tuple[list[float], list[float], int]:
     """Raw echo round trips (s), raw flood lines/s, and the echo script's heap."""
-    async with NodeSimulator(script=ECHO) as sim:
+    # a reading host never loses lines: let the simulated USB FIFO wait as long as needed
+    async with NodeSimulator(script=ECHO, usb_block_ms=30_000) as sim:
         fd = os.open(sim.port, os.O_RDWR | os.O_NOCTTY)
         loop = asyncio.get_running_loop()
         buf = bytearray()
@@ -132,14 +133,34 @@ async def main(runs: int, smoke: bool) -> int:
     rtts, raw_rates, echo_heap = await echo_baselines(10 if smoke else 50, 200 if smoke else 2000)
     floor = (MEDIAN // 2 + 1 + WINDOW) / SPS
     rows = [
-        ("weight step -> stable at agent (ms)", med(lat) * 1000, len(lat),
-         "raw line echo RTT (ms)", med(rtts) * 1000),
-        ("  same, vs filter model floor (ms)", med(lat) * 1000, len(lat),
-         f"({MEDIAN}//2+1+{WINDOW}) samples @ {SPS} SPS", floor * 1000),
-        ("node messages/s parsed at agent", med(rates), len(rates),
-         "raw MicroPython line flood (lines/s)", med(raw_rates)),
-        ("node heap in use after gc (bytes)", med(heaps) if heaps else float("nan"), len(heaps),
-         "raw line echo heap (bytes)", float(echo_heap)),
+        (
+            "weight step -> stable at agent (ms)",
+            med(lat) * 1000,
+            len(lat),
+            "raw line echo RTT (ms)",
+            med(rtts) * 1000,
+        ),
+        (
+            "  same, vs filter model floor (ms)",
+            med(lat) * 1000,
+            len(lat),
+            f"({MEDIAN}//2+1+{WINDOW}) samples @ {SPS} SPS",
+            floor * 1000,
+        ),
+        (
+            "node messages/s parsed at agent",
+            med(rates),
+            len(rates),
+            "raw MicroPython line flood (lines/s)",
+            med(raw_rates),
+        ),
+        (
+            "node heap in use after gc (bytes)",
+            med(heaps) if heaps else float("nan"),
+            len(heaps),
+            "raw line echo heap (bytes)",
+            float(echo_heap),
+        ),
     ]
     print(f"{'metric':38} {'median':>10} {'n':>3}  {'baseline':38} {'median':>10} {'ratio':>7}")
     for name, value, n, bname, bvalue in rows:

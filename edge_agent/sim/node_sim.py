@@ -68,6 +68,7 @@ class NodeSimulator:
         heapsize: str = "256K",
         weight_kg: float = 0.0,
         script: Path | None = None,
+        usb_block_ms: int = USB_BLOCK_MS,
     ) -> None:
         self.role = role
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
@@ -86,6 +87,7 @@ class NodeSimulator:
             "NODE_SIM_UID": node_uid,
         }
         self.heapsize = heapsize
+        self.usb_block_ms = usb_block_ms
         self.script = script or FIRMWARE / "app" / "main.py"  # bench baselines run others
         self.state: dict[str, Any] = {
             "weight_kg": float(weight_kg),
@@ -273,23 +275,30 @@ class NodeSimulator:
             if not line:
                 return
             self.lines_out += 1
-            if await self._fifo_room():
-                with contextlib.suppress(BlockingIOError, OSError):
-                    assert self._master is not None
-                    os.write(self._master, line)
+            await self._to_host(line)
 
-    async def _fifo_room(self) -> bool:
-        # like a USB-CDC device: a reading host drains the FIFO while we wait a little;
-        # with nobody reading, the line is dropped after the wait
-        for _ in range(USB_BLOCK_MS // 5):
+    async def _to_host(self, line: bytes) -> None:
+        # like a USB-CDC device: a reading host drains the FIFO while a write waits up to
+        # usb_block_ms; with nobody reading, the rest of the line is dropped after the wait
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.usb_block_ms / 1000
+        view = memoryview(line)
+        while view:
             master, slave = self._master, self._slave
             if master is None or slave is None:
-                return False
+                return
             queued = fcntl.ioctl(slave, termios.FIONREAD, b"\0\0\0\0")
             if int.from_bytes(queued, sys.byteorder) <= USB_FIFO_BYTES:
-                return True
-            await asyncio.sleep(0.005)
-        return False
+                try:
+                    view = view[os.write(master, view) :]
+                    continue
+                except BlockingIOError:
+                    pass
+                except OSError:
+                    return
+            if loop.time() > deadline:
+                return
+            await asyncio.sleep(0.002)
 
     async def stderr_text(self) -> str:
         """Whatever the firmware wrote to stderr so far (after it exited)."""

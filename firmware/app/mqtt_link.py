@@ -47,6 +47,7 @@ class MqttTransport:
         self.reader = LineReader()
         self.pending = -1
         self.eof = False
+        self.hello_due = False
         self.attempts = 0
         client.set_callback(self._on_msg)
         client.set_last_will(self.t_status, b"offline", retain=True)
@@ -63,10 +64,11 @@ class MqttTransport:
             self.client.connect()
             self.client.subscribe(self.t_cmd)
             self.client.publish(self.t_status, b"online", retain=True)
-        except OSError:
+        except Exception:  # OSError, or MQTTException for a refused CONNACK
             self._down()
             return
         self.connected = True
+        self.hello_due = True
         self.backoff.succeeded()
 
     def _down(self):

@@ -421,6 +421,9 @@ class App:
                     next_hb = time.ticks_add(now, cfg["hb_ms"])
                     self.heartbeat()
                 self.blink(now)
+                if self.tx.hello_due:  # a (re)connected MQTT session: announce again
+                    self.tx.hello_due = False
+                    self.hello()
                 n = self.tx.poll_line(2)
                 if n >= 0:
                     self.handle_line(n)

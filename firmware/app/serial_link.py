@@ -19,6 +19,7 @@ class SerialTransport:
         self.one = bytearray(1)
         self.reader = LineReader()
         self.eof = False
+        self.hello_due = False
 
     def write(self, data):
         """Send one framed line."""

@@ -8,7 +8,6 @@ import gc
 import sys
 
 import micropython
-
 import nodeproto
 
 micropython.kbd_intr(-1)

@@ -14,6 +14,7 @@ class ScriptedTx:
         self.keep = keep  # False: only count message types (small-heap runs)
         self.types = {}
         self.eof = False
+        self.hello_due = False
 
     def cmd(self, cid, op, args=None, v=1, after_ms=0):
         body = {"v": v, "t": "cmd", "id": cid, "op": op, "args": args or {}}

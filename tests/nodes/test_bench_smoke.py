@@ -15,7 +15,11 @@ def test_bench_node_smoke() -> None:
     require_micropython()
     proc = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "bench_node.py"), "--smoke"],
-        capture_output=True, text=True, timeout=180, cwd=ROOT, check=False,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=ROOT,
+        check=False,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     lines = proc.stdout.splitlines()
