@@ -44,6 +44,10 @@ def register(sub: Any) -> None:
     point.add_argument("--zero", action="store_true", help="first point: the empty scale")
     point.add_argument("--span", type=float, metavar="KG", help="second point: a known mass")
     p.set_defaults(func=lambda a: _run(a, _calibrate))
+    p = commands.add_parser("stop", help="stop the node app and return it to its REPL (mpremote)")
+    common(p)
+    p.add_argument("--role", default="scale", help="which node (scale or sensors)")
+    p.set_defaults(func=lambda a: _run(a, _stop))
     p = commands.add_parser("monitor", help="print every node message as a JSON line")
     common(p)
     p.add_argument("--count", type=int, default=0, help="stop after N messages (0 = never)")
@@ -101,6 +105,12 @@ async def _calibrate(reg: NodeRegistry, s: NodeSettings, args: argparse.Namespac
     cmd: dict[str, Any] = {"point": "zero"} if args.zero else {"point": "span", "kg": args.span}
     ack = await reg.find("scale").command("calibrate", cmd, timeout=s.command_timeout_s)
     _print({"op": "calibrate", **cmd, "ok": ack.ok, "result": ack.result, "cfg": ack.cfg})
+    return 0
+
+
+async def _stop(reg: NodeRegistry, s: NodeSettings, args: argparse.Namespace) -> int:
+    ack = await reg.find(args.role).command("stop", timeout=s.command_timeout_s)
+    _print({"op": "stop", "ok": ack.ok})
     return 0
 
 

@@ -128,6 +128,7 @@ class App:
         self.dock = None
         self.identify_until = None
         self.led = None
+        self.stopping = False
         self.setup()
 
     # --- setup -------------------------------------------------------------------------
@@ -310,6 +311,9 @@ class App:
                 self.ack(cmd, True, {"config": self.cfg})
             elif op == "get_config":
                 self.ack(cmd, True, {"config": self.cfg, "cal": self.cal})
+            elif op == "stop":  # leave the app for the REPL (service with mpremote)
+                self.ack(cmd, True)
+                self.stopping = True
             elif op == "identify":
                 self.identify_until = time.ticks_add(time.ticks_ms(), int(args.get("s", 5) * 1000))
                 self.ack(cmd, True)
@@ -393,7 +397,7 @@ class App:
         next_w = next_s = next_hb = start
         was_stable = False
         zeroed = False
-        while not self.tx.eof:
+        while not self.tx.eof and not self.stopping:
             now = time.ticks_ms()
             if run_ms and time.ticks_diff(now, start) > run_ms:
                 break
@@ -462,6 +466,9 @@ def main():
 
         tx = SerialTransport()
     App(tx, cfg, cal, boots, machine.reset_cause()).run()
+    import micropython
+
+    micropython.kbd_intr(3)  # back to a normal REPL after a "stop" command
 
 
 def _mqtt_transport(cfg):

@@ -44,7 +44,8 @@ tx.cmd(3, "calibrate", {"point": "span", "kg": 25.0}, after_ms=50)
 tx.cmd(4, "configure", {"e_g": 20, "window": 8})
 tx.cmd(5, "configure", {"e_g": "big"})
 tx.cmd(6, "identify", {"s": 0.2})
-app.run(run_ms=900)
+tx.cmd(7, "stop", after_ms=700)
+app.run(run_ms=5000)                                          # returns early on "stop"
 show(tx, "ack"); show(tx, "nak")
 w = tx.messages("w")[-1]
 print(json.dumps({"last_w": w["net_g"], "stable": w["stable"], "e": w["e_g"]}))
@@ -61,7 +62,7 @@ print(json.dumps({"after_boot": w["net_g"], "e": w["e_g"], "boot_differs": h["bo
     acks = [m for m in r if m.get("t") == "ack"]
     naks = [m for m in r if m.get("t") == "nak"]
     # scale commands wait for a stable reading; the others are answered at once
-    assert [a["id"] for a in acks] == [1, 1, 4, 5, 6, 3]
+    assert [a["id"] for a in acks] == [1, 1, 4, 5, 6, 3, 7]
     acks = acks[:2] + [acks[5]] + acks[2:5]
     assert acks[0]["seq"] == acks[1]["seq"]  # the retry got the stored ack, not a re-execution
     assert acks[2]["ok"] is True and abs(acks[2]["result"]["cpk"] - 2000) < 5
