@@ -74,6 +74,7 @@ class SerialNodeLink:
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self._lost = asyncio.Event()
+        self._config_cmd_id = -1
 
     async def __aenter__(self) -> SerialNodeLink:
         await self.start()
@@ -86,7 +87,11 @@ class SerialNodeLink:
         """Start the connection supervisor; wait for the node's hello when asked."""
         self._task = asyncio.create_task(self._supervise(), name=f"node-link {self.port_pattern}")
         if wait_hello:
-            await self.wait_hello(self.hello_timeout_s)
+            try:
+                await self.wait_hello(self.hello_timeout_s)
+            except BaseException:
+                await self.close()  # no supervisor left running behind a failed start
+                raise
 
     async def wait_hello(self, timeout: float) -> Hello:
         """Wait until a hello has been received on the current connection."""
@@ -222,6 +227,9 @@ class SerialNodeLink:
             fut = self._waiters.get(body.id)
             if fut is not None and not fut.done():
                 fut.set_result(body)
+            elif body.id == self._config_cmd_id and not body.ok:
+                self.last_error = f"node refused node_config: {body.err}"
+                log.error("node %s refused node_config: %s", self.node_id, body.err)
         elif isinstance(body, Nak):
             fut = self._waiters.get(body.id) if body.id is not None else None
             if fut is not None and not fut.done():
@@ -238,7 +246,8 @@ class SerialNodeLink:
         if new_boot and self.node_config:
             # a fresh boot may have lost settings that never reached flash: send them again
             self.stats["config_sent"] += 1
-            self._write(encode_command(self._new_id(), "configure", self.node_config))
+            self._config_cmd_id = self._new_id()
+            self._write(encode_command(self._config_cmd_id, "configure", self.node_config))
 
     # --- commands -----------------------------------------------------------------------
     def _new_id(self) -> int:

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 
-from edge_agent.errors import NodeError
-from edge_agent.nodes.registry import NodeRegistry
+from edge_agent.errors import NodeError, NodeTimeoutError
+from edge_agent.nodes.link import SerialNodeLink
 from edge_agent.nodes.readings import read_weight
+from edge_agent.nodes.registry import NodeRegistry
 from edge_agent.sim.node_sim import NodeSimulator
-from tests.support.nodes import require_micropython, wait_for
+from tests.support.nodes import require_micropython, wait_for, with_node
 
 
 def test_registry_marks_a_silent_node_lost_and_recovers() -> None:
@@ -38,3 +40,24 @@ def test_registry_marks_a_silent_node_lost_and_recovers() -> None:
                 assert reg.find("scale") is link and link.stats["reconnects"] == 1
 
     asyncio.run(main())
+
+
+def test_missing_port_times_out_with_a_typed_error_and_no_leftover_task(tmp_path: Path) -> None:
+    async def main() -> None:
+        link = SerialNodeLink(str(tmp_path / "ttyNONE*"), hello_timeout_s=0.3)
+        with pytest.raises(NodeTimeoutError, match="no hello"):
+            await link.start()
+        assert link._task is not None and link._task.done()
+        with pytest.raises(NodeTimeoutError):
+            await NodeRegistry.open([str(tmp_path / "nothing")], hello_timeout_s=0.2)
+        assert [t for t in asyncio.all_tasks() if t is not asyncio.current_task()] == []
+
+    asyncio.run(main())
+
+
+def test_refused_node_config_is_reported() -> None:
+    async def body(sim: NodeSimulator, link: SerialNodeLink) -> None:
+        await wait_for(lambda: "refused node_config" in link.last_error)
+        assert "unknown:no_such_key" in link.last_error
+
+    with_node(body, link_kwargs={"node_config": {"no_such_key": 1}})
