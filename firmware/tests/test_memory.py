@@ -66,7 +66,16 @@ def _compile_all(dest: Path) -> list[Path]:
 def test_mpy_cross_compiles_every_module(tmp_path: Path) -> None:
     mpys = _compile_all(tmp_path)
     names = {p.stem for p in mpys}
-    assert {"node", "nodeproto", "hx711", "nau7802", "scale", "sensors", "store"} <= names
+    assert {
+        "node",
+        "node_config",
+        "nodeproto",
+        "hx711",
+        "nau7802",
+        "scale",
+        "sensors",
+        "store",
+    } <= names
     assert all(p.read_bytes()[:2] == b"M\x06" for p in mpys)  # .mpy format 6 (v1.23+)
 
 

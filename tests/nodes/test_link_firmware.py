@@ -187,3 +187,12 @@ def test_silent_adc_starves_watchdog_and_node_reboots_with_wdt_cause() -> None:
         assert sim.exits == [86]
 
     with_node(body, sim_kwargs={"config": {"wdt_ms": 1000, "sample_timeout_ms": 100}})
+
+
+def test_nau7802_scale_node_end_to_end() -> None:
+    async def body(sim: NodeSimulator, link: SerialNodeLink) -> None:
+        assert link.hello is not None and link.hello.adc == "nau7802"
+        r = await read_weight(link, timeout=10)
+        assert r.status == "ok" and r.mass_kg == pytest.approx(60.0, abs=0.05)
+
+    with_node(body, sim_kwargs={"role": "scale", "weight_kg": 60.0, "config": {"adc": "nau7802"}})
