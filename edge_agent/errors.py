@@ -33,7 +33,8 @@ Tree::
     ├── NodeError
     │   ├── NodeLinkError(NodeError, OSError)      serial/MQTT link to a node lost
     │   ├── NodeProtocolError(NodeError, ValueError)  bad line, CRC mismatch, version mismatch
-    │   └── NodeTimeoutError(NodeError, TimeoutError)
+    │   ├── NodeTimeoutError(NodeError, TimeoutError)
+    │   └── NodeCommandError                       node answered a command with ok=false
     ├── StationError                        identification workflow problems
     ├── UplinkError
     │   ├── OutboxError                     outbox database problems
@@ -188,6 +189,15 @@ class NodeProtocolError(NodeError, ValueError):
 
 class NodeTimeoutError(NodeError, TimeoutError):
     """A node did not answer or settle in time."""
+
+
+class NodeCommandError(NodeError):
+    """A node acknowledged a command with ok=false; ``op`` and ``reason`` (node's token)."""
+
+    def __init__(self, op: str, reason: str) -> None:
+        self.op = op
+        self.reason = reason
+        super().__init__(f"node refused {op!r}: {reason}")
 
 
 # --- station --------------------------------------------------------------------------------

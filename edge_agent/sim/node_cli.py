@@ -1,0 +1,108 @@
+"""``edge-agent sim node``: the node firmware under the unix port behind a pty.
+
+Prints the port path on the first line, then reads commands on stdin, one per line:
+``weight KG``, ``dock 0|1``, ``gas LEVEL``, ``temps C [C ...]``, ``fault hx_dead|ok``,
+``unplug``, ``plug``, ``reboot``, ``quit``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from edge_agent.errors import SimulatorError
+from edge_agent.sim.node_sim import NodeSimulator
+
+
+def register(sub: Any, name: str) -> None:
+    """Add ``sim node``."""
+    p = sub.add_parser(
+        name, help="simulated scale/sensor node (real firmware on the MicroPython unix port)"
+    )
+    p.add_argument("--role", default="scale+sensors", choices=["scale", "sensors", "scale+sensors"])
+    p.add_argument(
+        "--weight",
+        type=float,
+        default=0.0,
+        help="load in kg at power-on (power-on zero-setting absorbs loads within 4 %% of Max)",
+    )
+    p.add_argument("--workdir", type=Path, default=None, help="keep board files and the port here")
+    p.add_argument("--uncalibrated", action="store_true", help="start without a calibration")
+    p.set_defaults(func=_main)
+
+
+async def apply_command(sim: NodeSimulator, line: str) -> bool:
+    """Execute one stdin command; False on ``quit``. SimulatorError on a bad command."""
+    words = line.split()
+    if not words:
+        return True
+    cmd, rest = words[0], words[1:]
+    try:
+        if cmd == "quit":
+            return False
+        if cmd == "weight":
+            sim.set_weight_kg(float(rest[0]))
+        elif cmd == "dock":
+            sim.set_dock(rest[0] not in ("0", "false", "off"))
+        elif cmd == "gas":
+            sim.set_gas(float(rest[0]))
+        elif cmd == "temps":
+            sim.set_temps([float(x) for x in rest])
+        elif cmd == "fault":
+            sim.set_fault(hx_dead=rest[0] == "hx_dead")
+        elif cmd == "unplug":
+            sim.unplug()
+        elif cmd == "plug":
+            sim.plug()
+        elif cmd == "reboot":
+            await sim.reboot()
+        else:
+            raise SimulatorError(f"unknown command {cmd!r}")
+    except (IndexError, ValueError):
+        raise SimulatorError(f"bad arguments for {cmd!r}: {line.strip()!r}") from None
+    return True
+
+
+def _main(args: argparse.Namespace) -> int:
+    async def main() -> int:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        sim = NodeSimulator(
+            role=args.role,
+            workdir=args.workdir,
+            calibrated=not args.uncalibrated,
+            weight_kg=args.weight,
+        )
+        async with sim:
+            print(sim.port, flush=True)
+            reader = asyncio.StreamReader()
+            await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+
+            async def commands() -> None:
+                while True:
+                    line = await reader.readline()
+                    if not line:
+                        return  # stdin closed: keep simulating until a signal
+                    try:
+                        if not await apply_command(sim, line.decode()):
+                            stop.set()
+                            return
+                        print("ok", flush=True)
+                    except SimulatorError as exc:
+                        print(f"error: {exc}", flush=True)
+
+            task = asyncio.create_task(commands())
+            await stop.wait()
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        return 0
+
+    return asyncio.run(main())

@@ -1,0 +1,5 @@
+"""Board entry point: run the node application."""
+
+import node
+
+node.main()
