@@ -429,7 +429,7 @@ class OutboxPublisher:
                 continue
             row = self._prefetch.popleft()
             try:
-                mid = self.link.publish(row.topic, row.payload, key=row.key)
+                mid = self.link.publish(row.topic, row.payload)
             except PublishError as exc:
                 log.warning("row %d not sent: %s", row.id, exc)
                 self._mark_unflushed()
