@@ -252,7 +252,8 @@ class Outbox:
     ) -> None:
         """Committed together: delete delivered rows, count attempts, back off failed rows."""
         done = list(delivered)
-        tried = list(attempted)
+        gone = set(done)
+        tried = [i for i in attempted if i not in gone]  # no need to count a deleted row
         bad = list(failed)
         if not (done or tried or bad):
             return

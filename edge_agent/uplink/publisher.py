@@ -62,9 +62,9 @@ class OutboxPublisher:
         metrics: UplinkMetrics | None = None,
         ack_batch: int = 64,
         ack_flush_s: float = 0.0,
-        ack_timeout_s: float = 60.0,
-        retry_min_s: float = 1.0,
-        retry_max_s: float = 300.0,
+        ack_timeout_s: float | None = None,
+        retry_min_s: float | None = None,
+        retry_max_s: float | None = None,
         rescan_s: float = 5.0,
     ) -> None:
         self.outbox = outbox
@@ -77,8 +77,12 @@ class OutboxPublisher:
         self.link = MqttLink(settings, client_id=client_id, sink=self._events.put, status=status)
         self._ack_batch = ack_batch
         self._ack_flush_s = ack_flush_s
-        self._ack_timeout_s = ack_timeout_s
-        self._retry = (retry_min_s, retry_max_s)
+        # keyword arguments override the config (tests use short times)
+        self._ack_timeout_s = settings.ack_timeout_s if ack_timeout_s is None else ack_timeout_s
+        self._retry = (
+            settings.retry_min_s if retry_min_s is None else retry_min_s,
+            settings.retry_max_s if retry_max_s is None else retry_max_s,
+        )
         self._rescan_s = rescan_s
         # drainer-thread state
         self._inflight: dict[int, _Flight] = {}
@@ -429,7 +433,7 @@ class OutboxPublisher:
                 continue
             row = self._prefetch.popleft()
             try:
-                mid = self.link.publish(row.topic, row.payload, key=row.key)
+                mid = self.link.publish(row.topic, row.payload)
             except PublishError as exc:
                 log.warning("row %d not sent: %s", row.id, exc)
                 self._mark_unflushed()

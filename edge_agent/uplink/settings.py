@@ -35,6 +35,11 @@ class MqttSettings:
     max_inflight: int = bounded(1, 1000, default=20)
     reconnect_min_s: float = bounded(0.05, 60.0, default=0.5)
     reconnect_max_s: float = bounded(0.1, 3600.0, default=30.0)
+    # a publish without PUBACK this long (while connected) is sent again
+    ack_timeout_s: float = bounded(1.0, 3600.0, default=60.0)
+    # back-off of a row the broker refused (PUBACK failure reason): doubles up to the max
+    retry_min_s: float = bounded(0.01, 3600.0, default=1.0)
+    retry_max_s: float = bounded(0.1, 86400.0, default=300.0)
     tls: TlsSettings = field(default_factory=TlsSettings)
 
 
