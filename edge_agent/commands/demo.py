@@ -26,7 +26,12 @@ def register(sub: Any) -> None:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    import logging
+
     from edge_agent.sim.demo import run_demo
+
+    if args.log_level == "info":  # the panels are the demo's output; keep the log for problems
+        logging.getLogger().setLevel(logging.WARNING)
 
     broker = None
     if args.broker:

@@ -21,6 +21,7 @@ from typing import Any
 
 import cv2
 import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
 from rich.console import Console
 from rich.table import Table
 
@@ -74,7 +75,7 @@ class Subscriber:
     def start(self) -> None:
         """Connect (MQTT 3.1.1, works with amqtt and Mosquitto) and subscribe."""
         client = paho.Client(
-            paho.CallbackAPIVersion.VERSION2, client_id="demo-backend", protocol=paho.MQTTv311
+            CallbackAPIVersion.VERSION2, client_id="demo-backend", protocol=paho.MQTTv311
         )
         client.on_message = self._on_message
         client.on_connect = lambda c, *_: c.subscribe(f"{self.prefix}/#", qos=1)
@@ -195,6 +196,7 @@ class DemoBench:
             self.node.set_gas(pack.gas_level)
             self.node.set_weight_kg(pack.mass_kg)
             self.node.set_dock(True)
+            await self._settled(pack.mass_kg)
         try:
             yield
         finally:
@@ -203,6 +205,21 @@ class DemoBench:
                 self.node.set_dock(False)
                 self.node.set_weight_kg(0.0)
                 self.node.set_gas(0.08)
+
+    async def _settled(self, mass_kg: float, timeout: float = 20.0) -> None:
+        """Wait until the scale shows the pack (the weight-rise dock trigger of a real bench)."""
+        from edge_agent.nodes.readings import read_weight
+
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            reading = await read_weight(self.nodes, 3.0)
+            if (
+                reading.stable
+                and reading.mass_kg is not None
+                and abs(reading.mass_kg - mass_kg) < 1.0
+            ):
+                return
+        self.console.print(f"[yellow]scale did not settle at {mass_kg} kg within {timeout:g} s[/]")
 
     async def _stop_can(self) -> None:
         if self._can_sim is not None:
@@ -260,7 +277,7 @@ class DemoBench:
         return await read_sensors(self.nodes, timeout, max_age_s=0.5)
 
 
-def demo_config(workdir: Path, host: str, port: int) -> AgentConfig:
+def demo_config(workdir: Path, host: str, port: int, *, protocol: str = "auto") -> AgentConfig:
     """The agent configuration the demo runs with."""
     return config_from_plain(
         {
@@ -278,7 +295,7 @@ def demo_config(workdir: Path, host: str, port: int) -> AgentConfig:
                 "mqtt": {
                     "host": host,
                     "port": port,
-                    "protocol": "auto",
+                    "protocol": protocol,
                     "client_id": "demo-bench-1",
                 }
             },
@@ -312,7 +329,8 @@ async def run_demo(
             host, port = broker
             console.print(f"MQTT broker {host}:{port}")
         console.print(f"station key {kid.hex()} (Ed25519) registered in the demo trust store")
-        config = demo_config(workdir, host, port)
+        # amqtt speaks only MQTT 3.1.1 and hangs on an MQTT 5 CONNECT that carries a Will
+        config = demo_config(workdir, host, port, protocol="auto" if broker else "3.1.1")
         subscriber = Subscriber(
             host=host, port=port, prefix=config.uplink.mqtt.topic_prefix, trust=trust
         )
@@ -352,7 +370,7 @@ async def _identify_all(
                 with console.status("reading BMS, label, scale and sensors..."):
                     try:
                         result = await agent.identify(
-                            trigger="dock_switch", observations=pack.observations, profile=profile
+                            trigger="weight", observations=pack.observations, profile=profile
                         )
                     except EdgeAgentError as exc:
                         outcome.error = str(exc)
