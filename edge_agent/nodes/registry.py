@@ -12,6 +12,7 @@ from typing import Any
 from edge_agent.errors import NodeError
 from edge_agent.nodes.hub import MessageHub
 from edge_agent.nodes.link import SerialNodeLink, find_port
+from edge_agent.nodes.link_base import NodeLinkBase
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -34,7 +35,7 @@ class NodeRegistry:
 
     def __init__(self, *, lost_after_s: float = 6.5) -> None:
         self.hub = MessageHub()
-        self.links: list[SerialNodeLink] = []
+        self.links: list[NodeLinkBase] = []
         self.lost_after_s = lost_after_s  # three missed 2 s heartbeats
 
     @classmethod
@@ -66,7 +67,7 @@ class NodeRegistry:
             raise
         return reg
 
-    def add(self, link: SerialNodeLink) -> None:
+    def add(self, link: NodeLinkBase) -> None:
         """Register an already created link (its messages go to this registry's hub)."""
         link.hub = self.hub
         self.links.append(link)
@@ -83,11 +84,11 @@ class NodeRegistry:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    def is_lost(self, link: SerialNodeLink) -> bool:
+    def is_lost(self, link: NodeLinkBase) -> bool:
         """True after ``lost_after_s`` without any line from the node."""
         return not link.last_seen or time.monotonic() - link.last_seen > self.lost_after_s
 
-    def find(self, role: str) -> SerialNodeLink:
+    def find(self, role: str) -> NodeLinkBase:
         """The first live link whose node has ``role`` (``scale`` or ``sensors``)."""
         for link in self.links:
             if link.hello is not None and role in link.hello.role and not self.is_lost(link):

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edge_agent.codes import IDENTITY_KINDS
-from edge_agent.errors import VisionError
+from edge_agent.errors import CameraError, VisionError
 from edge_agent.model import ImageQuality, LabelCode, LabelReading, ReadingStatus
 from edge_agent.vision.camera import Camera
 from edge_agent.vision.decode import DecodedSymbol, DecodeResult, decode_gray, to_gray
@@ -210,11 +210,13 @@ async def read_label(camera: Camera, settings: LabelSettings, timeout: float) ->
         except TimeoutError:
             problems.append(f"timeout after {timeout:g} s ({len(analysed)} frames read)")
             break
-        except VisionError as exc:
+        except CameraError as exc:
             log.warning("label frame %d: %s", i, exc)
             problems.append(f"frame {i}: {exc}")
-            if not analysed and i == 0:
-                break  # the camera itself fails: more attempts will not help
+            break  # the camera itself fails: more attempts will not help
+        except VisionError as exc:  # one unusable image: try the next frame
+            log.warning("label frame %d: %s", i, exc)
+            problems.append(f"frame {i}: {exc}")
             continue
         analysed.append(result)
         if _enough(analysed, settings):

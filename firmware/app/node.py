@@ -48,6 +48,7 @@ class App:
         self.identify_until = None
         self.led = None
         self.stopping = False
+        self.zeroed = False
         self.setup()
 
     # --- setup -------------------------------------------------------------------------
@@ -315,7 +316,6 @@ class App:
         start = time.ticks_ms()
         next_w = next_s = next_hb = start
         was_stable = False
-        zeroed = False
         while not self.tx.eof and not self.stopping:
             now = time.ticks_ms()
             if run_ms and time.ticks_diff(now, start) > run_ms:
@@ -324,8 +324,8 @@ class App:
                 scale = self.scale
                 if scale is not None:
                     self.sample()
-                    if not zeroed and scale.stable:
-                        zeroed = True
+                    if not self.zeroed and scale.stable:
+                        self.zeroed = True  # power-on zero-setting, once per boot
                         scale.initial_zero()
                     self.run_pending()
                     if time.ticks_diff(now, next_w) >= 0 or scale.stable != was_stable:

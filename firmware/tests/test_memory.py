@@ -94,6 +94,10 @@ def test_node_runs_in_a_64k_heap_from_mpy(mpy: MpyRun, tmp_path: Path) -> None:
         cfg["wdt_ms"] = 0
         app = node.App(tx, cfg, dict(CAL_DEFAULT))
         app.run(run_ms=1500)
+        for _ in range(100):  # a loaded machine may need longer for every message type
+            if len(tx.types) == 5:
+                break
+            app.run(run_ms=100)
         gc.collect()
         r = {"types": sorted(tx.types), "alloc": gc.mem_alloc(), "err": app.last_error}
         print(json.dumps(r))

@@ -17,6 +17,15 @@ def boot(tx, cfg_changes=None):
     cal = dict(CAL_DEFAULT)
     cal.update(store.load(node.CAL_FILE, {}))
     return node.App(tx, cfg, cal)
+def run_until(app, tx, pred, max_ms=15000):
+    # run in slices until pred(tx) holds: a loaded machine must not cut a step short
+    import time
+    t0 = time.ticks_ms()
+    while not pred(tx):
+        assert time.ticks_diff(time.ticks_ms(), t0) < max_ms, "timed out"
+        app.run(run_ms=100)
+def acked(*ids):
+    return lambda tx: set(ids) <= set(m["id"] for m in tx.messages("ack"))
 def show(tx, t):
     for m in tx.messages(t):
         print(json.dumps(m))
@@ -38,20 +47,21 @@ tx.cmd(1, "calibrate", {"point": "zero"}, after_ms=320)        # retry: same id
 tx.raw(b'\\x00garbage line\\n', after_ms=330)
 tx.cmd(2, "tare", v=2, after_ms=340)                          # newer major version
 app = boot(tx)
-app.run(run_ms=700)
+run_until(app, tx, lambda tx: acked(1)(tx) and len(tx.messages("nak")) == 2)
 machine.sim.set_weight_kg(25.0)
 tx.cmd(3, "calibrate", {"point": "span", "kg": 25.0}, after_ms=50)
 tx.cmd(4, "configure", {"e_g": 20, "window": 8})
 tx.cmd(5, "configure", {"e_g": "big"})
 tx.cmd(6, "identify", {"s": 0.2})
-tx.cmd(7, "stop", after_ms=700)
-app.run(run_ms=5000)                                          # returns early on "stop"
+run_until(app, tx, acked(3, 4, 5, 6))
+tx.cmd(7, "stop")
+app.run(run_ms=60000)                                         # returns early on "stop"
 show(tx, "ack"); show(tx, "nak")
 w = tx.messages("w")[-1]
 print(json.dumps({"last_w": w["net_g"], "stable": w["stable"], "e": w["e_g"]}))
 tx2 = ScriptedTx()
 app2 = boot(tx2)                                              # reboot: persisted state
-app2.run(run_ms=500)
+run_until(app2, tx2, lambda tx: any(m["stable"] for m in tx.messages("w")))
 w = tx2.messages("w")[-1]
 h = tx2.messages("hello")[0]
 print(json.dumps({"after_boot": w["net_g"], "e": w["e_g"], "boot_differs": h["boot"] != app.boot}))
@@ -81,7 +91,7 @@ machine.sim.noise = 2000
 tx = ScriptedTx()
 tx.cmd(9, "tare", {"timeout_ms": 300})
 app = boot(tx)
-app.run(run_ms=700)
+run_until(app, tx, acked(9))
 show(tx, "ack")
 """
     ).stdout
@@ -99,7 +109,7 @@ app.run(run_ms=300)
 fed_ok = machine.sim.wdt_feeds
 print(json.dumps({"healthy": app.healthy(), "fed": fed_ok > 10}))
 machine.sim.hx_dead = True
-app.run(run_ms=900)
+run_until(app, tx, lambda tx: not app.healthy())     # after 5 power-cycle attempts
 f1 = machine.sim.wdt_feeds
 app.run(run_ms=300)
 w = tx.messages("w")[-1]
@@ -127,14 +137,16 @@ import time
 tx = ScriptedTx()
 app = boot(tx, {"role": "sensors", "sensor_ms": 200})
 machine.sim.temps = [21.5, 30.25]
-app.run(run_ms=1000)              # first DS18B20 read is the 85 C power-on value: rejected
+def temps_in(tx):
+    return any(m["temps"] for m in tx.messages("s"))
+run_until(app, tx, temps_in)      # first DS18B20 read is the 85 C power-on value: rejected
 machine.sim.dock = True
 machine.sim.gas_u16 = 50000
 app.run(run_ms=20)                # shorter than the debounce: no dock event yet
 n_dock = len(tx.messages("dock"))
-app.run(run_ms=1000)
+run_until(app, tx, lambda tx: tx.messages("dock") and tx.messages("s")[-1]["gas_alarm"])
 machine.sim.ds_fail = True
-app.run(run_ms=1000)
+run_until(app, tx, lambda tx: tx.messages("s")[-1]["errs"] == ["ds18b20:CRC error"])
 s = tx.messages("s")
 print(json.dumps({"n_dock_early": n_dock, "dock": [m["docked"] for m in tx.messages("dock")],
                   "temps_seen": [m["temps"] for m in s if m["temps"]][-1],

@@ -122,3 +122,13 @@ def test_timeout_becomes_failed_reading() -> None:
     result = asyncio.run(run())
     assert result.reading.status == "failed"  # type: ignore[attr-defined]
     assert any("timeout" in p for p in result.reading.problems)  # type: ignore[attr-defined]
+
+
+def test_broken_image_in_folder_is_skipped(tmp_path: Path) -> None:
+    (tmp_path / "a-broken.png").write_bytes(b"not an image")
+    assert cv2.imwrite(str(tmp_path / "b.png"), render_label(CODE, "qr", seed=1, degrade=0.1))
+    with FolderCamera(str(tmp_path)) as cam:
+        result = asyncio.run(read_label(cam, LabelSettings(frames=2), timeout=30))
+    assert result.reading.status == "ok"
+    assert result.reading.frames == 1
+    assert any("a-broken.png" in p for p in result.reading.problems)
