@@ -15,12 +15,13 @@ import logging
 import queue
 import threading
 import time
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from edge_agent.errors import OutboxError, PublishError
+from edge_agent.uplink.deliveries import DeliveryTracker
 from edge_agent.uplink.metrics import UplinkMetrics
 from edge_agent.uplink.mqtt import LinkEvent, MqttLink, StatusMessages
 from edge_agent.uplink.outbox import Outbox, OutboxMessage, OutboxRow
@@ -107,12 +108,7 @@ class OutboxPublisher:
         self._cursor = 0
         self._next_rescan = 0.0
         self._connected_since = 0.0
-        # shared with callers (guarded by _lock; never held around paho calls)
-        self._lock = threading.Lock()
-        self._added_at: dict[int, float] = {}
-        self._row_key: dict[int, tuple[str, concurrent.futures.Future[float]]] = {}
-        self._remaining: dict[str, int] = {}
-        self._futures: OrderedDict[str, concurrent.futures.Future[float]] = OrderedDict()
+        self._deliveries = DeliveryTracker()  # shared with callers; never locked around paho
         self._idle = threading.Condition()
         self._callbacks: list[DeliveredCallback] = []
         self._stop = threading.Event()
@@ -155,9 +151,7 @@ class OutboxPublisher:
         """Commit messages to the outbox (OutboxFullError refuses them) and wake the drainer."""
         t0 = time.monotonic()
         ids = self.outbox.add_many(messages)
-        with self._lock:
-            for row_id in ids:
-                self._added_at.setdefault(row_id, t0)
+        self._deliveries.added(ids, t0)
         self._events.put(LinkEvent("wake"))
         return ids
 
@@ -168,18 +162,8 @@ class OutboxPublisher:
         messages = [OutboxMessage(topic, payload, key), *companions]
         t0 = time.monotonic()
         ids = self.outbox.add_many(messages)
-        with self._lock:
-            fut = self._futures.get(key)
-            if fut is None or fut.done():
-                fut = concurrent.futures.Future()
-                self._futures[key] = fut
-                while len(self._futures) > 10_000:  # keep memory bounded
-                    self._futures.popitem(last=False)
-            for row_id in set(ids):
-                if row_id not in self._row_key:
-                    self._row_key[row_id] = (key, fut)
-                    self._remaining[key] = self._remaining.get(key, 0) + 1
-                self._added_at.setdefault(row_id, t0)
+        fut = self._deliveries.added(ids, t0, key)
+        assert fut is not None
         self._events.put(LinkEvent("wake"))
         return fut
 
@@ -193,8 +177,7 @@ class OutboxPublisher:
 
     async def wait_delivered(self, key: str, timeout: float) -> float:
         """Await PUBACK of everything submitted under ``key``; latency in s, TimeoutError."""
-        with self._lock:
-            fut = self._futures.get(key)
+        fut = self._deliveries.future(key)
         if fut is None:
             raise KeyError(f"nothing submitted under key {key!r}")
         return await asyncio.wait_for(asyncio.wrap_future(fut), timeout)
@@ -316,27 +299,12 @@ class OutboxPublisher:
         self._delivered(flight)
 
     def _delivered(self, flight: _Flight) -> None:
-        with self._lock:
-            t0 = self._added_at.pop(flight.row_id, None)
-            owner = self._row_key.pop(flight.row_id, None)
-        latency = (
-            time.monotonic() - t0 if t0 is not None else max(0.0, time.time() - flight.created)
-        )
+        latency = self._deliveries.delivered(flight.row_id, flight.created)
         self.stats.published += 1
         self.stats.last_latency_s = latency
         if self.metrics is not None:
             self.metrics.published.inc()
             self.metrics.latency.observe(latency)
-        if owner is not None:
-            key, fut = owner
-            with self._lock:
-                left = self._remaining.get(key, 1) - 1
-                if left <= 0:
-                    self._remaining.pop(key, None)
-                else:
-                    self._remaining[key] = left
-            if left <= 0 and not fut.done():
-                fut.set_result(latency)
         for callback in self._callbacks:
             try:
                 callback(flight.row_id, flight.key, latency)

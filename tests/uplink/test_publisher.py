@@ -109,3 +109,38 @@ def test_birth_and_offline_status_retained(
     finally:
         sub.close()
         outbox.close()
+
+
+def test_station_uplink_from_config(tmp_path: Path, mosquitto_broker: MosquittoBroker) -> None:
+    from prometheus_client import CollectorRegistry
+
+    from edge_agent.config import config_from_plain
+    from edge_agent.uplink.service import station_uplink
+
+    config = config_from_plain(
+        {
+            "station": {"site": "yard-7", "station": "bench-3", "data_dir": str(tmp_path)},
+            "uplink": {"mqtt": {"host": "127.0.0.1", "port": mosquitto_broker.port}},
+        }
+    )
+    registry = CollectorRegistry()
+    up = station_uplink(config, registry=registry)
+    assert up.topics.event == "battrace/v1/yard-7/bench-3/event"
+    assert up.outbox.path == tmp_path / "outbox.sqlite3"
+    sub = RecordingSubscriber(
+        mosquitto_broker, "battrace/v1/yard-7/#", key_of=lambda t, p: p.split(b"|")[0].decode()
+    )
+    up.publisher.start()
+    try:
+        assert up.publisher.submit(up.topics.event, b"e1|x", "e1").result(15) > 0
+        assert (
+            sub.wait_for(
+                ["e1", '{"client_id": "edge-agent-yard-7-bench-3", "state": "online"}'], 10
+            )
+            == set()
+        )
+        assert registry.get_sample_value("edge_agent_uplink_published_total") >= 1
+    finally:
+        up.publisher.stop()
+        sub.close()
+        up.outbox.close()
