@@ -39,6 +39,7 @@ class _Flight:
     attempts: int
     sent: float  # monotonic
     created: float  # wall clock of the outbox commit
+    size: int
 
 
 @dataclass(slots=True)
@@ -70,6 +71,9 @@ class OutboxPublisher:
     ) -> None:
         self.outbox = outbox
         self.window = settings.max_inflight
+        # evidence photos are megabytes: bound bytes in flight too (one row always may go)
+        self.window_bytes = settings.max_inflight_bytes
+        self._inflight_bytes = 0
         self.stats = PublisherStats()
         self.metrics = metrics
         if metrics is not None:
@@ -269,6 +273,7 @@ class OutboxPublisher:
             self._settled()
         elif event.kind == "reset":  # a new paho client: its predecessor's mids are gone
             self._inflight.clear()
+            self._inflight_bytes = 0
             self._inflight_rows.clear()
             self._rewind()
 
@@ -276,6 +281,7 @@ class OutboxPublisher:
         flight = self._inflight.pop(event.mid, None)
         if flight is None:
             return  # birth/status message, or a flight we already gave up on
+        self._inflight_bytes -= flight.size
         self._inflight_rows.discard(flight.row_id)
         self._mark_unflushed()
         if event.failure:
@@ -379,6 +385,7 @@ class OutboxPublisher:
         ]
         for mid in stale:
             flight = self._inflight.pop(mid)
+            self._inflight_bytes -= flight.size
             self._inflight_rows.discard(flight.row_id)
             log.warning(
                 "no PUBACK for row %d within %.0f s; sending it again", flight.row_id, limit
@@ -386,10 +393,15 @@ class OutboxPublisher:
         if stale:
             self._rewind()
 
+    def _window_open(self) -> bool:
+        if len(self._inflight) >= self.window:
+            return False
+        return not self._inflight or self._inflight_bytes < self.window_bytes
+
     def _fill_window(self) -> None:
-        while len(self._inflight) < self.window and not self._stop.is_set():
+        while self._window_open() and not self._stop.is_set():
             if not self._prefetch:
-                rows = self.outbox.fetch(self._cursor, self.window)
+                rows = self.outbox.fetch(self._cursor, self.window, max_bytes=self.window_bytes)
                 if not rows:
                     return
                 self._cursor = rows[-1].id
@@ -411,8 +423,10 @@ class OutboxPublisher:
                 self.stats.failures += 1
                 return
             self._mark_unflushed()
+            size = len(row.payload)
             self._inflight[mid] = _Flight(
-                row.id, row.key, row.attempts + 1, time.monotonic(), row.created
+                row.id, row.key, row.attempts + 1, time.monotonic(), row.created, size
             )
+            self._inflight_bytes += size
             self._inflight_rows.add(row.id)
             self._attempted.append(row.id)

@@ -144,3 +144,32 @@ def test_station_uplink_from_config(tmp_path: Path, mosquitto_broker: MosquittoB
         up.publisher.stop()
         sub.close()
         up.outbox.close()
+
+
+def test_big_evidence_payloads_bounded_in_flight(
+    tmp_path: Path, mosquitto_broker: MosquittoBroker
+) -> None:
+    sub = RecordingSubscriber(mosquitto_broker, "battrace/v1/#")
+    outbox = Outbox(tmp_path / "o.db")
+    settings = settings_for(mosquitto_broker, max_inflight_bytes=1_500_000)
+    pub = OutboxPublisher(outbox, settings, client_id="t-big")
+    peak = [0]
+    pub.on_delivered(lambda *a: peak.__setitem__(0, max(peak[0], pub._inflight_bytes)))
+    pub.start()
+    try:
+        futs = []
+        for i in range(8):
+            photo = OutboxMessage(
+                TOPICS.evidence(f"big-{i}"), f"big-{i}|".encode() + b"J" * 1_000_000, f"big-{i}"
+            )
+            futs.append(
+                pub.submit(TOPICS.event, payload(f"big-{i}"), f"big-{i}", companions=[photo])
+            )
+        for fut in futs:
+            fut.result(30)
+        assert sub.wait_for([f"big-{i}" for i in range(8)], 20) == set()
+        assert peak[0] <= 2_100_000  # budget + one row, never the whole backlog
+    finally:
+        pub.stop()
+        sub.close()
+        outbox.close()
