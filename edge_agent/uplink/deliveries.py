@@ -1,4 +1,8 @@
-"""Bookkeeping of who waits for which outbox rows: add times (latency) and per-key futures."""
+"""Bookkeeping of who waits for which outbox rows: add times (latency) and per-key futures.
+
+A key's future is registered *before* its rows are committed: the drainer may fetch, publish
+and see the PUBACK of a fresh row before the committing thread runs again.
+"""
 
 from __future__ import annotations
 
@@ -15,56 +19,73 @@ MAX_KEYS = 10_000
 
 
 class DeliveryTracker:
-    """Thread-safe: callers register rows after commit, the drainer reports PUBACKs."""
+    """Thread-safe: callers register before/after commit, the drainer reports PUBACKs."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._added_at: dict[int, float] = {}
-        self._row_key: dict[int, tuple[str, concurrent.futures.Future[float]]] = {}
         self._remaining: dict[str, int] = {}
+        self._key_t0: dict[str, float] = {}
         self._futures: OrderedDict[str, concurrent.futures.Future[float]] = OrderedDict()
 
-    def added(
-        self, ids: Iterable[int], t0: float, key: str | None = None
-    ) -> concurrent.futures.Future[float] | None:
-        """Remember when rows were stored; with ``key`` return a future for all of them."""
-        fut: concurrent.futures.Future[float] | None = None
+    def expect(self, key: str, count: int, t0: float) -> concurrent.futures.Future[float]:
+        """Register ``count`` rows about to be stored under ``key``; their common future."""
         with self._lock:
-            if key is not None:
-                fut = self._futures.get(key)
-                if fut is None or fut.done():
-                    fut = concurrent.futures.Future()
-                    self._futures[key] = fut
-                    while len(self._futures) > MAX_KEYS:
-                        self._futures.popitem(last=False)
-            for row_id in set(ids):
+            fut = self._futures.get(key)
+            if fut is None or fut.done():
+                fut = concurrent.futures.Future()
+                self._futures[key] = fut
+                self._futures.move_to_end(key)
+                while len(self._futures) > MAX_KEYS:
+                    old, _ = self._futures.popitem(last=False)
+                    self._remaining.pop(old, None)
+                    self._key_t0.pop(old, None)
+            self._remaining[key] = self._remaining.get(key, 0) + count
+            self._key_t0.setdefault(key, t0)
+            return fut
+
+    def forget(self, key: str, count: int) -> None:
+        """Undo ``expect`` when the rows were refused (nothing was stored)."""
+        with self._lock:
+            left = self._remaining.get(key, 0) - count
+            if left > 0:
+                self._remaining[key] = left
+                return
+            self._remaining.pop(key, None)
+            self._key_t0.pop(key, None)
+            fut = self._futures.get(key)
+            if fut is not None and not fut.done():
+                self._futures.pop(key)
+
+    def added(self, ids: Iterable[int], t0: float) -> None:
+        """Remember when rows were stored (for their add->PUBACK latency)."""
+        with self._lock:
+            for row_id in ids:
                 if len(self._added_at) < MAX_TRACKED_ROWS:
                     self._added_at.setdefault(row_id, t0)
-                if fut is not None and key is not None and row_id not in self._row_key:
-                    self._row_key[row_id] = (key, fut)
-                    self._remaining[key] = self._remaining.get(key, 0) + 1
-        return fut
 
     def future(self, key: str) -> concurrent.futures.Future[float] | None:
         """The future of the latest ``submit`` under ``key`` (None if unknown)."""
         with self._lock:
             return self._futures.get(key)
 
-    def delivered(self, row_id: int, created_wall: float) -> float:
+    def delivered(self, row_id: int, key: str, created_wall: float) -> float:
         """Latency of ``row_id`` (commit -> now); completes its key's future on the last row."""
+        fut = None
         with self._lock:
             t0 = self._added_at.pop(row_id, None)
-            owner = self._row_key.pop(row_id, None)
-            left = 1
-            if owner is not None:
-                key = owner[0]
-                left = self._remaining.get(key, 1) - 1
-                if left <= 0:
-                    self._remaining.pop(key, None)
-                else:
+            if t0 is None:
+                t0 = self._key_t0.get(key)
+            if key in self._remaining:
+                left = self._remaining[key] - 1
+                if left > 0:
                     self._remaining[key] = left
+                else:
+                    self._remaining.pop(key)
+                    self._key_t0.pop(key, None)
+                    fut = self._futures.get(key)
         now = time.monotonic()
         latency = now - t0 if t0 is not None else max(0.0, time.time() - created_wall)
-        if owner is not None and left <= 0 and not owner[1].done():
-            owner[1].set_result(latency)
+        if fut is not None and not fut.done():
+            fut.set_result(latency)
         return latency

@@ -162,12 +162,19 @@ class OutboxPublisher:
     def submit(
         self, topic: str, payload: bytes, key: str, *, companions: Iterable[OutboxMessage] = ()
     ) -> concurrent.futures.Future[float]:
-        """Commit one message (+ companions); the future gives add->PUBACK latency of them all."""
+        """Commit one message (+ companions, same key; submit a key once); the future gives
+        the add->PUBACK latency once all of them are acknowledged."""
         messages = [OutboxMessage(topic, payload, key), *companions]
+        if any(m.key != key for m in messages):
+            raise OutboxError(f"companions of {key!r} must carry the same key")
         t0 = time.monotonic()
-        ids = self.outbox.add_many(messages)
-        fut = self._deliveries.added(ids, t0, key)
-        assert fut is not None
+        # register first: the PUBACK can arrive before add_many() returns to us
+        fut = self._deliveries.expect(key, len(messages), t0)
+        try:
+            self.outbox.add_many(messages)
+        except BaseException:
+            self._deliveries.forget(key, len(messages))
+            raise
         self._events.put(LinkEvent("wake"))
         return fut
 
@@ -305,7 +312,7 @@ class OutboxPublisher:
         self._delivered(flight)
 
     def _delivered(self, flight: _Flight) -> None:
-        latency = self._deliveries.delivered(flight.row_id, flight.created)
+        latency = self._deliveries.delivered(flight.row_id, flight.key, flight.created)
         self.stats.published += 1
         self.stats.last_latency_s = latency
         if self.metrics is not None:

@@ -173,3 +173,37 @@ def test_big_evidence_payloads_bounded_in_flight(
         pub.stop()
         sub.close()
         outbox.close()
+
+
+def test_puback_before_submit_returns_still_completes_future(
+    tmp_path: Path, mosquitto_broker: MosquittoBroker
+) -> None:
+    """Regression: the drainer published and got the PUBACK of a fresh row while the
+    submitting thread was still between commit and registration; its future never completed."""
+    from edge_agent.uplink.mqtt import LinkEvent
+
+    class LateReturnOutbox(Outbox):
+        publisher: OutboxPublisher | None = None
+
+        def add_many(self, messages):  # type: ignore[no-untyped-def]
+            ids = super().add_many(messages)
+            if self.publisher is not None:  # wake the drainer now, return to the caller later
+                self.publisher._events.put(LinkEvent("wake"))
+                assert self.publisher.wait_idle(10)  # PUBACK processed, row deleted
+            return ids
+
+    outbox = LateReturnOutbox(tmp_path / "o.db")
+    pub = OutboxPublisher(outbox, settings_for(mosquitto_broker), client_id="t-race")
+    pub.start()
+    assert pub.link.wait_connected(10)
+    outbox.publisher = pub
+    try:
+        fut = pub.submit(TOPICS.event, payload("race"), "race")
+        assert fut.result(5) >= 0
+        with pytest.raises(Exception, match="same key"):
+            pub.submit(
+                TOPICS.event, b"x", "a", companions=[OutboxMessage(TOPICS.evidence("b"), b"j", "b")]
+            )
+    finally:
+        pub.stop()
+        outbox.close()
