@@ -12,8 +12,8 @@ import time
 from collections import OrderedDict
 from collections.abc import Iterable
 
-# bounded so a long outage with a huge backlog cannot grow memory without limit; rows beyond
-# it fall back to the wall-clock commit time stored in the outbox for their latency
+# bounded so a long outage with a huge backlog cannot grow memory without limit; rows evicted
+# fall back to the wall-clock commit time stored in the outbox for their latency
 MAX_TRACKED_ROWS = 100_000
 MAX_KEYS = 10_000
 
@@ -23,7 +23,7 @@ class DeliveryTracker:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._added_at: dict[int, float] = {}
+        self._added_at: OrderedDict[int, float] = OrderedDict()
         self._remaining: dict[str, int] = {}
         self._key_t0: dict[str, float] = {}
         self._futures: OrderedDict[str, concurrent.futures.Future[float]] = OrderedDict()
@@ -61,8 +61,10 @@ class DeliveryTracker:
         """Remember when rows were stored (for their add->PUBACK latency)."""
         with self._lock:
             for row_id in ids:
-                if len(self._added_at) < MAX_TRACKED_ROWS:
-                    self._added_at.setdefault(row_id, t0)
+                self._added_at.setdefault(row_id, t0)
+            # oldest first: entries whose PUBACK beat this call would otherwise stay forever
+            while len(self._added_at) > MAX_TRACKED_ROWS:
+                self._added_at.popitem(last=False)
 
     def future(self, key: str) -> concurrent.futures.Future[float] | None:
         """The future of the latest ``submit`` under ``key`` (None if unknown)."""
