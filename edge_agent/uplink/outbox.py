@@ -304,14 +304,20 @@ class Outbox:
 
     # --- reads ---------------------------------------------------------------------------------
 
-    def fetch(self, after_id: int, limit: int, *, now: float | None = None) -> list[OutboxRow]:
-        """Rows due for sending with ``id > after_id``, oldest first."""
+    def fetch(
+        self, after_id: int, limit: int, *, now: float | None = None, max_bytes: int | None = None
+    ) -> list[OutboxRow]:
+        """Rows due for sending with ``id > after_id``, oldest first; at most ``limit`` rows and
+        (after the first) at most ``max_bytes`` of payload, so big photos stay bounded."""
         when = self._clock() if now is None else now
+        budget = 2**62 if max_bytes is None else max_bytes
         with self._rlock:
             rows = self._rconn.execute(
-                f"SELECT {_ROW_COLUMNS} FROM outbox WHERE id > ? AND next_attempt <= ?"  # noqa: S608
-                " ORDER BY id LIMIT ?",
-                (after_id, when, limit),
+                f"SELECT {_ROW_COLUMNS} FROM ("  # noqa: S608
+                f" SELECT {_ROW_COLUMNS}, SUM(size) OVER (ORDER BY id) AS running, size"
+                " FROM outbox WHERE id > ? AND next_attempt <= ? ORDER BY id LIMIT ?"
+                ") WHERE running - size < ? ORDER BY id",
+                (after_id, when, limit, budget),
             ).fetchall()
         return [OutboxRow(*r) for r in rows]
 

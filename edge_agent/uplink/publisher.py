@@ -15,12 +15,13 @@ import logging
 import queue
 import threading
 import time
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from edge_agent.errors import OutboxError, PublishError
+from edge_agent.uplink.deliveries import DeliveryTracker
 from edge_agent.uplink.metrics import UplinkMetrics
 from edge_agent.uplink.mqtt import LinkEvent, MqttLink, StatusMessages
 from edge_agent.uplink.outbox import Outbox, OutboxMessage, OutboxRow
@@ -38,6 +39,7 @@ class _Flight:
     attempts: int
     sent: float  # monotonic
     created: float  # wall clock of the outbox commit
+    size: int
 
 
 @dataclass(slots=True)
@@ -69,6 +71,9 @@ class OutboxPublisher:
     ) -> None:
         self.outbox = outbox
         self.window = settings.max_inflight
+        # evidence photos are megabytes: bound bytes in flight too (one row always may go)
+        self.window_bytes = settings.max_inflight_bytes
+        self._inflight_bytes = 0
         self.stats = PublisherStats()
         self.metrics = metrics
         if metrics is not None:
@@ -107,12 +112,7 @@ class OutboxPublisher:
         self._cursor = 0
         self._next_rescan = 0.0
         self._connected_since = 0.0
-        # shared with callers (guarded by _lock; never held around paho calls)
-        self._lock = threading.Lock()
-        self._added_at: dict[int, float] = {}
-        self._row_key: dict[int, tuple[str, concurrent.futures.Future[float]]] = {}
-        self._remaining: dict[str, int] = {}
-        self._futures: OrderedDict[str, concurrent.futures.Future[float]] = OrderedDict()
+        self._deliveries = DeliveryTracker()  # shared with callers; never locked around paho
         self._idle = threading.Condition()
         self._callbacks: list[DeliveredCallback] = []
         self._stop = threading.Event()
@@ -155,31 +155,26 @@ class OutboxPublisher:
         """Commit messages to the outbox (OutboxFullError refuses them) and wake the drainer."""
         t0 = time.monotonic()
         ids = self.outbox.add_many(messages)
-        with self._lock:
-            for row_id in ids:
-                self._added_at.setdefault(row_id, t0)
+        self._deliveries.added(ids, t0)
         self._events.put(LinkEvent("wake"))
         return ids
 
     def submit(
         self, topic: str, payload: bytes, key: str, *, companions: Iterable[OutboxMessage] = ()
     ) -> concurrent.futures.Future[float]:
-        """Commit one message (+ companions); the future gives add->PUBACK latency of them all."""
+        """Commit one message (+ companions, same key; submit a key once); the future gives
+        the add->PUBACK latency once all of them are acknowledged."""
         messages = [OutboxMessage(topic, payload, key), *companions]
+        if any(m.key != key for m in messages):
+            raise OutboxError(f"companions of {key!r} must carry the same key")
         t0 = time.monotonic()
-        ids = self.outbox.add_many(messages)
-        with self._lock:
-            fut = self._futures.get(key)
-            if fut is None or fut.done():
-                fut = concurrent.futures.Future()
-                self._futures[key] = fut
-                while len(self._futures) > 10_000:  # keep memory bounded
-                    self._futures.popitem(last=False)
-            for row_id in set(ids):
-                if row_id not in self._row_key:
-                    self._row_key[row_id] = (key, fut)
-                    self._remaining[key] = self._remaining.get(key, 0) + 1
-                self._added_at.setdefault(row_id, t0)
+        # register first: the PUBACK can arrive before add_many() returns to us
+        fut = self._deliveries.expect(key, len(messages), t0)
+        try:
+            self.outbox.add_many(messages)
+        except BaseException:
+            self._deliveries.forget(key, len(messages))
+            raise
         self._events.put(LinkEvent("wake"))
         return fut
 
@@ -193,8 +188,7 @@ class OutboxPublisher:
 
     async def wait_delivered(self, key: str, timeout: float) -> float:
         """Await PUBACK of everything submitted under ``key``; latency in s, TimeoutError."""
-        with self._lock:
-            fut = self._futures.get(key)
+        fut = self._deliveries.future(key)
         if fut is None:
             raise KeyError(f"nothing submitted under key {key!r}")
         return await asyncio.wait_for(asyncio.wrap_future(fut), timeout)
@@ -286,6 +280,7 @@ class OutboxPublisher:
             self._settled()
         elif event.kind == "reset":  # a new paho client: its predecessor's mids are gone
             self._inflight.clear()
+            self._inflight_bytes = 0
             self._inflight_rows.clear()
             self._rewind()
 
@@ -293,6 +288,7 @@ class OutboxPublisher:
         flight = self._inflight.pop(event.mid, None)
         if flight is None:
             return  # birth/status message, or a flight we already gave up on
+        self._inflight_bytes -= flight.size
         self._inflight_rows.discard(flight.row_id)
         self._mark_unflushed()
         if event.failure:
@@ -316,27 +312,12 @@ class OutboxPublisher:
         self._delivered(flight)
 
     def _delivered(self, flight: _Flight) -> None:
-        with self._lock:
-            t0 = self._added_at.pop(flight.row_id, None)
-            owner = self._row_key.pop(flight.row_id, None)
-        latency = (
-            time.monotonic() - t0 if t0 is not None else max(0.0, time.time() - flight.created)
-        )
+        latency = self._deliveries.delivered(flight.row_id, flight.key, flight.created)
         self.stats.published += 1
         self.stats.last_latency_s = latency
         if self.metrics is not None:
             self.metrics.published.inc()
             self.metrics.latency.observe(latency)
-        if owner is not None:
-            key, fut = owner
-            with self._lock:
-                left = self._remaining.get(key, 1) - 1
-                if left <= 0:
-                    self._remaining.pop(key, None)
-                else:
-                    self._remaining[key] = left
-            if left <= 0 and not fut.done():
-                fut.set_result(latency)
         for callback in self._callbacks:
             try:
                 callback(flight.row_id, flight.key, latency)
@@ -411,6 +392,7 @@ class OutboxPublisher:
         ]
         for mid in stale:
             flight = self._inflight.pop(mid)
+            self._inflight_bytes -= flight.size
             self._inflight_rows.discard(flight.row_id)
             log.warning(
                 "no PUBACK for row %d within %.0f s; sending it again", flight.row_id, limit
@@ -418,10 +400,15 @@ class OutboxPublisher:
         if stale:
             self._rewind()
 
+    def _window_open(self) -> bool:
+        if len(self._inflight) >= self.window:
+            return False
+        return not self._inflight or self._inflight_bytes < self.window_bytes
+
     def _fill_window(self) -> None:
-        while len(self._inflight) < self.window and not self._stop.is_set():
+        while self._window_open() and not self._stop.is_set():
             if not self._prefetch:
-                rows = self.outbox.fetch(self._cursor, self.window)
+                rows = self.outbox.fetch(self._cursor, self.window, max_bytes=self.window_bytes)
                 if not rows:
                     return
                 self._cursor = rows[-1].id
@@ -443,8 +430,10 @@ class OutboxPublisher:
                 self.stats.failures += 1
                 return
             self._mark_unflushed()
+            size = len(row.payload)
             self._inflight[mid] = _Flight(
-                row.id, row.key, row.attempts + 1, time.monotonic(), row.created
+                row.id, row.key, row.attempts + 1, time.monotonic(), row.created, size
             )
+            self._inflight_bytes += size
             self._inflight_rows.add(row.id)
             self._attempted.append(row.id)

@@ -33,6 +33,7 @@ class MqttSettings:
     keepalive_s: int = bounded(5, 3600, default=30)
     topic_prefix: str = "battrace/v1"
     max_inflight: int = bounded(1, 1000, default=20)
+    max_inflight_bytes: int = bounded(1024, 2**31, default=16 * 1024**2)
     reconnect_min_s: float = bounded(0.05, 60.0, default=0.5)
     reconnect_max_s: float = bounded(0.1, 3600.0, default=30.0)
     # a publish without PUBACK this long (while connected) is sent again

@@ -190,3 +190,14 @@ def test_fuzz_store_fetch_roundtrip(
     assert [r.payload for r in rows] == list(expected.values())
     assert ob.status().bytes == sum(map(len, expected.values()))
     ob.close()
+
+
+def test_fetch_bounded_by_bytes_but_always_one_row(tmp_path: Path) -> None:
+    ob = Outbox(tmp_path / "o.db")
+    for i, size in enumerate([300, 300, 300, 5000, 10]):
+        ob.add(T, b"x" * size, f"k{i}")
+    assert [r.key for r in ob.fetch(0, 10, max_bytes=700)] == ["k0", "k1", "k2"]
+    assert [r.key for r in ob.fetch(0, 10, max_bytes=1)] == ["k0"]
+    assert [r.key for r in ob.fetch(3, 10, max_bytes=100)] == ["k3"]  # bigger than the budget
+    assert [r.key for r in ob.fetch(0, 2)] == ["k0", "k1"]
+    ob.close()

@@ -109,3 +109,101 @@ def test_birth_and_offline_status_retained(
     finally:
         sub.close()
         outbox.close()
+
+
+def test_station_uplink_from_config(tmp_path: Path, mosquitto_broker: MosquittoBroker) -> None:
+    from prometheus_client import CollectorRegistry
+
+    from edge_agent.config import config_from_plain
+    from edge_agent.uplink.service import station_uplink
+
+    config = config_from_plain(
+        {
+            "station": {"site": "yard-7", "station": "bench-3", "data_dir": str(tmp_path)},
+            "uplink": {"mqtt": {"host": "127.0.0.1", "port": mosquitto_broker.port}},
+        }
+    )
+    registry = CollectorRegistry()
+    up = station_uplink(config, registry=registry)
+    assert up.topics.event == "battrace/v1/yard-7/bench-3/event"
+    assert up.outbox.path == tmp_path / "outbox.sqlite3"
+    sub = RecordingSubscriber(
+        mosquitto_broker, "battrace/v1/yard-7/#", key_of=lambda t, p: p.split(b"|")[0].decode()
+    )
+    up.publisher.start()
+    try:
+        assert up.publisher.submit(up.topics.event, b"e1|x", "e1").result(15) > 0
+        assert (
+            sub.wait_for(
+                ["e1", '{"client_id": "edge-agent-yard-7-bench-3", "state": "online"}'], 10
+            )
+            == set()
+        )
+        assert registry.get_sample_value("edge_agent_uplink_published_total") >= 1
+    finally:
+        up.publisher.stop()
+        sub.close()
+        up.outbox.close()
+
+
+def test_big_evidence_payloads_bounded_in_flight(
+    tmp_path: Path, mosquitto_broker: MosquittoBroker
+) -> None:
+    sub = RecordingSubscriber(mosquitto_broker, "battrace/v1/#")
+    outbox = Outbox(tmp_path / "o.db")
+    settings = settings_for(mosquitto_broker, max_inflight_bytes=1_500_000)
+    pub = OutboxPublisher(outbox, settings, client_id="t-big")
+    peak = [0]
+    pub.on_delivered(lambda *a: peak.__setitem__(0, max(peak[0], pub._inflight_bytes)))
+    pub.start()
+    try:
+        futs = []
+        for i in range(8):
+            photo = OutboxMessage(
+                TOPICS.evidence(f"big-{i}"), f"big-{i}|".encode() + b"J" * 1_000_000, f"big-{i}"
+            )
+            futs.append(
+                pub.submit(TOPICS.event, payload(f"big-{i}"), f"big-{i}", companions=[photo])
+            )
+        for fut in futs:
+            fut.result(30)
+        assert sub.wait_for([f"big-{i}" for i in range(8)], 20) == set()
+        assert peak[0] <= 2_100_000  # budget + one row, never the whole backlog
+    finally:
+        pub.stop()
+        sub.close()
+        outbox.close()
+
+
+def test_puback_before_submit_returns_still_completes_future(
+    tmp_path: Path, mosquitto_broker: MosquittoBroker
+) -> None:
+    """Regression: the drainer published and got the PUBACK of a fresh row while the
+    submitting thread was still between commit and registration; its future never completed."""
+    from edge_agent.uplink.mqtt import LinkEvent
+
+    class LateReturnOutbox(Outbox):
+        publisher: OutboxPublisher | None = None
+
+        def add_many(self, messages):  # type: ignore[no-untyped-def]
+            ids = super().add_many(messages)
+            if self.publisher is not None:  # wake the drainer now, return to the caller later
+                self.publisher._events.put(LinkEvent("wake"))
+                assert self.publisher.wait_idle(10)  # PUBACK processed, row deleted
+            return ids
+
+    outbox = LateReturnOutbox(tmp_path / "o.db")
+    pub = OutboxPublisher(outbox, settings_for(mosquitto_broker), client_id="t-race")
+    pub.start()
+    assert pub.link.wait_connected(10)
+    outbox.publisher = pub
+    try:
+        fut = pub.submit(TOPICS.event, payload("race"), "race")
+        assert fut.result(5) >= 0
+        with pytest.raises(Exception, match="same key"):
+            pub.submit(
+                TOPICS.event, b"x", "a", companions=[OutboxMessage(TOPICS.evidence("b"), b"j", "b")]
+            )
+    finally:
+        pub.stop()
+        outbox.close()

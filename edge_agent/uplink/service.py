@@ -1,0 +1,49 @@
+"""Assemble a station's uplink from the config: outbox file, topics, birth/Will, publisher."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry
+
+from edge_agent.config import AgentConfig
+from edge_agent.uplink.metrics import UplinkMetrics
+from edge_agent.uplink.mqtt import status_messages
+from edge_agent.uplink.outbox import Outbox, outbox_path
+from edge_agent.uplink.publisher import OutboxPublisher
+from edge_agent.uplink.topics import StationTopics
+
+
+@dataclass(frozen=True)
+class StationUplink:
+    """What a station needs to publish: the publisher (owns the outbox) and its topic names."""
+
+    publisher: OutboxPublisher
+    topics: StationTopics
+
+    @property
+    def outbox(self) -> Outbox:
+        """The durable outbox behind the publisher."""
+        return self.publisher.outbox
+
+
+def station_uplink(
+    config: AgentConfig, *, registry: CollectorRegistry | None = None
+) -> StationUplink:
+    """Open the outbox (moving a corrupt one aside) and build a not yet started publisher."""
+    topics = StationTopics(
+        config.station.site, config.station.station, prefix=config.uplink.mqtt.topic_prefix
+    )
+    client_id = config.uplink.mqtt.client_id or f"edge-agent-{topics.site}-{topics.station}"
+    outbox = Outbox(
+        outbox_path(config.uplink.outbox, config.station.data_dir), config.uplink.outbox
+    )
+    metrics = UplinkMetrics(registry) if registry is not None else None
+    publisher = OutboxPublisher(
+        outbox,
+        config.uplink.mqtt,
+        client_id=client_id,
+        status=status_messages(topics.status, client_id),
+        metrics=metrics,
+    )
+    return StationUplink(publisher=publisher, topics=topics)
