@@ -27,10 +27,9 @@ from edge_agent.station.workflow import (
     Station,
     StationSources,
 )
-from edge_agent.uplink.metrics import UplinkMetrics
-from edge_agent.uplink.mqtt import default_client_id, status_messages
-from edge_agent.uplink.outbox import Outbox, OutboxMessage, outbox_path
+from edge_agent.uplink.outbox import Outbox, OutboxMessage
 from edge_agent.uplink.publisher import OutboxPublisher
+from edge_agent.uplink.service import station_uplink
 from edge_agent.uplink.topics import StationTopics
 
 log = logging.getLogger(__name__)
@@ -69,26 +68,16 @@ class OutboxSink:
 class StationAgent:
     """Everything one bench needs, opened from config (use as an async context manager)."""
 
-    def __init__(
-        self, config: AgentConfig, *, client_id: str = "", sources: StationSources | None = None
-    ) -> None:
+    def __init__(self, config: AgentConfig, *, sources: StationSources | None = None) -> None:
         self.config = config
         self._given_sources = sources
         self.registry = CollectorRegistry()
         self.metrics = StationMetrics(registry=self.registry)
-        self.uplink_metrics = UplinkMetrics(self.registry)
-        self.topics = StationTopics(
-            config.station.site, config.station.station, prefix=config.uplink.mqtt.topic_prefix
-        )
-        self.client_id = (
-            client_id
-            or config.uplink.mqtt.client_id
-            or default_client_id(f"edge-agent-{config.station.station}")
-        )
         self._stack = AsyncExitStack()
         self.profile: PackProfile | None = None
         self.nodes: Any = None
         self.camera: Any = None
+        self.topics: StationTopics | None = None
         self.outbox: Outbox | None = None
         self.publisher: OutboxPublisher | None = None
         self.station: Station | None = None
@@ -113,19 +102,11 @@ class StationAgent:
                 f"{exc}; create the station key with: edge-agent keys init --dir {cfg.signing.key_dir}"
             ) from None
         boot_epoch = next_boot_epoch(cfg.station.data_dir)
-        self.outbox = Outbox(
-            outbox_path(cfg.uplink.outbox, cfg.station.data_dir), cfg.uplink.outbox
-        )
+        uplink = station_uplink(cfg, registry=self.registry)
+        self.topics, self.outbox, self.publisher = uplink.topics, uplink.outbox, uplink.publisher
         self._stack.callback(self.outbox.close)
         if self.outbox.corruption is not None:
             log.error("%s", self.outbox.corruption)
-        self.publisher = OutboxPublisher(
-            self.outbox,
-            cfg.uplink.mqtt,
-            client_id=self.client_id,
-            status=status_messages(self.topics.status, self.client_id),
-            metrics=self.uplink_metrics,
-        )
         self.publisher.start()
         self._stack.callback(self.publisher.stop)
         sources = self._given_sources or await self._open_sources()
@@ -133,7 +114,7 @@ class StationAgent:
             settings=cfg.station,
             sources=sources,
             signer=signer,
-            sink=OutboxSink(self.publisher, self.topics),
+            sink=OutboxSink(self.publisher, uplink.topics),
             boot_epoch=boot_epoch,
             profile=self.profile,
         )
