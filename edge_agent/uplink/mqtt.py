@@ -30,6 +30,7 @@ from edge_agent.uplink.settings import MqttSettings
 
 log = logging.getLogger("edge_agent.uplink.mqtt")
 
+CONNACK_TIMEOUT_S = 5.0
 _PROTOCOLS = {"5": paho.MQTTv5, "3.1.1": paho.MQTTv311}
 # CONNACK answers that mean "this broker does not speak MQTT 5" (3.1.1 code 1 and v5 0x84).
 _UNSUPPORTED_PROTOCOL = {"Unsupported protocol version"}
@@ -194,6 +195,20 @@ class MqttLink:
         self._client.connect_async(
             self.settings.host, self.settings.port, self.settings.keepalive_s, **kwargs
         )
+        if self.settings.protocol == "auto" and self._protocol == paho.MQTTv5:
+            # some 3.1.1-only brokers (amqtt) never answer an MQTT 5 CONNECT that has a Will
+            timer = threading.Timer(CONNACK_TIMEOUT_S, self._no_connack, args=(self._client,))
+            timer.daemon = True
+            timer.start()
+
+    def _no_connack(self, client: paho.Client) -> None:
+        if self._connected.is_set() or self._stopping.is_set() or client is not self._client:
+            return
+        if self._protocol != paho.MQTTv5 or self.reconnects:
+            return
+        log.warning("no CONNACK to an MQTT 5 CONNECT within %g s", CONNACK_TIMEOUT_S)
+        self._fallback.set()
+        client.disconnect()
 
     def _run(self) -> None:
         while not self._stopping.is_set():

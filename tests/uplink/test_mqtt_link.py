@@ -237,3 +237,26 @@ def test_forced_311_on_mosquitto(tmp_path: Path, mosquitto_broker: MosquittoBrok
         pub.stop()
         sub.close()
         outbox.close()
+
+
+def test_auto_falls_back_when_a_311_broker_never_answers_a_v5_connect_with_will(
+    tmp_path: Path, amqtt_broker: int
+) -> None:
+    # amqtt leaves an MQTT 5 CONNECT carrying a Last Will unanswered; the CONNACK timer must
+    # switch to 3.1.1 instead of waiting forever (regression: the demo bench never published)
+    outbox = Outbox(tmp_path / "o.db")
+    settings = MqttSettings(host="127.0.0.1", port=amqtt_broker, protocol="auto")
+    pub = OutboxPublisher(
+        outbox,
+        settings,
+        client_id="fallback-will",
+        status=status_messages(TOPICS.status, "fallback-will"),
+    )
+    pub.start()
+    try:
+        fut = pub.submit(TOPICS.event, b"fbw|1", "fbw")
+        assert fut.result(30) > 0
+        assert pub.link.protocol == "3.1.1"
+    finally:
+        pub.stop()
+        outbox.close()
