@@ -425,10 +425,12 @@ def test_cli_list_shows_required_per_config(
 
     config = tmp_path / "c.toml"
     config.write_text(
-        '[bms.modbus]\nurl = "tcp://127.0.0.1:1502"\n[uplink.mqtt]\nhost = ""\n', encoding="utf-8"
+        '[bms]\nprofile = "sunspec-battery"\n[bms.modbus]\nurl = "tcp://127.0.0.1:1502"\n'
+        '[uplink.mqtt]\nhost = ""\n',
+        encoding="utf-8",
     )
     assert main(["selftest", "--config", str(config), "--list", "--json"]) == 0
     rows = {r["name"]: r["required"] for r in json.loads(capsys.readouterr().out)}
-    # No loadable profile + a Modbus URL: the pack is read over Modbus, not CAN; no broker host.
+    # A Modbus profile + a Modbus URL: the pack is read over Modbus, not CAN; no broker host.
     assert rows["modbus"] is True and rows["can"] is False and rows["broker"] is False
     assert rows["key"] is True and rows["disk"] is True and rows["clock"] is False
