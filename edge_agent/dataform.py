@@ -102,12 +102,11 @@ def _dataclass_to_plain(tp: type) -> Callable[[Any], Any]:
     get = operator.attrgetter(*names, *names) if len(names) == 1 else operator.attrgetter(*names)
 
     def convert(obj: Any) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for name, value in zip(names, get(obj), strict=False):
-            if value is None:
-                continue
-            out[name] = value if type(value) in _PASS else to_plain(value)
-        return out
+        return {
+            name: value if type(value) in _PASS else to_plain(value)
+            for name, value in zip(names, get(obj), strict=False)
+            if value is not None
+        }
 
     return convert
 
