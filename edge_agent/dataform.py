@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import keyword
 import math
 import operator
 import re
@@ -95,20 +96,37 @@ def _seq_to_plain(obj: Any) -> list[Any]:
 
 
 def _dataclass_to_plain(tp: type) -> Callable[[Any], Any]:
-    names = tuple(f.name for f in dataclasses.fields(tp))
-    if not names:
-        return lambda obj: {}
-    # attrgetter fetches all fields in one call; with one name it returns the bare value
-    get = operator.attrgetter(*names, *names) if len(names) == 1 else operator.attrgetter(*names)
+    # generated straight-line code: no loop, no per-field tuple, nested converters looked up
+    # by the value's own type (so any value, whatever the hint says, converts as before)
+    lines = ["def convert(obj):", "    out = {}"]
+    for f in dataclasses.fields(tp):
+        name = f.name
+        get = f"obj.{name}" if _plain_name(name) else f"getattr(obj, {name!r})"
+        lines += [
+            f"    v = {get}",
+            "    if v is not None:",
+            "        t = type(v)",
+            "        if t in PASS:",
+            f"            out[{name!r}] = v",
+            "        else:",
+            "            c = KNOWN.get(t)",
+            f"            out[{name!r}] = c(v) if c is not None else to_plain(v)",
+        ]
+    lines.append("    return out")
+    return typing.cast(
+        Callable[[Any], Any],
+        _generate(lines, "convert", {"PASS": _PASS, "KNOWN": _TO_PLAIN, "to_plain": to_plain}),
+    )
 
-    def convert(obj: Any) -> dict[str, Any]:
-        return {
-            name: value if type(value) in _PASS else to_plain(value)
-            for name, value in zip(names, get(obj), strict=False)
-            if value is not None
-        }
 
-    return convert
+def _plain_name(name: str) -> bool:
+    return name.isidentifier() and not keyword.iskeyword(name) and not name.startswith("__")
+
+
+def _generate(lines: list[str], name: str, namespace: dict[str, Any]) -> Any:
+    """Compile generated source (built only from field names, never from data)."""
+    exec("\n".join(lines), namespace)  # noqa: S102
+    return namespace[name]
 
 
 # --- from_plain -----------------------------------------------------------------------------
@@ -133,7 +151,11 @@ def _join(path: str, key: str | int) -> str:
 
 
 def _at(parent: str, key: _Key) -> str:
-    return parent if key is None else _join(parent, key)
+    if key is None:
+        return parent
+    if type(key) is int:
+        return f"{parent}[{key}]"
+    return f"{parent}.{key}" if parent else typing.cast(str, key)
 
 
 def _describe(value: Any) -> str:
@@ -353,28 +375,41 @@ def _dict(key_conv: _Conv, val_conv: _Conv, key_t: Any, val_t: Any) -> _Conv:
     return convert
 
 
-_Step = tuple[str, _Conv, bool, Any]  # field name, converter, required, exact type or None
-
-
 def _dataclass(cls: type) -> _Conv:
-    plan: tuple[frozenset[str], str, list[_Step]] | None = None
+    plan: tuple[frozenset[str], str, Callable[[Any, str], dict[str, Any]]] | None = None
 
-    def compile_fields() -> tuple[frozenset[str], str, list[_Step]]:
+    def compile_fields() -> tuple[frozenset[str], str, Callable[[Any, str], dict[str, Any]]]:
         hints = _hints(cls)
         fields = [f for f in dataclasses.fields(cls) if f.init]
-        steps = [
-            (
-                f.name,
-                _converter(hints[f.name], f.metadata),
-                f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING,
-                # text, integer and flag fields without constraints take a value of that exact
-                # type as it is: skip the call
-                hints[f.name] if hints[f.name] in (str, int, bool) and not f.metadata else None,
-            )
-            for f in fields
-        ]
         names = [f.name for f in fields]
-        return frozenset(names), ", ".join(names), steps
+        # generated straight-line code, field by field in declaration order (so the first bad
+        # field in that order is the one reported)
+        lines = ["def build(value, path):", "    kwargs = {}"]
+        namespace: dict[str, Any] = {"fail": _fail}
+        for i, f in enumerate(fields):
+            name, hint = repr(f.name), hints[f.name]
+            inner = _optional_of(hint)
+            namespace[f"conv{i}"] = _converter(hint if inner is None else inner, f.metadata)
+            lines.append(f"    if {name} in value:")
+            if inner is not None:  # X | None: the union's own None test, inline
+                lines.append(f"        v = value[{name}]")
+                lines.append(
+                    f"        kwargs[{name}] = None if v is None else conv{i}(v, path, {name})"
+                )
+            elif hint in (str, int, bool) and not f.metadata:
+                # text, integer and flag fields without constraints take a value of that
+                # exact type as it is: skip the call
+                namespace[f"exact{i}"] = hint
+                lines.append(f"        v = value[{name}]")
+                lines.append(
+                    f"        kwargs[{name}] = v if type(v) is exact{i} else conv{i}(v, path, {name})"
+                )
+            else:
+                lines.append(f"        kwargs[{name}] = conv{i}(value[{name}], path, {name})")
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                lines.append(f"    else:\n        fail('is required', path, {name})")
+        lines.append("    return kwargs")
+        return frozenset(names), ", ".join(names), _generate(lines, "build", namespace)
 
     def convert(value: Any, parent: str, key: _Key) -> Any:
         nonlocal plan
@@ -382,19 +417,13 @@ def _dataclass(cls: type) -> _Conv:
             _fail(f"must be a table, got {_describe(value)}", parent, key)
         if plan is None:
             plan = compile_fields()
-        names, expected, steps = plan
+        names, expected, build = plan
         path = _at(parent, key)
         if not value.keys() <= names:
             unknown = [k for k in value if k not in names]
             if unknown:
                 _fail(f"unknown key (expected one of: {expected})", path, str(unknown[0]))
-        kwargs = {}
-        for name, conv, required, direct in steps:
-            if name in value:
-                item = value[name]
-                kwargs[name] = item if type(item) is direct else conv(item, path, name)
-            elif required:
-                _fail("is required", path, name)
+        kwargs = build(value, path)
         try:
             return cls(**kwargs)
         except DataFormError:
@@ -403,6 +432,15 @@ def _dataclass(cls: type) -> _Conv:
             raise DataFormError(str(exc), key_path=path) from None
 
     return convert
+
+
+def _optional_of(hint: Any) -> Any:
+    """X for a hint ``X | None`` (exactly one other member), else None."""
+    if typing.get_origin(hint) not in (typing.Union, types.UnionType):
+        return None
+    args = typing.get_args(hint)
+    non_none = [a for a in args if a is not _NONE]
+    return non_none[0] if len(non_none) == 1 and _NONE in args else None
 
 
 def _enum(tp: type[enum.Enum]) -> _Conv:
