@@ -144,12 +144,6 @@ def from_plain(
         raise error(exc.problem, key_path=exc.key_path) from None  # type: ignore[call-arg]
 
 
-def _join(path: str, key: str | int) -> str:
-    if isinstance(key, int):
-        return f"{path}[{key}]"
-    return f"{path}.{key}" if path else key
-
-
 def _at(parent: str, key: _Key) -> str:
     if key is None:
         return parent
