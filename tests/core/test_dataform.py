@@ -14,7 +14,7 @@ import json
 import math
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, make_dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Literal
@@ -167,6 +167,15 @@ def test_to_plain_rules() -> None:
     assert to_plain(Empty()) == {} and to_plain(Late(a=1)) == {"a": 1, "b": "set later"}
     assert to_plain(Sample) is Sample  # a class is not an instance: unchanged
     assert to_plain(None) is None and to_plain("text") == "text"
+
+
+def test_generated_code_handles_any_field_name() -> None:
+    odd = make_dataclass("Odd", [("__x", int), ("in_", "str | None", field(default=None))])
+    obj = odd(**{"__x": 1})
+    assert to_plain(obj) == {"__x": 1} == BASE_TO(obj)
+    assert from_plain(odd, {"__x": 2, "in_": "t"}) == odd(**{"__x": 2, "in_": "t"})
+    new, old = _both(odd, {"in_": "t"})
+    assert new == old and new[2] == "__x: is required"
 
 
 @pytest.mark.parametrize("file", EXAMPLES, ids=lambda p: p.stem)
