@@ -4,17 +4,24 @@ One mechanism serves the event model (CBOR/JSON), the configuration file (TOML) 
 profiles, so validation rules and error messages are the same everywhere. Field metadata
 adds constraints: ``bounded(lo, hi)``, ``pattern(regex)``, ``length(lo, hi)``.
 A failure names the key path: ``uplink.mqtt.port: must be 1..65535, got 70000``.
+
+Speed (docs/performance-dataform.md): each type is compiled once, cached by type, into a
+converter that already knows hints and constraints, so a conversion does no ``typing``
+introspection; dataclasses get generated straight-line code per field. Converters take
+``(value, parent, key)`` and a scalar builds its key path only when it fails.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import enum
+import keyword
 import math
+import operator
 import re
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any, TypeVar
@@ -22,6 +29,10 @@ from typing import Any, TypeVar
 from edge_agent.errors import EdgeAgentError
 
 T = TypeVar("T")
+_Key = str | int | None
+_Conv = Callable[[Any, str, _Key], Any]
+_NONE = type(None)
+_PASS = frozenset({str, int, float, bool, bytes, _NONE})  # to_plain returns these unchanged
 
 
 class DataFormError(EdgeAgentError, ValueError):
@@ -48,30 +59,78 @@ def length(lo: int = 0, hi: int | None = None, **kw: Any) -> Any:
     return dataclasses.field(metadata={"min_len": lo, "max_len": hi}, **kw)
 
 
-@cache
-def _hints(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
+# --- to_plain -------------------------------------------------------------------------------
+
+_TO_PLAIN: dict[type, Callable[[Any], Any]] = {}
 
 
 def to_plain(obj: Any) -> Any:
     """Convert dataclasses, enums, tuples and paths to dicts, lists and scalars; drop None."""
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        out: dict[str, Any] = {}
-        for f in dataclasses.fields(obj):
-            value = getattr(obj, f.name)
-            if value is None:
-                continue
-            out[f.name] = to_plain(value)
-        return out
-    if isinstance(obj, enum.Enum):
-        return obj.value
-    if isinstance(obj, tuple | list):
-        return [to_plain(v) for v in obj]
-    if isinstance(obj, Mapping):
-        return {str(k): to_plain(v) for k, v in obj.items()}
-    if isinstance(obj, Path):
-        return str(obj)
-    return obj
+    tp = type(obj)
+    if tp in _PASS:
+        return obj
+    conv = _TO_PLAIN.get(tp)
+    if conv is None:
+        conv = _TO_PLAIN[tp] = _to_plain_for(tp)
+    return conv(obj)
+
+
+def _to_plain_for(tp: type) -> Callable[[Any], Any]:
+    # the same tests in the same order as on every call before, decided once per type
+    if dataclasses.is_dataclass(tp) and not issubclass(tp, type):
+        return _dataclass_to_plain(tp)
+    if issubclass(tp, enum.Enum):
+        return operator.attrgetter("value")
+    if issubclass(tp, tuple | list):
+        return _seq_to_plain
+    if issubclass(tp, Mapping):
+        return lambda obj: {str(k): to_plain(v) for k, v in obj.items()}
+    if issubclass(tp, Path):
+        return str
+    return lambda obj: obj
+
+
+def _seq_to_plain(obj: Any) -> list[Any]:
+    if _PASS.issuperset(map(type, obj)):  # e.g. 108 cell voltages: one C-level pass
+        return list(obj)
+    return [v if type(v) in _PASS else to_plain(v) for v in obj]
+
+
+def _dataclass_to_plain(tp: type) -> Callable[[Any], Any]:
+    # generated straight-line code: no loop, no per-field tuple, nested converters looked up
+    # by the value's own type (so any value, whatever the hint says, converts as before)
+    lines = ["def convert(obj):", "    out = {}"]
+    for f in dataclasses.fields(tp):
+        name = f.name
+        get = f"obj.{name}" if _plain_name(name) else f"getattr(obj, {name!r})"
+        lines += [
+            f"    v = {get}",
+            "    if v is not None:",
+            "        t = type(v)",
+            "        if t in PASS:",
+            f"            out[{name!r}] = v",
+            "        else:",
+            "            c = KNOWN.get(t)",
+            f"            out[{name!r}] = c(v) if c is not None else to_plain(v)",
+        ]
+    lines.append("    return out")
+    return typing.cast(
+        Callable[[Any], Any],
+        _generate(lines, "convert", {"PASS": _PASS, "KNOWN": _TO_PLAIN, "to_plain": to_plain}),
+    )
+
+
+def _plain_name(name: str) -> bool:
+    return name.isidentifier() and not keyword.iskeyword(name) and not name.startswith("__")
+
+
+def _generate(lines: list[str], name: str, namespace: dict[str, Any]) -> Any:
+    """Compile generated source (built only from field names, never from data)."""
+    exec("\n".join(lines), namespace)  # noqa: S102
+    return namespace[name]
+
+
+# --- from_plain -----------------------------------------------------------------------------
 
 
 def from_plain(
@@ -79,166 +138,411 @@ def from_plain(
 ) -> T:
     """Build ``cls`` from plain data, validating types and field constraints."""
     try:
-        return typing.cast(T, _convert(cls, data, path, None))
+        return typing.cast(T, _converter(cls, None)(data, path, None))
     except DataFormError as exc:
         if error is None or error is DataFormError:
             raise
         raise error(exc.problem, key_path=exc.key_path) from None  # type: ignore[call-arg]
 
 
-def _join(path: str, key: str | int) -> str:
-    if isinstance(key, int):
-        return f"{path}[{key}]"
-    return f"{path}.{key}" if path else key
+def _at(parent: str, key: _Key) -> str:
+    if key is None:
+        return parent
+    if type(key) is int:
+        return f"{parent}[{key}]"
+    return f"{parent}.{key}" if parent else typing.cast(str, key)
 
 
 def _describe(value: Any) -> str:
-    text = repr(value)
+    try:
+        text = repr(value)
+    except ValueError:  # an integer too long to print (sys.set_int_max_str_digits)
+        text = f"<{type(value).__name__} too large to show>"
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _convert(tp: Any, value: Any, path: str, meta: Mapping[str, Any] | None) -> Any:
+def _fail(problem: str, parent: str, key: _Key) -> typing.NoReturn:
+    raise DataFormError(problem, key_path=_at(parent, key))
+
+
+@cache
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+_CACHE: dict[Any, _Conv] = {}
+
+
+def _converter(tp: Any, meta: Mapping[str, Any] | None) -> _Conv:
+    """The compiled converter for ``tp`` with field constraints ``meta``."""
+    if meta:
+        return _compile_safely(tp, meta)
+    try:
+        conv = _CACHE.get(tp)
+    except TypeError:  # an unhashable type form: compile, don't cache
+        return _compile_safely(tp, None)
+    if conv is None:
+        conv = _CACHE[tp] = _compile_safely(tp, None)
+    return conv
+
+
+def _compile_safely(tp: Any, meta: Mapping[str, Any] | None) -> _Conv:
+    try:
+        return _compile(tp, meta)
+    except Exception as exc:  # a malformed type fails when used, as it always did
+        error = exc
+
+        def broken(value: Any, parent: str, key: _Key) -> Any:
+            raise error
+
+        return broken
+
+
+def _compile(tp: Any, meta: Mapping[str, Any] | None) -> _Conv:
+    # the same dispatch order as the type-walking converter this replaced
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
-        args = typing.get_args(tp)
-        if value is None and type(None) in args:
-            return None
-        non_none = [a for a in args if a is not type(None)]
-        if len(non_none) == 1:
-            return _convert(non_none[0], value, path, meta)
-        errors = []
-        for arg in non_none:
-            try:
-                return _convert(arg, value, path, meta)
-            except DataFormError as exc:
-                errors.append(exc.problem)
-        raise DataFormError("; ".join(errors), key_path=path)
+        return _union(typing.get_args(tp), meta)
     if origin is typing.Literal:
-        allowed = typing.get_args(tp)
-        if value not in allowed or type(value) is not type(allowed[0]):
-            choices = ", ".join(repr(a) for a in allowed)
-            raise DataFormError(f"must be one of {choices}, got {_describe(value)}", key_path=path)
-        return value
+        return _literal(typing.get_args(tp))
     if origin is tuple:
-        args = typing.get_args(tp)
-        if not isinstance(value, list | tuple):
-            raise DataFormError(f"must be a list, got {_describe(value)}", key_path=path)
-        _check_len(value, path, meta)
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_convert(args[0], v, _join(path, i), None) for i, v in enumerate(value))
-        if len(args) != len(value):
-            raise DataFormError(f"must have {len(args)} items, got {len(value)}", key_path=path)
-        return tuple(
-            _convert(a, v, _join(path, i), None)
-            for i, (a, v) in enumerate(zip(args, value, strict=True))
-        )
+        return _tuple(typing.get_args(tp), meta)
     if origin is dict:
         key_t, val_t = typing.get_args(tp)
+        return _dict(_converter(key_t, None), _converter(val_t, None), key_t, val_t)
+    if tp is Any:
+        return lambda value, parent, key: value
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+        return _dataclass(tp)
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        return _enum(tp)
+    return _scalar(tp, meta or {})
+
+
+# a union member of one of these types rejects a value by its type alone, before any constraint
+_ACCEPTS: dict[Any, tuple[type, ...]] = {
+    bool: (bool,),
+    int: (int,),
+    float: (int, float),
+    str: (str,),
+    bytes: (bytes,),
+}
+
+
+def _union(args: tuple[Any, ...], meta: Mapping[str, Any] | None) -> _Conv:
+    optional = _NONE in args
+    non_none = [a for a in args if a is not _NONE]
+    if len(non_none) == 1:
+        inner = _converter(non_none[0], meta)
+        if not optional:
+            return inner
+        return lambda value, parent, key: None if value is None else inner(value, parent, key)
+    members = [_converter(a, meta) for a in non_none]
+    # value type -> the first member that does not reject it by type; the members before it
+    # would fail anyway, so trying it first gives the same result (slow path if it fails)
+    first: dict[type, _Conv] = {}
+    for vt in (bool, int, float, str, bytes):
+        for arg, conv in zip(non_none, members, strict=True):
+            accepts = _ACCEPTS.get(arg) if isinstance(arg, type) else None
+            if accepts is None:
+                break
+            if vt in accepts:
+                first[vt] = conv
+                break
+
+    def convert(value: Any, parent: str, key: _Key) -> Any:
+        if value is None and optional:
+            return None
+        conv = first.get(type(value))
+        if conv is not None:
+            try:
+                return conv(value, parent, key)
+            except DataFormError:
+                pass
+        errors = []
+        for conv in members:
+            try:
+                return conv(value, parent, key)
+            except DataFormError as exc:
+                errors.append(exc.problem)
+        _fail("; ".join(errors), parent, key)
+
+    return convert
+
+
+def _literal(allowed: tuple[Any, ...]) -> _Conv:
+    kind = type(allowed[0])
+    choices = ", ".join(repr(a) for a in allowed)
+
+    def convert(value: Any, parent: str, key: _Key) -> Any:
+        if value not in allowed or type(value) is not kind:
+            _fail(f"must be one of {choices}, got {_describe(value)}", parent, key)
+        return value
+
+    return convert
+
+
+def _len_check(meta: Mapping[str, Any] | None) -> Callable[[Any, str, _Key], None] | None:
+    if not meta or "min_len" not in meta:
+        return None
+    lo, hi = meta["min_len"], meta["max_len"]
+    bound = f"{lo}..{hi}" if hi is not None else f"at least {lo}"
+
+    def check(value: Any, parent: str, key: _Key) -> None:
+        if len(value) < lo or (hi is not None and len(value) > hi):
+            _fail(f"length must be {bound}, got {len(value)}", parent, key)
+
+    return check
+
+
+def _tuple(args: tuple[Any, ...], meta: Mapping[str, Any] | None) -> _Conv:
+    if len(args) == 2 and args[1] is Ellipsis:
+        return _var_tuple(args[0], _len_check(meta))
+    return _fixed_tuple([_converter(a, None) for a in args], _len_check(meta))
+
+
+def _var_tuple(item_t: Any, check_len: Callable[[Any, str, _Key], None] | None) -> _Conv:
+    item = _converter(item_t, None)
+    # items of these types are accepted by their type alone: check all types in one pass
+    exact = frozenset({item_t}) if item_t in (str, int, bool, bytes) else None
+    real = item_t is float
+
+    def convert(value: Any, parent: str, key: _Key) -> tuple[Any, ...]:
+        if not isinstance(value, list | tuple):
+            _fail(f"must be a list, got {_describe(value)}", parent, key)
+        if check_len is not None:
+            check_len(value, parent, key)
+        if exact is not None and exact.issuperset(map(type, value)):
+            return tuple(value)
+        if real and _FLOAT_TYPES.issuperset(map(type, value)):
+            result = _plain_floats(value)
+            if result is not None:
+                return result
+        path = _at(parent, key)
+        return tuple([item(v, path, i) for i, v in enumerate(value)])
+
+    return convert
+
+
+def _fixed_tuple(items: list[_Conv], check_len: Callable[[Any, str, _Key], None] | None) -> _Conv:
+    def convert(value: Any, parent: str, key: _Key) -> tuple[Any, ...]:
+        if not isinstance(value, list | tuple):
+            _fail(f"must be a list, got {_describe(value)}", parent, key)
+        if check_len is not None:
+            check_len(value, parent, key)
+        if len(items) != len(value):
+            _fail(f"must have {len(items)} items, got {len(value)}", parent, key)
+        path = _at(parent, key)
+        return tuple(
+            [conv(v, path, i) for i, (conv, v) in enumerate(zip(items, value, strict=True))]
+        )
+
+    return convert
+
+
+_FLOAT_TYPES = frozenset({float, int})
+
+
+def _plain_floats(value: Any) -> tuple[float, ...] | None:
+    """Floats and ints as a float tuple if all are finite; None means check one by one."""
+    try:
+        result = tuple(map(float, value))
+    except OverflowError:
+        return None
+    # inf or nan anywhere makes the sum inf or nan; a sum overflowing finite items goes slow
+    return result if math.isfinite(sum(result)) else None
+
+
+def _dict(key_conv: _Conv, val_conv: _Conv, key_t: Any, val_t: Any) -> _Conv:
+    text = key_t is str and val_t is str
+
+    def convert(value: Any, parent: str, key: _Key) -> dict[Any, Any]:
         if not isinstance(value, Mapping):
-            raise DataFormError(f"must be a table, got {_describe(value)}", key_path=path)
+            _fail(f"must be a table, got {_describe(value)}", parent, key)
+        if text and all(type(k) is str and type(v) is str for k, v in value.items()):
+            return dict(value.items())
+        path = _at(parent, key)
         out = {}
         for k, v in value.items():
-            out[_convert(key_t, k, path, None)] = _convert(val_t, v, _join(path, str(k)), None)
+            out[key_conv(k, path, None)] = val_conv(v, path, str(k))
         return out
-    if tp is Any:
-        return value
-    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
-        return _convert_dataclass(tp, value, path)
-    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+
+    return convert
+
+
+def _dataclass(cls: type) -> _Conv:
+    plan: tuple[frozenset[str], str, Callable[[Any, str], dict[str, Any]]] | None = None
+
+    def compile_fields() -> tuple[frozenset[str], str, Callable[[Any, str], dict[str, Any]]]:
+        hints = _hints(cls)
+        fields = [f for f in dataclasses.fields(cls) if f.init]
+        names = [f.name for f in fields]
+        # generated straight-line code, field by field in declaration order (so the first bad
+        # field in that order is the one reported)
+        lines = ["def build(value, path):", "    kwargs = {}"]
+        namespace: dict[str, Any] = {"fail": _fail}
+        for i, f in enumerate(fields):
+            name, hint = repr(f.name), hints[f.name]
+            inner = _optional_of(hint)
+            namespace[f"conv{i}"] = _converter(hint if inner is None else inner, f.metadata)
+            lines.append(f"    if {name} in value:")
+            if inner is not None:  # X | None: the union's own None test, inline
+                lines.append(f"        v = value[{name}]")
+                lines.append(
+                    f"        kwargs[{name}] = None if v is None else conv{i}(v, path, {name})"
+                )
+            elif hint in (str, int, bool) and not f.metadata:
+                # text, integer and flag fields without constraints take a value of that
+                # exact type as it is: skip the call
+                namespace[f"exact{i}"] = hint
+                lines.append(f"        v = value[{name}]")
+                lines.append(
+                    f"        kwargs[{name}] = v if type(v) is exact{i} else conv{i}(v, path, {name})"
+                )
+            else:
+                lines.append(f"        kwargs[{name}] = conv{i}(value[{name}], path, {name})")
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                lines.append(f"    else:\n        fail('is required', path, {name})")
+        lines.append("    return kwargs")
+        return frozenset(names), ", ".join(names), _generate(lines, "build", namespace)
+
+    def convert(value: Any, parent: str, key: _Key) -> Any:
+        nonlocal plan
+        if type(value) is not dict and not isinstance(value, Mapping):
+            _fail(f"must be a table, got {_describe(value)}", parent, key)
+        if plan is None:
+            plan = compile_fields()
+        names, expected, build = plan
+        path = _at(parent, key)
+        if not value.keys() <= names:
+            unknown = [k for k in value if k not in names]
+            if unknown:
+                _fail(f"unknown key (expected one of: {expected})", path, str(unknown[0]))
+        kwargs = build(value, path)
+        try:
+            return cls(**kwargs)
+        except DataFormError:
+            raise
+        except (ValueError, TypeError) as exc:
+            raise DataFormError(str(exc), key_path=path) from None
+
+    return convert
+
+
+def _optional_of(hint: Any) -> Any:
+    """X for a hint ``X | None`` (exactly one other member), else None."""
+    if typing.get_origin(hint) not in (typing.Union, types.UnionType):
+        return None
+    args = typing.get_args(hint)
+    non_none = [a for a in args if a is not _NONE]
+    return non_none[0] if len(non_none) == 1 and _NONE in args else None
+
+
+def _enum(tp: type[enum.Enum]) -> _Conv:
+    def convert(value: Any, parent: str, key: _Key) -> Any:
         try:
             return tp(value)
         except ValueError:
             choices = ", ".join(repr(m.value) for m in tp)
-            raise DataFormError(
-                f"must be one of {choices}, got {_describe(value)}", key_path=path
-            ) from None
-    return _convert_scalar(tp, value, path, meta or {})
+            _fail(f"must be one of {choices}, got {_describe(value)}", parent, key)
+
+    return convert
 
 
-def _check_len(value: Any, path: str, meta: Mapping[str, Any] | None) -> None:
-    if not meta or "min_len" not in meta:
-        return
-    lo, hi = meta["min_len"], meta["max_len"]
-    if len(value) < lo or (hi is not None and len(value) > hi):
-        bound = f"{lo}..{hi}" if hi is not None else f"at least {lo}"
-        raise DataFormError(f"length must be {bound}, got {len(value)}", key_path=path)
-
-
-def _convert_scalar(tp: Any, value: Any, path: str, meta: Mapping[str, Any]) -> Any:
+def _scalar(tp: Any, meta: Mapping[str, Any]) -> _Conv:
     if tp is bool:
-        if not isinstance(value, bool):
-            raise DataFormError(f"must be true or false, got {_describe(value)}", key_path=path)
-        return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise DataFormError(f"must be an integer, got {_describe(value)}", key_path=path)
-        _check_range(value, path, meta)
-        return value
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise DataFormError(f"must be a number, got {_describe(value)}", key_path=path)
-        if not math.isfinite(value):
-            raise DataFormError(f"must be a finite number, got {value}", key_path=path)
-        _check_range(value, path, meta)
-        return float(value)
+        return _bool
+    if tp is int or tp is float:
+        return _number(tp is float, meta.get("min"), meta.get("max"))
     if tp is str:
-        if not isinstance(value, str):
-            raise DataFormError(f"must be text, got {_describe(value)}", key_path=path)
-        _check_len(value, path, meta)
-        rx = meta.get("pattern")
-        if rx is not None and not rx.fullmatch(value):
-            raise DataFormError(f"must match {rx.pattern}, got {_describe(value)}", key_path=path)
-        return value
+        return _text(_len_check(meta), meta.get("pattern"))
     if tp is bytes:
-        if not isinstance(value, bytes):
-            raise DataFormError(f"must be a byte string, got {_describe(value)}", key_path=path)
-        _check_len(value, path, meta)
-        return value
+        return _bytes(_len_check(meta))
     if tp is Path:
-        if not isinstance(value, str | Path):
-            raise DataFormError(f"must be a path, got {_describe(value)}", key_path=path)
-        return Path(value).expanduser()
-    raise DataFormError(f"unsupported type {tp!r}", key_path=path)
+        return _path
+    problem = f"unsupported type {tp!r}"
+    return lambda value, parent, key: _fail(problem, parent, key)
 
 
-def _check_range(value: float, path: str, meta: Mapping[str, Any]) -> None:
-    lo, hi = meta.get("min"), meta.get("max")
-    if (lo is not None and value < lo) or (hi is not None and value > hi):
-        if lo is not None and hi is not None:
-            bound = f"{_num(lo)}..{_num(hi)}"
-        elif lo is not None:
-            bound = f">= {_num(lo)}"
-        else:
-            bound = f"<= {_num(hi)}"
-        raise DataFormError(f"must be {bound}, got {_num(value)}", key_path=path)
+def _bool(value: Any, parent: str, key: _Key) -> bool:
+    if not isinstance(value, bool):
+        _fail(f"must be true or false, got {_describe(value)}", parent, key)
+    return value
+
+
+def _number(real: bool, lo: float | None, hi: float | None) -> _Conv:
+    if lo is not None and hi is not None:
+        bound = f"{_num(lo)}..{_num(hi)}"
+    elif lo is not None:
+        bound = f">= {_num(lo)}"
+    else:
+        bound = f"<= {_num(hi)}"
+    limited = lo is not None or hi is not None
+
+    def convert(value: Any, parent: str, key: _Key) -> Any:
+        tv = type(value)
+        if real:
+            if tv is float:
+                if not math.isfinite(value):
+                    _fail(f"must be a finite number, got {value}", parent, key)
+            elif isinstance(value, bool) or not isinstance(value, int | float):
+                _fail(f"must be a number, got {_describe(value)}", parent, key)
+            elif not _finite(value):
+                _fail(f"must be a finite number, got {_finite_text(value)}", parent, key)
+        elif tv is not int and (isinstance(value, bool) or not isinstance(value, int)):
+            _fail(f"must be an integer, got {_describe(value)}", parent, key)
+        if limited and ((lo is not None and value < lo) or (hi is not None and value > hi)):
+            _fail(f"must be {bound}, got {_num(value)}", parent, key)
+        return float(value) if real else value
+
+    return convert
+
+
+def _finite(value: float) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer beyond the float range
+        return False
+
+
+def _finite_text(value: float) -> str:
+    return str(value) if isinstance(value, float) else _describe(value)
+
+
+def _text(check_len: Callable[[Any, str, _Key], None] | None, rx: re.Pattern[str] | None) -> _Conv:
+    def convert(value: Any, parent: str, key: _Key) -> str:
+        if not isinstance(value, str):
+            _fail(f"must be text, got {_describe(value)}", parent, key)
+        if check_len is not None:
+            check_len(value, parent, key)
+        if rx is not None and not rx.fullmatch(value):
+            _fail(f"must match {rx.pattern}, got {_describe(value)}", parent, key)
+        return value
+
+    return convert
+
+
+def _bytes(check_len: Callable[[Any, str, _Key], None] | None) -> _Conv:
+    def convert(value: Any, parent: str, key: _Key) -> bytes:
+        if not isinstance(value, bytes):
+            _fail(f"must be a byte string, got {_describe(value)}", parent, key)
+        if check_len is not None:
+            check_len(value, parent, key)
+        return value
+
+    return convert
+
+
+def _path(value: Any, parent: str, key: _Key) -> Path:
+    if not isinstance(value, str | Path):
+        _fail(f"must be a path, got {_describe(value)}", parent, key)
+    return Path(value).expanduser()
 
 
 def _num(x: float | None) -> str:
-    return str(int(x)) if isinstance(x, float) and x.is_integer() else str(x)
-
-
-def _convert_dataclass(cls: type, value: Any, path: str) -> Any:
-    if not isinstance(value, Mapping):
-        raise DataFormError(f"must be a table, got {_describe(value)}", key_path=path)
-    hints = _hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
-    unknown = [k for k in value if k not in fields]
-    if unknown:
-        raise DataFormError(
-            f"unknown key (expected one of: {', '.join(fields)})",
-            key_path=_join(path, str(unknown[0])),
-        )
-    kwargs = {}
-    for name, f in fields.items():
-        sub = _join(path, name)
-        if name not in value:
-            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-                raise DataFormError("is required", key_path=sub)
-            continue
-        kwargs[name] = _convert(hints[name], value[name], sub, f.metadata)
+    if isinstance(x, float) and x.is_integer():
+        return str(int(x))
     try:
-        return cls(**kwargs)
-    except DataFormError:
-        raise
-    except (ValueError, TypeError) as exc:
-        raise DataFormError(str(exc), key_path=path) from None
+        return str(x)
+    except ValueError:  # an integer too long to print
+        return _describe(x)
