@@ -177,12 +177,15 @@ def _converter(tp: Any, meta: Mapping[str, Any] | None) -> _Conv:
     """The compiled converter for ``tp`` with field constraints ``meta``."""
     if meta:
         return _compile_safely(tp, meta)
+    # unions compare equal whatever their member order (int | str == str | int), but the order
+    # decides the error message, so it is part of the key
+    key = (tp, typing.get_args(tp))
     try:
-        conv = _CACHE.get(tp)
+        conv = _CACHE.get(key)
     except TypeError:  # an unhashable type form: compile, don't cache
         return _compile_safely(tp, None)
     if conv is None:
-        conv = _CACHE[tp] = _compile_safely(tp, None)
+        conv = _CACHE[key] = _compile_safely(tp, None)
     return conv
 
 

@@ -417,3 +417,20 @@ def test_fuzz_event_only_raises_dataform_error(base: Any, data: st.DataObject) -
         assert str(exc) and exc.problem
     else:
         assert from_plain(IdentificationEvent, to_plain(event)) == event
+
+
+def test_union_member_order_is_kept_when_an_equal_union_was_seen_first() -> None:
+    # int | str == str | int; a converter cache keyed by the union alone reported the members
+    # in the order of whichever union was compiled first
+    @dataclass(frozen=True, kw_only=True)
+    class First:
+        v: int | str
+
+    @dataclass(frozen=True, kw_only=True)
+    class Second:
+        v: str | int
+
+    with pytest.raises(DataFormError, match="must be an integer.*must be text"):
+        from_plain(First, {"v": None})
+    with pytest.raises(DataFormError, match="must be text.*must be an integer"):
+        from_plain(Second, {"v": None})
