@@ -430,7 +430,7 @@ def test_union_member_order_is_kept_when_an_equal_union_was_seen_first() -> None
     class Second:
         v: str | int
 
-    with pytest.raises(DataFormError, match="must be an integer.*must be text"):
+    with pytest.raises(DataFormError, match=r"must be an integer.*must be text"):
         from_plain(First, {"v": None})
-    with pytest.raises(DataFormError, match="must be text.*must be an integer"):
+    with pytest.raises(DataFormError, match=r"must be text.*must be an integer"):
         from_plain(Second, {"v": None})
