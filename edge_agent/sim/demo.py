@@ -43,6 +43,7 @@ from edge_agent.station.workflow import LabelCapture, StationSources
 
 log = logging.getLogger(__name__)
 SITE, STATION = "demo-site", "bench-1"
+ALG_NAMES = {-19: "Ed25519", -9: "ESP256", -8: "EdDSA", -7: "ES256"}
 
 
 @dataclass
@@ -87,7 +88,8 @@ class Subscriber:
         if msg.topic.endswith("/event"):
             try:
                 verified = verify_event(msg.payload, self.trust)
-                outcome = f"verified ({verified.alg_name if hasattr(verified, 'alg_name') else verified.alg}, kid {verified.kid.hex()[:8]}...)"
+                name = ALG_NAMES.get(verified.alg, str(verified.alg))
+                outcome = f"verified ({name}, kid {verified.kid.hex()[:8]})"
                 event_id = verified.event.event_id
             except EdgeAgentError as exc:
                 outcome, event_id = f"REJECTED: {exc}", "?"

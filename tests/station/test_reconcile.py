@@ -116,3 +116,19 @@ def test_rated_energy_from_capacity_times_voltage_only_when_no_energy() -> None:
     readings = replace(healthy_readings(), bms=bms, label=label_with())
     rec = reconcile(readings)
     assert rec.pack.rated_energy_kwh == 50.0
+
+
+def test_lithium_ion_family_from_sunspec_is_not_a_chemistry_mismatch() -> None:
+    readings = healthy_readings()
+    bms = replace(
+        readings.bms, identity=replace(readings.bms.identity, battery_type=gbt("lithium_ion"))
+    )
+    checks = by_name(reconcile(replace(readings, bms=bms)).checks)
+    assert checks["label_vs_bms.battery_type"].status == "skip"
+    lead = replace(
+        readings.bms, identity=replace(readings.bms.identity, battery_type=gbt("lead_acid"))
+    )
+    assert (
+        by_name(reconcile(replace(readings, bms=lead)).checks)["label_vs_bms.battery_type"].status
+        == "fail"
+    )
