@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-import keyword
 import math
-import operator
 import re
 import types
 import typing
@@ -27,12 +25,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from edge_agent.errors import EdgeAgentError
+from edge_agent.plain_out import _generate, to_plain
+
+__all__ = ["DataFormError", "bounded", "from_plain", "length", "pattern", "to_plain"]
 
 T = TypeVar("T")
 _Key = str | int | None
 _Conv = Callable[[Any, str, _Key], Any]
 _NONE = type(None)
-_PASS = frozenset({str, int, float, bool, bytes, _NONE})  # to_plain returns these unchanged
 
 
 class DataFormError(EdgeAgentError, ValueError):
@@ -57,77 +57,6 @@ def pattern(regex: str, **kw: Any) -> Any:
 def length(lo: int = 0, hi: int | None = None, **kw: Any) -> Any:
     """Text, bytes or sequence field with a length range."""
     return dataclasses.field(metadata={"min_len": lo, "max_len": hi}, **kw)
-
-
-# --- to_plain -------------------------------------------------------------------------------
-
-_TO_PLAIN: dict[type, Callable[[Any], Any]] = {}
-
-
-def to_plain(obj: Any) -> Any:
-    """Convert dataclasses, enums, tuples and paths to dicts, lists and scalars; drop None."""
-    tp = type(obj)
-    if tp in _PASS:
-        return obj
-    conv = _TO_PLAIN.get(tp)
-    if conv is None:
-        conv = _TO_PLAIN[tp] = _to_plain_for(tp)
-    return conv(obj)
-
-
-def _to_plain_for(tp: type) -> Callable[[Any], Any]:
-    # the same tests in the same order as on every call before, decided once per type
-    if dataclasses.is_dataclass(tp) and not issubclass(tp, type):
-        return _dataclass_to_plain(tp)
-    if issubclass(tp, enum.Enum):
-        return operator.attrgetter("value")
-    if issubclass(tp, tuple | list):
-        return _seq_to_plain
-    if issubclass(tp, Mapping):
-        return lambda obj: {str(k): to_plain(v) for k, v in obj.items()}
-    if issubclass(tp, Path):
-        return str
-    return lambda obj: obj
-
-
-def _seq_to_plain(obj: Any) -> list[Any]:
-    if _PASS.issuperset(map(type, obj)):  # e.g. 108 cell voltages: one C-level pass
-        return list(obj)
-    return [v if type(v) in _PASS else to_plain(v) for v in obj]
-
-
-def _dataclass_to_plain(tp: type) -> Callable[[Any], Any]:
-    # generated straight-line code: no loop, no per-field tuple, nested converters looked up
-    # by the value's own type (so any value, whatever the hint says, converts as before)
-    lines = ["def convert(obj):", "    out = {}"]
-    for f in dataclasses.fields(tp):
-        name = f.name
-        get = f"obj.{name}" if _plain_name(name) else f"getattr(obj, {name!r})"
-        lines += [
-            f"    v = {get}",
-            "    if v is not None:",
-            "        t = type(v)",
-            "        if t in PASS:",
-            f"            out[{name!r}] = v",
-            "        else:",
-            "            c = KNOWN.get(t)",
-            f"            out[{name!r}] = c(v) if c is not None else to_plain(v)",
-        ]
-    lines.append("    return out")
-    return typing.cast(
-        Callable[[Any], Any],
-        _generate(lines, "convert", {"PASS": _PASS, "KNOWN": _TO_PLAIN, "to_plain": to_plain}),
-    )
-
-
-def _plain_name(name: str) -> bool:
-    return name.isidentifier() and not keyword.iskeyword(name) and not name.startswith("__")
-
-
-def _generate(lines: list[str], name: str, namespace: dict[str, Any]) -> Any:
-    """Compile generated source (built only from field names, never from data)."""
-    exec("\n".join(lines), namespace)  # noqa: S102
-    return namespace[name]
 
 
 # --- from_plain -----------------------------------------------------------------------------
