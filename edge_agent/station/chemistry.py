@@ -42,9 +42,15 @@ def energy_band(chemistry: str | None) -> tuple[float, float]:
     return SPECIFIC_ENERGY_WH_PER_KG.get(chemistry, DEFAULT_BAND)
 
 
+# SunSpec model 802 (BatTyp) can only say "lithium_ion": the family, not the cathode
+LITHIUM_ION_FAMILY = frozenset({"lfp", "ncm", "nca", "lmo", "lco", "lto", "polymer"})
+
+
 def same_chemistry(a: str, b: str) -> bool | None:
     """True/False when both tokens are known; None when either is unknown or 'other'."""
     unknown = {"", "other"}
     if a in unknown or b in unknown or a.startswith("unconfirmed") or b.startswith("unconfirmed"):
         return None
+    if "lithium_ion" in (a, b):  # the family token matches any lithium-ion chemistry
+        return {a, b} <= LITHIUM_ION_FAMILY | {"lithium_ion"}
     return a == b
