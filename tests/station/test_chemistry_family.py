@@ -39,5 +39,7 @@ def test_sunspec_family_token_does_not_fail_the_label_check() -> None:
     assert checks["label_vs_bms.battery_type"].status == "pass"
     assert checks["label_vs_bms.battery_type"].detail == "label lfp, BMS lithium_ion"
     lead = replace(readings.bms, identity=replace(bms.identity, battery_type=gbt("lead_acid")))
-    checks = {c.name: c for c in reconcile(replace(readings, bms=lead), manufacturers=MAKERS).checks}
+    checks = {
+        c.name: c for c in reconcile(replace(readings, bms=lead), manufacturers=MAKERS).checks
+    }
     assert checks["label_vs_bms.battery_type"].status == "fail"
