@@ -6,6 +6,7 @@ import contextlib
 import os
 import queue
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -133,9 +134,16 @@ class Service(LineProcess):
         self.socket = data_dir / "agent.sock"
 
     def wait_ready(self, timeout: float = 60.0) -> None:
-        """Wait until the control socket exists (the agent is open)."""
+        """Wait until the control socket accepts connections (a killed predecessor's stale
+        socket file exists but refuses them)."""
         end = time.monotonic() + timeout
-        while not self.socket.exists():
+        while True:
+            with socket.socket(socket.AF_UNIX) as s:
+                try:
+                    s.connect(str(self.socket))
+                    return
+                except OSError:
+                    pass
             if self.proc.poll() is not None or time.monotonic() > end:
                 raise RuntimeError(f"service not ready (rc={self.proc.poll()}): {self.err()}")
             time.sleep(0.02)
