@@ -112,6 +112,8 @@ class OutboxPublisher:
         self._added_at: dict[int, float] = {}
         self._row_key: dict[int, tuple[str, concurrent.futures.Future[float]]] = {}
         self._remaining: dict[str, int] = {}
+        self._submitting = 0  # submit() calls between their commit and their registration
+        self._acked_early: set[int] = set()
         self._futures: OrderedDict[str, concurrent.futures.Future[float]] = OrderedDict()
         self._idle = threading.Condition()
         self._callbacks: list[DeliveredCallback] = []
@@ -167,7 +169,14 @@ class OutboxPublisher:
         """Commit one message (+ companions); the future gives add->PUBACK latency of them all."""
         messages = [OutboxMessage(topic, payload, key), *companions]
         t0 = time.monotonic()
-        ids = self.outbox.add_many(messages)
+        with self._lock:
+            self._submitting += 1
+        try:
+            ids = self.outbox.add_many(messages)
+        except BaseException:
+            with self._lock:
+                self._end_submit()
+            raise
         with self._lock:
             fut = self._futures.get(key)
             if fut is None or fut.done():
@@ -176,12 +185,24 @@ class OutboxPublisher:
                 while len(self._futures) > 10_000:  # keep memory bounded
                     self._futures.popitem(last=False)
             for row_id in set(ids):
+                if row_id in self._acked_early:  # the drainer was faster than this thread
+                    self._acked_early.discard(row_id)
+                    continue
                 if row_id not in self._row_key:
                     self._row_key[row_id] = (key, fut)
                     self._remaining[key] = self._remaining.get(key, 0) + 1
                 self._added_at.setdefault(row_id, t0)
+            self._end_submit()
+            if key not in self._remaining and not fut.done():
+                fut.set_result(time.monotonic() - t0)
         self._events.put(LinkEvent("wake"))
         return fut
+
+    def _end_submit(self) -> None:
+        # caller holds _lock
+        self._submitting -= 1
+        if not self._submitting:
+            self._acked_early.clear()
 
     async def asubmit(
         self, topic: str, payload: bytes, key: str, *, companions: Iterable[OutboxMessage] = ()
@@ -319,6 +340,10 @@ class OutboxPublisher:
         with self._lock:
             t0 = self._added_at.pop(flight.row_id, None)
             owner = self._row_key.pop(flight.row_id, None)
+            if owner is None and self._submitting:
+                # committed rows are visible to the drainer before submit() registers them:
+                # remember the PUBACK so submit() resolves the future instead of waiting forever
+                self._acked_early.add(flight.row_id)
         latency = (
             time.monotonic() - t0 if t0 is not None else max(0.0, time.time() - flight.created)
         )

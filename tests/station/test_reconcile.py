@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import replace
 
 from edge_agent.bms.profile import Limits, PackProfile
-from edge_agent.model import BmsIdentity, BmsReading, LabelReading, WeightReading
+from edge_agent.model import BmsIdentity, BmsReading, Check, LabelReading, WeightReading
 from edge_agent.station.reconcile import reconcile
 from tests.support.station import PACK_CODE, gbt, healthy_bms, healthy_readings, label_with
 
 MAKERS = {"001": ("CATL",)}
 
 
-def by_name(checks):  # type: ignore[no-untyped-def]
+def by_name(checks: Iterable[Check]) -> dict[str, Check]:
     return {c.name: c for c in checks}
 
 

@@ -20,6 +20,7 @@ from edge_agent.model import (
     BmsIdentity,
     BmsReading,
     BmsState,
+    IdentificationEvent,
     LabelCode,
     LabelReading,
     Readings,
@@ -220,9 +221,9 @@ def event_key(trust: TrustStore) -> Callable[[str, bytes], str]:
     return key_of
 
 
-def verified_events(sub: RecordingSubscriber, trust: TrustStore) -> dict[str, Any]:
+def verified_events(sub: RecordingSubscriber, trust: TrustStore) -> dict[str, IdentificationEvent]:
     """event_id -> verified IdentificationEvent of every event message received."""
-    out: dict[str, Any] = {}
+    out: dict[str, IdentificationEvent] = {}
     for topic, payload, _retain in list(sub.messages):
         if topic.endswith("/event"):
             event = verify_event(payload, trust).event
