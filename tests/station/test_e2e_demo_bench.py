@@ -101,6 +101,7 @@ def test_demo_packs_identified_published_and_verified(
         assert not [k for k in sub.counts if k.startswith(("BAD", "OTHER"))], sub.counts
         events = verified_events(sub, files.trust)
         photos = evidence_payloads(sub)
+        topics = {topic for topic, _, _ in sub.messages}
         for (event_id, code, klass, disposition), pack in zip(results, DEMO_PACKS, strict=True):
             event = events[event_id]
             assert (event.site, event.station) == (SITE, STATION)
@@ -111,6 +112,8 @@ def test_demo_packs_identified_published_and_verified(
             # the evidence JPEG on its own topic is the one the signed event references
             (ev,) = event.evidence
             photo = photos[event_id]
+            assert f"battrace/v1/{SITE}/{STATION}/evidence/{event_id}" in topics
+            assert f"battrace/v1/{SITE}/{STATION}/event" in topics
             assert photo[:2] == b"\xff\xd8"
             assert hashlib.sha256(photo).hexdigest() == ev.sha256 and len(photo) == ev.size
         # mismatch pack: label and BMS disagree -> flagged, label's code kept

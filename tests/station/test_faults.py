@@ -100,7 +100,7 @@ def test_agent_sigkilled_after_identify_before_puback_delivers_after_restart(
     sub = RecordingSubscriber(broker, "battrace/v1/+/+/event", key_of=event_key(files.trust))
     config = write_config(tmp_path / "agent.toml", station_plain(files, broker))
     committed: list[str] = []
-    trials = 6
+    trials = 10
     try:
         for trial in range(trials):
             service = Service(config, files.data_dir)
@@ -184,7 +184,7 @@ def test_raising_and_hanging_sources_give_reasons_within_the_policy_timeout(
 
     async def weight_blocks_a_thread(timeout: float) -> WeightReading:
         calls["weight"] += 1
-        await asyncio.to_thread(time.sleep, 3.0)  # a driver stuck in a blocking call
+        await asyncio.to_thread(time.sleep, 1.5)  # a driver stuck in a blocking call
         raise AssertionError("unreachable")
 
     broken = StationSources(bms=bms_raises, label=label_hangs, weight=weight_blocks_a_thread)
