@@ -8,10 +8,12 @@ folder of rendered label photos read by the ``files`` camera backend.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import shutil
 import signal
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,9 +24,10 @@ import pytest
 from edge_agent.event_codec import event_from_plain
 from edge_agent.model import IdentificationEvent
 from edge_agent.sim.label_render import render_label
+from edge_agent.station.control import request_identify
 from edge_agent.uplink.topics import StationTopics
 from tests.station.procs import LineProcess, Service, run_cli, sim
-from tests.support.mosquitto import MosquittoBroker, RecordingSubscriber
+from tests.support.mosquitto import MosquittoBroker, RecordingSubscriber, free_port
 from tests.support.nodes import require_micropython
 from tests.support.station import (
     SITE,
@@ -52,6 +55,7 @@ class Bench:
     files: StationFiles
     config: Path
     sub: RecordingSubscriber
+    metrics_port: int
 
 
 @pytest.fixture(scope="module")
@@ -88,10 +92,11 @@ def bench(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bench]:
             bms={"profile": "sunspec-battery", "modbus": {"url": modbus_url, "timeout_s": 1.0}},
             label={"source": str(labels), "backend": "files"},
             nodes={"ports": [node_port], "hello_timeout_s": 10.0},
+            metrics={"port": free_port()},
         )
         config = write_config(root / "edge-agent.toml", plain)
         sub = RecordingSubscriber(broker, "battrace/v1/#", key_of=event_key(files.trust))
-        yield Bench(broker, files, config, sub)
+        yield Bench(broker, files, config, sub, plain["metrics"]["port"])
     finally:
         if sub is not None:
             sub.close()
@@ -168,5 +173,62 @@ def test_last_will_marks_station_offline_after_sigkill(bench: Bench) -> None:
         service.signal(signal.SIGKILL)
         assert service.wait(10) == -signal.SIGKILL
         assert retained_status(bench.broker, TOPICS.status).get("state") == "offline"
+    finally:
+        service.close()
+
+
+async def _raw_request(path: Path, line: bytes) -> dict[str, object]:
+    reader, writer = await asyncio.open_unix_connection(str(path))
+    writer.write(line)
+    await writer.drain()
+    answer = await asyncio.wait_for(reader.readline(), 30)
+    writer.close()
+    return json.loads(answer)  # type: ignore[no-any-return]
+
+
+def test_control_socket_validates_requests_serialises_identifies_and_exports_metrics(
+    bench: Bench,
+) -> None:
+    service = Service(bench.config, bench.files.data_dir)
+    try:
+        service.wait_ready()
+        bad = {
+            b"not json\n": "request is not a JSON object",
+            b'{"op": "reboot"}\n': "unknown request (expected op=identify)",
+            b'{"op": "identify", "observations": "swelling"}\n': "observations must be a list",
+            b'{"op": "identify", "wait_s": 601}\n': "wait_s must be a number 0..600",
+            b'{"op": "identify", "wait_s": true}\n': "wait_s must be a number 0..600",
+            b'{"op": "identify", "observations": ["glitter"]}\n': "unknown observation(s) glitter",
+        }
+        for line, error in bad.items():
+            answer = asyncio.run(_raw_request(service.socket, line))
+            assert answer["ok"] is False and error in str(answer["error"]), (line, answer)
+
+        async def two_at_once() -> list[dict[str, object]]:
+            return list(
+                await asyncio.gather(
+                    request_identify(service.socket, [], 20.0),
+                    request_identify(service.socket, ["leak"], 20.0),
+                )
+            )
+
+        answers = asyncio.run(two_at_once())  # one pack at a time: the second waits its turn
+        assert all(a["ok"] and a["published"] for a in answers), answers
+        events = [event_from_plain(a["event"]) for a in answers]
+        assert sorted(e.seq for e in events) == [1, 2] and len({e.boot_epoch for e in events}) == 1
+        for event in events:
+            assert _received(bench, event.event_id) == event
+        assert {e.triage.transport_class for e in events} == {"normal", "damaged_defective"}
+        url = f"http://127.0.0.1:{bench.metrics_port}/metrics"
+        text = urllib.request.urlopen(url, timeout=10).read().decode()
+        assert (
+            'edge_agent_identifications_total{disposition="reuse_candidate",'
+            'transport_class="normal"} 1.0' in text
+        )
+        assert "edge_agent_uplink_published_total 4.0" in text  # 2 events + 2 photos
+        assert "edge_agent_uplink_outbox_depth 0.0" in text
+        assert 'edge_agent_source_failures_total{source="bms"}' not in text
+        service.signal(signal.SIGTERM)
+        assert service.wait(30) == 0, service.err()
     finally:
         service.close()
