@@ -17,6 +17,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import pytest
@@ -232,3 +233,31 @@ def test_control_socket_validates_requests_serialises_identifies_and_exports_met
         assert service.wait(30) == 0, service.err()
     finally:
         service.close()
+
+
+def test_sigterm_during_an_identification_lets_it_finish(bench: Bench) -> None:
+    service = Service(bench.config, bench.files.data_dir)
+    try:
+        service.wait_ready()
+
+        async def identify_then_sigterm() -> dict[str, Any]:
+            task = asyncio.create_task(request_identify(service.socket, [], 20.0))
+            await asyncio.sleep(0.3)  # sources are being read (label decode, scale)
+            service.signal(signal.SIGTERM)
+            return await task
+
+        answer = asyncio.run(identify_then_sigterm())
+        assert service.wait(30) == 0, service.err()
+        assert not service.socket.exists()
+        assert "Traceback" not in service.err(), service.err()
+    finally:
+        service.close()
+    assert answer["ok"] is True, answer  # answered, not dropped
+    if not answer["published"]:  # committed but not yet sent: the next start delivers it
+        service = Service(bench.config, bench.files.data_dir)
+        try:
+            service.wait_ready()
+            _received(bench, answer["event_id"])
+        finally:
+            service.close()
+    assert _received(bench, answer["event_id"]) == event_from_plain(answer["event"])
