@@ -153,6 +153,20 @@ def test_full_outbox_refuses_identify_and_keeps_stored_events(tmp_path: Path) ->
     assert refused.stdout == ""
     assert "outbox full: 2 events stored, limit max_events=2" in refused.stderr
     assert "nothing was deleted" in refused.stderr
+    # the service refuses the same way over its control socket, and keeps serving
+    service = Service(config, files.data_dir)
+    try:
+        service.wait_ready()
+        for _ in range(2):
+            answer = asyncio.run(request_identify(service.socket, [], 0.1))
+            assert answer["ok"] is False
+            assert "outbox full: 2 events stored" in str(answer["error"])
+        client = run_cli(config, "identify", "--wait", "0.1")
+        assert client.returncode == 1 and "error: outbox full" in client.stderr
+        service.signal(signal.SIGTERM)
+        assert service.wait(30) == 0, service.err()
+    finally:
+        service.close()
     with Outbox(files.data_dir / "outbox.sqlite3") as outbox:
         rows = outbox.rows()
     assert [r.key for r in rows] == stored
