@@ -9,15 +9,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import sys
 from typing import Any
 
 from rich.console import Console
 
 from edge_agent.config import AgentConfig, load_config
+from edge_agent.errors import StationError
 from edge_agent.event_codec import event_from_plain, event_to_plain
 from edge_agent.station.control import request_identify, socket_path
 from edge_agent.station.view import print_event
+
+log = logging.getLogger(__name__)
 
 
 def register(sub: Any) -> None:
@@ -39,8 +43,13 @@ def _identify(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     observations = [o for item in args.observe for o in item.split(",") if o.strip()]
     path = socket_path(config.station.data_dir)
+    answer = None
     if path.exists():
-        answer = asyncio.run(request_identify(path, observations, args.wait))
+        try:
+            answer = asyncio.run(request_identify(path, observations, args.wait))
+        except StationError as exc:  # a socket left behind by a killed service
+            log.warning("%s; identifying in this process", exc)
+    if answer is not None:
         if not answer.get("ok"):
             print(f"error: {answer.get('error')}", file=sys.stderr)
             return 1

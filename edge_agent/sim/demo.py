@@ -32,6 +32,7 @@ from edge_agent.bms.settings import CanSettings, ModbusSettings
 from edge_agent.config import AgentConfig, config_from_plain
 from edge_agent.errors import EdgeAgentError, SimulatorError
 from edge_agent.model import BmsReading, SensorReading, WeightReading
+from edge_agent.signing.algorithms import alg_name
 from edge_agent.signing.events import verify_event
 from edge_agent.signing.keys import init_keys
 from edge_agent.signing.trust import TrustStore
@@ -43,7 +44,6 @@ from edge_agent.station.workflow import LabelCapture, StationSources
 
 log = logging.getLogger(__name__)
 SITE, STATION = "demo-site", "bench-1"
-ALG_NAMES = {-19: "Ed25519", -9: "ESP256", -8: "EdDSA", -7: "ES256"}
 
 
 @dataclass
@@ -88,8 +88,7 @@ class Subscriber:
         if msg.topic.endswith("/event"):
             try:
                 verified = verify_event(msg.payload, self.trust)
-                name = ALG_NAMES.get(verified.alg, str(verified.alg))
-                outcome = f"verified ({name}, kid {verified.kid.hex()[:8]})"
+                outcome = f"verified ({alg_name(verified.alg)}, kid {verified.kid.hex()[:8]})"
                 event_id = verified.event.event_id
             except EdgeAgentError as exc:
                 outcome, event_id = f"REJECTED: {exc}", "?"
@@ -199,6 +198,7 @@ class DemoBench:
             self.node.set_weight_kg(pack.mass_kg)
             self.node.set_dock(True)
             await self._settled(pack.mass_kg)
+            await self._sensed(pack.gas_level)
         try:
             yield
         finally:
@@ -222,6 +222,20 @@ class DemoBench:
             ):
                 return
         self.console.print(f"[yellow]scale did not settle at {mass_kg} kg within {timeout:g} s[/]")
+
+    async def _sensed(self, gas_level: float, timeout: float = 10.0) -> None:
+        """Wait for a sensor message sent after the gas change: the station reads sensors
+        younger than 0.5 s, and one from just before the change would miss the alarm."""
+        from edge_agent.nodes.readings import read_sensors
+
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            reading = await read_sensors(self.nodes, 3.0, max_age_s=0.0)
+            if reading.gas_level is not None and abs(reading.gas_level - gas_level) < 0.02:
+                return
+        self.console.print(
+            f"[yellow]sensors did not report gas {gas_level} within {timeout:g} s[/]"
+        )
 
     async def _stop_can(self) -> None:
         if self._can_sim is not None:

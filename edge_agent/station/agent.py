@@ -7,7 +7,9 @@ releases them in reverse order. ``edge-agent run``, ``identify`` and ``demo`` al
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
+from collections import OrderedDict
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import Any
@@ -50,6 +52,12 @@ class OutboxSink:
     def __init__(self, publisher: OutboxPublisher, topics: StationTopics) -> None:
         self._publisher = publisher
         self._topics = topics
+        # event_id -> the publisher's delivery future (bounded: waiters only ask for recent ones)
+        self._delivery: OrderedDict[str, concurrent.futures.Future[float]] = OrderedDict()
+
+    def delivery(self, event_id: str) -> concurrent.futures.Future[float] | None:
+        """The PUBACK future of an event stored through this sink (None when unknown)."""
+        return self._delivery.get(event_id)
 
     async def store(
         self, event: IdentificationEvent, message: bytes, photo_jpeg: bytes | None
@@ -60,9 +68,12 @@ class OutboxSink:
             companions.append(
                 OutboxMessage(self._topics.evidence(event.event_id), photo_jpeg, event.event_id)
             )
-        await self._publisher.asubmit(
+        fut = await self._publisher.asubmit(
             self._topics.event, message, event.event_id, companions=companions
         )
+        self._delivery[event.event_id] = fut
+        while len(self._delivery) > 10_000:
+            self._delivery.popitem(last=False)
 
 
 class StationAgent:
@@ -81,6 +92,7 @@ class StationAgent:
         self.outbox: Outbox | None = None
         self.publisher: OutboxPublisher | None = None
         self.station: Station | None = None
+        self.sink: OutboxSink | None = None
 
     async def __aenter__(self) -> StationAgent:
         try:
@@ -110,11 +122,12 @@ class StationAgent:
         self.publisher.start()
         self._stack.callback(self.publisher.stop)
         sources = self._given_sources or await self._open_sources()
+        self.sink = OutboxSink(self.publisher, uplink.topics)
         self.station = Station(
             settings=cfg.station,
             sources=sources,
             signer=signer,
-            sink=OutboxSink(self.publisher, uplink.topics),
+            sink=self.sink,
             boot_epoch=boot_epoch,
             profile=self.profile,
         )
@@ -204,9 +217,16 @@ class StationAgent:
 
     async def wait_published(self, event_id: str, timeout: float) -> Published:
         """Wait for the broker's PUBACK of the event (and its evidence)."""
-        assert self.publisher is not None
+        assert self.publisher is not None and self.sink is not None
+        fut = self.sink.delivery(event_id)
         try:
-            latency = await self.publisher.wait_delivered(event_id, timeout)
+            if fut is None:
+                latency = await self.publisher.wait_delivered(event_id, timeout)
+            else:
+                # shielded: a timed-out wait must not cancel the delivery future itself
+                # (asyncio.wrap_future propagates cancellation), or every later wait for
+                # the same event would raise CancelledError
+                latency = await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(fut)), timeout)
         except TimeoutError:
             return Published(event_id=event_id, delivered=False, latency_s=None)
         return Published(event_id=event_id, delivered=True, latency_s=latency)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import itertools
 import os
 import threading
@@ -65,15 +66,26 @@ class _Timex(ctypes.Structure):
 TIME_ERROR = 5
 
 
+@functools.cache
+def _libc() -> ctypes.CDLL | None:
+    # find_library runs `ldconfig -p` in a subprocess (~2 ms): once per process, not per event
+    name = ctypes.util.find_library("c")
+    if not name:
+        return None
+    try:
+        return ctypes.CDLL(name, use_errno=True)
+    except OSError:
+        return None
+
+
 def clock_state() -> ClockState:
     """Whether the kernel considers the clock NTP-synchronised (adjtimex), else unknown."""
     if Path("/run/systemd/timesync/synchronized").exists():
         return "synced"
-    libc_name = ctypes.util.find_library("c")
-    if not libc_name:
+    libc = _libc()
+    if libc is None:
         return "unknown"
     try:
-        libc = ctypes.CDLL(libc_name, use_errno=True)
         timex = _Timex()
         state = libc.adjtimex(ctypes.byref(timex))
     except (OSError, AttributeError):

@@ -42,15 +42,15 @@ def energy_band(chemistry: str | None) -> tuple[float, float]:
     return SPECIFIC_ENERGY_WH_PER_KG.get(chemistry, DEFAULT_BAND)
 
 
-LITHIUM_ION = frozenset({"lfp", "ncm", "nca", "lmo", "lco", "lto", "polymer", "lithium_ion"})
+# SunSpec model 802 (BatTyp) can only say "lithium_ion": the family, not the cathode
+LITHIUM_ION_FAMILY = frozenset({"lfp", "ncm", "nca", "lmo", "lco", "lto", "polymer"})
 
 
 def same_chemistry(a: str, b: str) -> bool | None:
-    """True/False when both tokens are known; None when either is unknown, 'other', or only the
-    family is known ('lithium_ion', as SunSpec 802 reports it, against a specific Li chemistry)."""
+    """True/False when both tokens are known; None when either is unknown or 'other'."""
     unknown = {"", "other"}
     if a in unknown or b in unknown or a.startswith("unconfirmed") or b.startswith("unconfirmed"):
         return None
-    if "lithium_ion" in (a, b) and a != b:
-        return None if a in LITHIUM_ION and b in LITHIUM_ION else False
+    if "lithium_ion" in (a, b):  # the family token matches any lithium-ion chemistry
+        return {a, b} <= LITHIUM_ION_FAMILY | {"lithium_ion"}
     return a == b

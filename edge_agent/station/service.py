@@ -11,7 +11,7 @@ from typing import Any
 from rich.console import Console
 
 from edge_agent.config import AgentConfig
-from edge_agent.errors import EdgeAgentError
+from edge_agent.errors import EdgeAgentError, StationError
 from edge_agent.event_codec import event_to_plain
 from edge_agent.sd_notify import Notifier, keep_alive
 from edge_agent.station.agent import StationAgent
@@ -19,6 +19,9 @@ from edge_agent.station.control import serve_control, socket_path
 from edge_agent.station.view import print_event
 
 log = logging.getLogger(__name__)
+# on SIGTERM, identifications already running may finish (their sources have timeouts) and
+# their answers be sent, for at most this long; systemd's default stop timeout is 90 s
+STOP_GRACE_S = 30.0
 
 
 async def run_service(config: AgentConfig, *, console: Console | None = None) -> int:
@@ -30,12 +33,20 @@ async def run_service(config: AgentConfig, *, console: Console | None = None) ->
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     async with StationAgent(config) as agent:
+        busy: set[asyncio.Task[Any]] = set()  # requests and identifications to let finish
 
         async def identify_request(request: dict[str, Any]) -> dict[str, Any]:
+            if stop.is_set():
+                raise StationError("the station is shutting down; try again when it is back")
+            task = asyncio.current_task()
+            assert task is not None
+            busy.add(task)  # the control connection's task: answer included
+            task.add_done_callback(busy.discard)
             result = await agent.identify(
                 trigger="request", observations=tuple(request["observations"])
             )
-            published = await agent.wait_published(result.event.event_id, request["wait_s"])
+            wait = 0.0 if stop.is_set() else request["wait_s"]
+            published = await agent.wait_published(result.event.event_id, wait)
             print_event(result.event, console=console, published=published.delivered)
             return {
                 "ok": True,
@@ -46,8 +57,12 @@ async def run_service(config: AgentConfig, *, console: Console | None = None) ->
 
         async def dock_loop() -> None:
             async for kind in agent.dock_triggers():
+                job = asyncio.create_task(agent.identify(trigger=kind))
+                busy.add(job)
+                job.add_done_callback(busy.discard)
                 try:
-                    result = await agent.identify(trigger=kind)
+                    # shielded: stopping the loop must not abandon a pack half identified
+                    result = await asyncio.shield(job)
                 except EdgeAgentError as exc:
                     log.error("identification refused: %s", exc)
                     console.print(f"[bold red]identification refused:[/] {exc}")
@@ -67,7 +82,12 @@ async def run_service(config: AgentConfig, *, console: Console | None = None) ->
         )
         await stop.wait()
         notifier.stopping()
-        server.close()
+        server.close()  # no new requests; running ones finish within the grace period
+        if busy:
+            log.info("waiting for %d running identification(s) before stopping", len(busy))
+            _, late = await asyncio.wait(set(busy), timeout=STOP_GRACE_S)
+            for task in late:
+                task.cancel()
         for task in tasks:
             task.cancel()
         for task in tasks:

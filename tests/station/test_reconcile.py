@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import replace
 
 from edge_agent.bms.profile import Limits, PackProfile
-from edge_agent.model import BmsIdentity, BmsReading, LabelReading, WeightReading
+from edge_agent.model import BmsIdentity, BmsReading, Check, LabelReading, WeightReading
 from edge_agent.station.reconcile import reconcile
 from tests.support.station import PACK_CODE, gbt, healthy_bms, healthy_readings, label_with
 
 MAKERS = {"001": ("CATL",)}
 
 
-def by_name(checks):  # type: ignore[no-untyped-def]
+def by_name(checks: Iterable[Check]) -> dict[str, Check]:
     return {c.name: c for c in checks}
 
 
@@ -116,19 +117,3 @@ def test_rated_energy_from_capacity_times_voltage_only_when_no_energy() -> None:
     readings = replace(healthy_readings(), bms=bms, label=label_with())
     rec = reconcile(readings)
     assert rec.pack.rated_energy_kwh == 50.0
-
-
-def test_lithium_ion_family_from_sunspec_is_not_a_chemistry_mismatch() -> None:
-    readings = healthy_readings()
-    bms = replace(
-        readings.bms, identity=replace(readings.bms.identity, battery_type=gbt("lithium_ion"))
-    )
-    checks = by_name(reconcile(replace(readings, bms=bms)).checks)
-    assert checks["label_vs_bms.battery_type"].status == "skip"
-    lead = replace(
-        readings.bms, identity=replace(readings.bms.identity, battery_type=gbt("lead_acid"))
-    )
-    assert (
-        by_name(reconcile(replace(readings, bms=lead)).checks)["label_vs_bms.battery_type"].status
-        == "fail"
-    )
