@@ -67,17 +67,21 @@ def probe_can_bms(config: AgentConfig) -> Outcome:
         reading = BmsReading(status="failed", problems=(str(exc),))
     if reading.status != "failed":
         return passed(
-            f"{profile.name} answered on {where} at {settings.bitrate} bit/s: {_who(reading)}",
+            f"{profile.name} answered on {where} at {profile.bitrate} bit/s: {_who(reading)}",
             line=BMS_LINE,
         )
     why = "; ".join(reading.problems) or "no answer"
     return Outcome(
         verdict=Verdict.FAIL,
-        detail=f"{profile.name}: no BMS answer on {where} within {timeout:g} s ({why})",
+        detail=(
+            f"{profile.name}: no BMS answer on {where} at {profile.bitrate} bit/s "
+            f"within {timeout:g} s ({why})"
+        ),
+        # the profile's bitrate is the one used on the bus (it wins over bms.can.bitrate)
         next_step=(
-            f"check that bms.can.bitrate ({settings.bitrate}) is the pack's bitrate "
-            "(GB/T 27930: 250000), that the 12 V wake-up supply is on, and CAN-H/CAN-L "
-            "and the 120 ohm termination"
+            f"check that the pack really talks at {profile.bitrate} bit/s (the bitrate of "
+            f"profile {profile.name}; GB/T 27930 uses 250000), that the 12 V wake-up supply "
+            "is on, and CAN-H/CAN-L and the 120 ohm termination"
         ),
         line=BMS_LINE,
         required=True,
