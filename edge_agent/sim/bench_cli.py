@@ -43,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="edge-agent-bench-"))
+    # absolute paths: the written config must work from any directory
+    workdir = (args.workdir or Path(tempfile.mkdtemp(prefix="edge-agent-bench-"))).resolve()
     spec = BenchSpec(
         workdir=workdir,
         config_out=args.config_out,

@@ -174,8 +174,8 @@ class FieldBench:
     def _start_node(self) -> None:
         node_dir = self.spec.workdir / "node"
         args = ["node", "--role", "scale+sensors", "--workdir", str(node_dir)]
-        part, port = self._spawn("node", args, lambda line: line.startswith("/"))
-        port = port.strip()
+        part, port = self._spawn("node", args, lambda line: bool(line.strip()))
+        port = os.path.abspath(port.strip())  # keep the stable link name, not /dev/pts/N
         part.where = f"{port} (node firmware, MicroPython unix port)"
         self.config["nodes"] = {"ports": [port], "hello_timeout_s": 5.0, "stable_timeout_s": 6.0}
 
