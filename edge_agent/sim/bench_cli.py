@@ -70,7 +70,10 @@ def run(args: argparse.Namespace) -> int:
         while not stop.wait(0.5):
             waited += 0.5
             for part in bench.poll():
-                print(f"{part.name} stopped (exit {part.proc.returncode if part.proc else '?'})", flush=True)
+                print(
+                    f"{part.name} stopped (exit {part.proc.returncode if part.proc else '?'})",
+                    flush=True,
+                )
             if deadline is not None and waited >= deadline:
                 break
     finally:

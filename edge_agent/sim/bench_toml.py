@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -18,7 +17,7 @@ def _scalar(value: Any) -> str:
             raise ValueError(f"cannot write {value!r} to TOML")
         return repr(value)
     if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)  # a JSON string is a valid TOML basic string
+        return _string(value)
     if isinstance(value, list | tuple):
         return "[" + ", ".join(_scalar(v) for v in value) + "]"
     raise ValueError(f"cannot write {type(value).__name__} to TOML")
@@ -31,10 +30,26 @@ def dump_toml(data: Mapping[str, Any]) -> str:
     return "\n".join(out).lstrip("\n") + "\n"
 
 
+_BARE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+
+
+def _string(text: str) -> str:
+    """A TOML basic string: escape quote, backslash and every control character (incl. DEL)."""
+    out = []
+    for ch in text:
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
 def _key(name: str) -> str:
-    if name and all(c.isalnum() or c in "-_" for c in name):
+    if name and all(c in _BARE for c in name):
         return name
-    return json.dumps(name, ensure_ascii=False)
+    return _string(name)
 
 
 def _table(data: Mapping[str, Any], path: list[str], out: list[str]) -> None:

@@ -97,6 +97,7 @@ class FieldBench:
         spec = self.spec
         if spec.bms not in PROFILES:
             raise SimulatorError(f"unknown --bms {spec.bms!r}; one of {', '.join(PROFILES)}")
+        self._validate()
         try:
             spec.workdir.mkdir(parents=True, exist_ok=True)
             (spec.workdir / "logs").mkdir(exist_ok=True)
@@ -114,6 +115,19 @@ class FieldBench:
         except BaseException:
             self.stop()
             raise
+
+    def _validate(self) -> None:
+        """Refuse bad options before anything is started."""
+        spec = self.spec
+        if spec.replay_can is not None:
+            if spec.bms not in CAN_KINDS:
+                raise SimulatorError("--replay-can needs a CAN BMS (--bms gbt27930, uds or dbc)")
+            if not spec.replay_can.is_file():
+                raise SimulatorError(f"CAN recording not found: {spec.replay_can}")
+        if spec.labels is not None and not spec.labels.is_dir():
+            raise SimulatorError(f"label photo folder not found: {spec.labels}")
+        if spec.broker != "embedded":
+            broker_address(spec.broker)
 
     # --- parts ---------------------------------------------------------------------------
 
@@ -138,11 +152,7 @@ class FieldBench:
         spec, bms = self.spec, self.config["bms"]
         profile = load_profile(PROFILES[spec.bms])
         if spec.replay_can is not None:
-            if spec.bms not in CAN_KINDS:
-                raise SimulatorError("--replay-can needs a CAN BMS (--bms gbt27930, uds or dbc)")
             path = spec.replay_can.resolve()
-            if not path.is_file():
-                raise SimulatorError(f"CAN recording not found: {path}")
             bms["can"] = {"interface": "virtual", "channel": "bench-replay", "replay": str(path)}
             self.parts.append(Part(name="bms-can", where=f"replay of {path}"))
             return
@@ -182,8 +192,6 @@ class FieldBench:
     def _camera(self) -> None:
         if self.spec.labels is not None:
             folder = self.spec.labels.resolve()
-            if not folder.is_dir():
-                raise SimulatorError(f"label photo folder not found: {folder}")
             where = f"{folder} (recorded photos)"
         else:
             from edge_agent.sim.label_cli import write_labels
@@ -206,10 +214,7 @@ class FieldBench:
             mqtt["protocol"] = "3.1.1"
             where = f"{host}:{port} (embedded amqtt, MQTT 3.1.1)"
         else:
-            host, sep, port_text = self.spec.broker.rpartition(":")
-            if not sep or not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
-                raise SimulatorError(f"--broker must be embedded or HOST:PORT, got {self.spec.broker!r}")
-            port = int(port_text)
+            host, port = broker_address(self.spec.broker)
             where = f"{host}:{port} (given broker)"
         mqtt.update(host=host, port=port)
         self.config["uplink"] = {"mqtt": mqtt}
@@ -251,7 +256,7 @@ class FieldBench:
         log_path = self.spec.workdir / "logs" / f"{name}.log"
         command = [sys.executable, "-m", "edge_agent", "sim", *sim_args]
         with open(log_path, "w", encoding="utf-8") as err:
-            proc = subprocess.Popen(  # noqa: S603 - our own CLI with fixed arguments
+            proc = subprocess.Popen(  # our own CLI with fixed arguments
                 command,
                 stdin=subprocess.PIPE,  # the node simulator reads commands; EOF is harmless
                 stdout=subprocess.PIPE,
@@ -262,7 +267,10 @@ class FieldBench:
         part = Part(name=name, where="starting", proc=proc, log_path=log_path)
         self.parts.append(part)
         threading.Thread(
-            target=_pump, args=(proc.stdout, part.lines, log_path), name=f"bench-{name}", daemon=True
+            target=_pump,
+            args=(proc.stdout, part.lines, log_path),
+            name=f"bench-{name}",
+            daemon=True,
         ).start()
         return part, self._wait_line(part, ready)
 
@@ -315,6 +323,14 @@ class FieldBench:
             except EdgeAgentError as exc:
                 log.warning("embedded broker stop: %s", exc)
             self._broker = None
+
+
+def broker_address(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` -> (host, port); SimulatorError otherwise."""
+    host, sep, port_text = text.rpartition(":")
+    if not sep or not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise SimulatorError(f"--broker must be embedded or HOST:PORT, got {text!r}")
+    return host, int(port_text)
 
 
 def _pump(stream: IO[str] | None, lines: queue.Queue[str | None], log_path: Path) -> None:

@@ -43,16 +43,24 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MosquittoBroker
 
 
 @pytest.fixture(scope="module")
-def bench(tmp_path_factory: pytest.TempPathFactory, broker: MosquittoBroker) -> Iterator[BenchProcess]:
-    with running_bench(tmp_path_factory.mktemp("bench"), "--broker", f"{broker.host}:{broker.port}") as b:
+def bench(
+    tmp_path_factory: pytest.TempPathFactory, broker: MosquittoBroker
+) -> Iterator[BenchProcess]:
+    with running_bench(
+        tmp_path_factory.mktemp("bench"), "--broker", f"{broker.host}:{broker.port}"
+    ) as b:
         yield b
 
 
-def test_written_config_describes_the_running_parts(bench: BenchProcess, broker: MosquittoBroker) -> None:
+def test_written_config_describes_the_running_parts(
+    bench: BenchProcess, broker: MosquittoBroker
+) -> None:
     plain = bench.plain_config()
     assert plain["bms"]["profile"] == "gbt27930-generic"
     can = plain["bms"]["can"]
-    assert can["interface"] == "slcan" and can["bitrate"] == 250000 and Path(can["channel"]).exists()
+    assert (
+        can["interface"] == "slcan" and can["bitrate"] == 250000 and Path(can["channel"]).exists()
+    )
     assert Path(plain["nodes"]["ports"][0]).exists()
     assert plain["uplink"]["mqtt"]["port"] == broker.port
     assert plain["uplink"]["mqtt"].get("protocol", "auto") == "auto"  # Mosquitto speaks MQTT 5

@@ -32,7 +32,14 @@ def doc_commands(text: str) -> list[str]:
 def test_doc_has_the_whole_flow() -> None:
     commands = doc_commands(DOC.read_text(encoding="utf-8"))
     joined = "\n".join(commands)
-    for needed in ("sim bench", "selftest", "identify", "bms capture", "bms replay", "--replay-can"):
+    for needed in (
+        "sim bench",
+        "selftest",
+        "identify",
+        "bms capture",
+        "bms replay",
+        "--replay-can",
+    ):
         assert needed in joined
     assert len(commands) >= 12
 
@@ -64,7 +71,9 @@ def test_doc_commands_run(tmp_path: Path) -> None:
     assert text.count("bench stopped") == 2
     assert "reading status ok" in text
     # the live identification and the replayed one: the last JSON line is the replay's event
-    replayed = json.loads(next(ln for ln in reversed(out.stdout.splitlines()) if ln.startswith("{\"published\"")))
+    replayed = json.loads(
+        next(ln for ln in reversed(out.stdout.splitlines()) if ln.startswith('{"published"'))
+    )
     assert replayed["published"] is True
     bms = replayed["event"]["readings"]["bms"]
     assert bms["status"] == "ok" and bms["identity"]["vin"]["value"] == "LSVAU2180N2183294"
