@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +25,7 @@ from tests.support.fieldkit import (
     BenchProcess,
     EventCatcher,
     agent,
+    agent_env,
     blocking,
     line,
     running_bench,
@@ -161,6 +166,39 @@ def test_broker_down(bench: BenchProcess, broker: MosquittoBroker) -> None:
     assert line(doc, "broker")["next_step"].startswith("start the broker")
     rc, doc = bench.selftest(None, "--only", "broker")
     assert rc == 0 and verdicts(doc) == {"broker": "PASS"}
+
+
+def test_run_serves_identify_over_its_control_socket(
+    bench: BenchProcess, broker: MosquittoBroker, tmp_path: Path
+) -> None:
+    catcher = EventCatcher(broker.host, broker.port)
+    out_path = tmp_path / "run.out"
+    with open(out_path, "w", encoding="utf-8") as sink:
+        service = subprocess.Popen(
+            [sys.executable, "-m", "edge_agent", "--config", str(bench.config), "run"],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            env={**agent_env(), "COLUMNS": "200"},
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while "ready" not in out_path.read_text():
+            assert service.poll() is None, out_path.read_text()
+            assert time.monotonic() < deadline, out_path.read_text()
+            time.sleep(0.05)
+        out = agent("--config", str(bench.config), "identify", "--json", "--wait", "10")
+        assert out.returncode == 0, out.stderr
+        answer = json.loads(out.stdout)
+        signed = catcher.wait_event()
+    finally:
+        catcher.close()
+        service.send_signal(signal.SIGTERM)
+        rc = service.wait(30)
+    assert rc == 0
+    verified = verify_event(signed, TrustStore.load(Path(bench.state["trust"])))
+    assert verified.event.event_id == answer["event"]["event_id"]
+    assert verified.event.trigger == "request"
+    assert answer["event"]["event_id"] in out_path.read_text()  # the service printed it
 
 
 def test_node_unplugged_last(bench: BenchProcess) -> None:

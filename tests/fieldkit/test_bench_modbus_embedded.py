@@ -92,3 +92,13 @@ def test_regmap_over_modbus_rtu_on_a_pty(tmp_path: Path) -> None:
     assert len(children) == 2
     for pid in children:
         assert not Path(f"/proc/{pid}").exists(), f"simulator {pid} still running"
+
+
+@pytest.mark.parametrize(("kind", "profile"), [("uds", "uds-generic"), ("dbc", "tesla-model3")])
+def test_other_can_bms_kinds_pass(tmp_path: Path, kind: str, profile: str) -> None:
+    with running_bench(tmp_path, "--bms", kind) as other:
+        assert other.plain_config()["bms"]["can"]["bitrate"] == 500000
+        rc, doc = other.selftest(None, "--only", "can")
+        assert rc == 0, doc
+        bms = line(doc, "can.bms")
+        assert bms["verdict"] == "PASS" and profile in bms["detail"], bms
