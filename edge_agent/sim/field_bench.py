@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import IO, Any, Literal
 
 from edge_agent.errors import EdgeAgentError, SimulatorError
+from edge_agent.sim.bench_dock import ControlFifo, node_commands, render_bench_labels
 from edge_agent.sim.bench_toml import dump_toml
 
 log = logging.getLogger(__name__)
@@ -79,6 +80,7 @@ class FieldBench:
     parts: list[Part] = field(default_factory=list)
     config: dict[str, Any] = field(default_factory=dict)
     _broker: Any = None
+    _control: ControlFifo | None = None
 
     def __enter__(self) -> FieldBench:
         self.start()
@@ -91,6 +93,25 @@ class FieldBench:
     def state_path(self) -> Path:
         """bench.json in the workdir: the config path and every part's pid and address."""
         return self.spec.workdir / "bench.json"
+
+    @property
+    def control_path(self) -> Path:
+        """The named pipe that docks and undocks the simulated pack."""
+        return self.spec.workdir / "control"
+
+    def control(self, line: str) -> None:
+        """Execute one control line (``dock [KG]``, ``undock`` or a node simulator command)."""
+        node = next((p for p in self.parts if p.name == "node"), None)
+        if node is None or node.proc is None or node.proc.stdin is None or node.exited:
+            raise SimulatorError("the node simulator is not running")
+        try:
+            for command in node_commands(line):
+                node.proc.stdin.write(command + "\n")
+            node.proc.stdin.flush()
+        except OSError as exc:
+            raise SimulatorError(f"node simulator does not take commands: {exc}") from None
+        log.info("bench control: %s", line)
+        print(f"control: {line}", flush=True)
 
     def start(self) -> None:
         """Start every part and write the config; on any failure stop what already runs."""
@@ -111,6 +132,8 @@ class FieldBench:
             self._camera()
             self._start_broker()
             self._keys()
+            self._control = ControlFifo(self.control_path, self.control)
+            self.parts.append(Part(name="control", where=f"echo dock|undock > {self.control_path}"))
             self._write()
         except BaseException:
             self.stop()
@@ -194,11 +217,9 @@ class FieldBench:
             folder = self.spec.labels.resolve()
             where = f"{folder} (recorded photos)"
         else:
-            from edge_agent.sim.label_cli import write_labels
-
             folder = self.spec.workdir / "camera"
-            manifest = write_labels(folder, count=2, seed=7, degrade=0.0, symbology="qr")
-            where = f"{folder} (rendered labels, code {manifest[0]['code']})"
+            code = render_bench_labels(folder)
+            where = f"{folder} (rendered labels, code {code})"
         self.parts.append(Part(name="camera", where=where))
         self.config["label"] = {"source": str(folder), "backend": "files"}
 
@@ -242,6 +263,7 @@ class FieldBench:
                 "config": str(out.resolve()),
                 "workdir": str(self.spec.workdir.resolve()),
                 "trust": str((self.spec.workdir / "trust.json").resolve()),
+                "control": str(self.control_path.resolve()),
                 "parts": [p.plain() for p in self.parts],
             }
             tmp = self.state_path.with_suffix(".tmp")
@@ -302,6 +324,9 @@ class FieldBench:
 
     def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM every child, wait, SIGKILL stragglers; stop the embedded broker."""
+        if self._control is not None:
+            self._control.close()
+            self._control = None
         for part in self.parts:
             if part.proc is not None and part.proc.poll() is None:
                 part.proc.send_signal(signal.SIGTERM)

@@ -70,7 +70,7 @@ def test_written_config_describes_the_running_parts(
     assert plain["uplink"]["mqtt"]["port"] == broker.port
     assert plain["uplink"]["mqtt"].get("protocol", "auto") == "auto"  # Mosquitto speaks MQTT 5
     parts = {p["name"]: p for p in bench.state["parts"]}
-    assert set(parts) == {"bms-can", "node", "camera", "broker", "key"}
+    assert set(parts) == {"bms-can", "node", "camera", "broker", "key", "control"}
     for name in ("bms-can", "node"):
         os.kill(parts[name]["pid"], 0)  # a live process of its own
     assert "slcan" in bench.log() and "MicroPython" in bench.log()
@@ -190,15 +190,43 @@ def test_run_serves_identify_over_its_control_socket(
         assert out.returncode == 0, out.stderr
         answer = json.loads(out.stdout)
         signed = catcher.wait_event()
+        # docking the pack on the bench is a dock trigger: the service identifies by itself
+        bench.control("dock")
+        docked = catcher.wait_event(count=2)
     finally:
+        bench.control("undock")
         catcher.close()
         service.send_signal(signal.SIGTERM)
         rc = service.wait(30)
     assert rc == 0
-    verified = verify_event(signed, TrustStore.load(Path(bench.state["trust"])))
+    trust = TrustStore.load(Path(bench.state["trust"]))
+    verified = verify_event(signed, trust)
     assert verified.event.event_id == answer["event"]["event_id"]
     assert verified.event.trigger == "request"
     assert answer["event"]["event_id"] in out_path.read_text()  # the service printed it
+    by_dock = verify_event(docked, trust).event
+    assert by_dock.trigger in ("dock_switch", "weight") and by_dock.seq > verified.event.seq
+
+
+def test_docked_pack_fails_scale_zero_then_identifies(bench: BenchProcess) -> None:
+    bench.control("dock")
+    try:
+        rc, doc = bench.selftest(None, "--only", "nodes", "--only", "scale")
+        assert rc == 1 and blocking(doc) == ["scale"], verdicts(doc)
+        scale = line(doc, "scale")
+        assert "455.000 kg" in scale["detail"]
+        assert scale["next_step"] == "remove the load and tare: edge-agent node tare"
+        out = agent("--config", str(bench.config), "identify", "--json", "--wait", "10")
+        assert out.returncode == 0, out.stderr
+        event = json.loads(out.stdout)["event"]
+    finally:
+        bench.control("undock")
+    assert event["readings"]["weight"]["mass_kg"] == pytest.approx(455.0)
+    checks = {c["name"]: c["status"] for c in event["checks"]}
+    assert checks["weight_vs_energy"] == "pass", event["checks"]
+    assert checks["label_vs_bms.battery_type"] == "pass"
+    rc, doc = bench.selftest(None, "--only", "scale")
+    assert rc == 0 and verdicts(doc) == {"scale": "PASS"}, doc
 
 
 def test_node_unplugged_last(bench: BenchProcess) -> None:

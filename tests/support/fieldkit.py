@@ -97,13 +97,20 @@ class BenchProcess:
     def selftest(self, config: Path | None = None, *extra: str) -> tuple[int, dict[str, Any]]:
         """``edge-agent --config FILE selftest --json``: exit code and the parsed document."""
         out = agent(
-            "--config", str(config or self.config), "selftest", "--json", "--frame-window", "0.5",
+            "--config",
+            str(config or self.config),
+            "selftest",
+            "--json",
+            "--frame-window",
+            "0.5",
             *extra,
         )
         try:
             doc: dict[str, Any] = json.loads(out.stdout)
         except ValueError:
-            raise AssertionError(f"selftest printed no JSON: {out.stdout!r} {out.stderr!r}") from None
+            raise AssertionError(
+                f"selftest printed no JSON: {out.stdout!r} {out.stderr!r}"
+            ) from None
         return out.returncode, doc
 
     def stop_part(self, name: str, timeout: float = 15.0) -> None:
@@ -122,6 +129,11 @@ class BenchProcess:
                 return
             time.sleep(0.05)
         raise AssertionError(f"bench part {name} (pid {pid}) did not stop")
+
+    def control(self, line: str) -> None:
+        """Write one line to the bench's control pipe (``dock``, ``undock``, node commands)."""
+        with open(self.state["control"], "w", encoding="utf-8") as pipe:
+            pipe.write(line + "\n")
 
     def log(self) -> str:
         """The bench's own output so far."""
@@ -144,8 +156,16 @@ def running_bench(tmp: Path, *args: str) -> Iterator[BenchProcess]:
     with open(output, "w", encoding="utf-8") as sink:
         proc = subprocess.Popen(
             [
-                sys.executable, "-m", "edge_agent", "sim", "bench",
-                "--config-out", str(config), "--workdir", str(workdir), *args,
+                sys.executable,
+                "-m",
+                "edge_agent",
+                "sim",
+                "bench",
+                "--config-out",
+                str(config),
+                "--workdir",
+                str(workdir),
+                *args,
             ],
             stdout=sink,
             stderr=subprocess.STDOUT,
@@ -221,12 +241,12 @@ class EventCatcher:
                 self.events.append(bytes(msg.payload))
                 self._cond.notify_all()
 
-    def wait_event(self, timeout: float = 20.0) -> bytes:
-        """The first signed event received (AssertionError after ``timeout``)."""
+    def wait_event(self, timeout: float = 20.0, *, count: int = 1) -> bytes:
+        """The ``count``-th signed event received (AssertionError after ``timeout``)."""
         with self._cond:
-            if not self._cond.wait_for(lambda: self.events, timeout):
-                raise AssertionError("no event arrived at the broker")
-            return self.events[0]
+            if not self._cond.wait_for(lambda: len(self.events) >= count, timeout):
+                raise AssertionError(f"{len(self.events)} events arrived, waited for {count}")
+            return self.events[count - 1]
 
     def close(self) -> None:
         """Disconnect."""
