@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import threading
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from edge_agent.errors import SimulatorError
 from edge_agent.model import WeightReading
 from edge_agent.selftest import CheckContext, Verdict, run_selftest
 from edge_agent.selftest.checks_nodes import TARE_STEP, scale_outcome
+from edge_agent.sim.bench_dock import ControlFifo, node_commands
 from edge_agent.sim.bench_toml import dump_toml
 from edge_agent.sim.field_bench import BenchSpec, FieldBench, broker_address
 from tests.support.nodes import require_micropython
@@ -146,3 +148,56 @@ def test_scale_left_loaded_fails_with_tare_step(tmp_path: Path) -> None:
     scale = loaded.result("scale")
     assert scale.verdict is Verdict.FAIL and scale.next_step == TARE_STEP, scale
     assert "3.000 kg" in scale.detail and loaded.exit_code == 1
+
+
+@pytest.mark.parametrize(
+    ("line", "commands"),
+    [
+        ("dock", ["weight 455", "dock 1"]),
+        ("dock 12.5", ["weight 12.5", "dock 1"]),
+        ("undock", ["dock 0", "weight 0"]),
+        ("  gas   0.4 ", ["gas 0.4"]),
+        ("", []),
+    ],
+)
+def test_control_lines(line: str, commands: list[str]) -> None:
+    assert node_commands(line) == commands
+
+
+@pytest.mark.parametrize("line", ["dock heavy", "dock -1", "dock 9999", "x" * 300, "dock\x07"])
+def test_bad_control_lines_are_refused(line: str) -> None:
+    with pytest.raises(SimulatorError):
+        node_commands(line)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=250))
+def test_control_lines_never_crash(line: str) -> None:
+    try:
+        out = node_commands(line)
+    except SimulatorError:
+        return
+    assert all(cmd and "\n" not in cmd for cmd in out)
+
+
+def test_control_fifo_delivers_lines_and_survives_garbage(tmp_path: Path) -> None:
+    got: list[str] = []
+    done = threading.Event()
+
+    def handle(text: str) -> None:
+        if text == "refuse":
+            raise SimulatorError("no")
+        got.append(text)
+        if text == "last":
+            done.set()
+
+    fifo = ControlFifo(tmp_path / "control", handle)
+    try:
+        for chunk in ("dock\n", "refuse\n", "\xff\xfe garbage\n", "und", "ock\n", "last\n"):
+            with open(tmp_path / "control", "w", encoding="utf-8") as pipe:
+                pipe.write(chunk)
+        assert done.wait(10)
+    finally:
+        fifo.close()
+    assert got == ["dock", "\xff\xfe garbage", "undock", "last"]
+    assert not (tmp_path / "control").exists()
