@@ -10,6 +10,7 @@ the label camera is a folder of rendered (or recorded) photos; the MQTT broker i
 
 from __future__ import annotations
 
+import ctypes
 import json
 import logging
 import os
@@ -41,6 +42,7 @@ PROFILES: dict[str, str] = {
 }
 SITE, STATION = "bench-site", "bench-1"
 START_TIMEOUT_S = 30.0
+PR_SET_PDEATHSIG = 1
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -260,6 +262,7 @@ class FieldBench:
             out.parent.mkdir(parents=True, exist_ok=True)
             out.write_text(dump_toml(self.config), encoding="utf-8")
             state = {
+                "pid": os.getpid(),
                 "config": str(out.resolve()),
                 "workdir": str(self.spec.workdir.resolve()),
                 "trust": str((self.spec.workdir / "trust.json").resolve()),
@@ -285,6 +288,7 @@ class FieldBench:
                 stderr=err,
                 text=True,
                 start_new_session=True,  # a Ctrl-C on the bench terminal reaches only the bench
+                preexec_fn=_die_with_parent,  # noqa: PLW1509 - one async-signal-safe libc call
             )
         part = Part(name=name, where="starting", proc=proc, log_path=log_path)
         self.parts.append(part)
@@ -348,6 +352,23 @@ class FieldBench:
             except EdgeAgentError as exc:
                 log.warning("embedded broker stop: %s", exc)
             self._broker = None
+
+
+def _load_libc() -> Any:
+    try:
+        return ctypes.CDLL(None, use_errno=True)
+    except OSError:
+        return None
+
+
+# loaded in the parent: the pre-exec hook only makes one libc call (no dlopen after fork)
+_LIBC = _load_libc()
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM when the bench dies, even by SIGKILL (Linux prctl)."""
+    if _LIBC is not None:
+        _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def broker_address(text: str) -> tuple[str, int]:

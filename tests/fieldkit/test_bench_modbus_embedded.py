@@ -7,6 +7,7 @@ A vendor register map over Modbus RTU on a pty: self-test green.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -102,3 +103,15 @@ def test_other_can_bms_kinds_pass(tmp_path: Path, kind: str, profile: str) -> No
         assert rc == 0, doc
         bms = line(doc, "can.bms")
         assert bms["verdict"] == "PASS" and profile in bms["detail"], bms
+
+
+def test_children_die_with_a_killed_bench(tmp_path: Path) -> None:
+    with running_bench(tmp_path, "--bms", "sunspec") as killed:
+        children = [p["pid"] for p in killed.state["parts"] if p["pid"]]
+        assert killed.state["pid"] == killed.proc.pid and len(children) == 2
+        killed.proc.kill()  # no chance to clean up: the kernel's parent-death signal does it
+        killed.proc.wait(10)
+        deadline = time.monotonic() + 20
+        while any(Path(f"/proc/{pid}").exists() for pid in children):
+            assert time.monotonic() < deadline, "simulators outlived the killed bench"
+            time.sleep(0.05)

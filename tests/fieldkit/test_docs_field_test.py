@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -27,6 +29,14 @@ def doc_commands(text: str) -> list[str]:
         for line in block.splitlines()
         if line.startswith("$ ")
     ]
+
+
+def _stop_leftover_benches(work: Path) -> None:
+    """A failing doc command leaves its background bench running: stop it by its own pid."""
+    for state in work.glob("*/bench.json"):
+        pid = json.loads(state.read_text())["pid"]
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
 
 
 def test_doc_has_the_whole_flow() -> None:
@@ -56,15 +66,18 @@ def test_doc_commands_run(tmp_path: Path) -> None:
     env = agent_env()
     env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
     env["COLUMNS"] = "200"
-    out = subprocess.run(
-        ["bash", "-c", script],
-        cwd=work,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=200,
-        check=False,
-    )
+    try:
+        out = subprocess.run(
+            ["bash", "-c", script],
+            cwd=work,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=200,
+            check=False,
+        )
+    finally:
+        _stop_leftover_benches(work)
     text = out.stdout + out.stderr
     assert out.returncode == 0, text[-4000:]
     assert text.count("OK: every required check passed") == 2, text[-4000:]
