@@ -199,7 +199,11 @@ def port_only_node_checks() -> Iterator[None]:
     """Temporarily install the port-only defaults (for benches whose 'node' is a bare pty)."""
     register_check("nodes", check_node_ports, title="Nodes", required=_nodes_required, replace=True)
     register_check(
-        "scale", check_scale_placeholder, title="Scale at zero", required=_nodes_required, replace=True
+        "scale",
+        check_scale_placeholder,
+        title="Scale at zero",
+        required=_nodes_required,
+        replace=True,
     )
     try:
         yield
