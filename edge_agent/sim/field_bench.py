@@ -123,6 +123,8 @@ class FieldBench:
         self._validate()
         try:
             spec.workdir.mkdir(parents=True, exist_ok=True)
+            # a stale state file would tell waiters the bench is up before it is
+            self.state_path.unlink(missing_ok=True)
             (spec.workdir / "logs").mkdir(exist_ok=True)
             (spec.workdir / "data").mkdir(exist_ok=True)
         except OSError as exc:
