@@ -100,3 +100,9 @@ def register_builtin_checks() -> None:
         order=90,
         replace=True,
     )
+    # the field kit's real checks replace the port-only node defaults and add the BMS probe
+    from edge_agent.selftest.checks_bms import register_bms_probe
+    from edge_agent.selftest.checks_nodes import register_node_checks
+
+    register_bms_probe()
+    register_node_checks()

@@ -12,6 +12,7 @@ from typing import Any
 
 from edge_agent.config import AgentConfig, config_from_plain
 from edge_agent.selftest import CheckContext, Report, run_selftest
+from edge_agent.selftest.checks_nodes import port_only_node_checks
 from tests.support.hardware import (
     Broker,
     ModbusServer,
@@ -67,6 +68,8 @@ class Bench:
 
 def start_bench(tmp: Path, stack: ExitStack) -> Bench:
     """Start Mosquitto, Modbus, a CAN sender and a pty 'node'; write images, keys, profiles."""
+    # this bench's "node" is a bare pty: keep the port-only node checks for its tests
+    stack.enter_context(port_only_node_checks())
     broker = stack.enter_context(mosquitto(tmp / "broker"))
     modbus = stack.enter_context(modbus_tcp_server())
     channel = unique_channel()
