@@ -335,7 +335,7 @@ class RecordingSubscriber:
         client.subscribe(self._topic, qos=1)
 
     def _on_message(self, client: paho.Client, userdata: object, msg: paho.MQTTMessage) -> None:
-        key = self._key_of(msg.topic, msg.payload)
+        key = self._key_of(msg.topic, bytes(msg.payload))
         with self._cond:
             self.counts[key] += 1
             self.messages.append((msg.topic, bytes(msg.payload), bool(msg.retain)))
