@@ -10,7 +10,21 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED_DATA = Path(os.environ.get("EDGE_AGENT_SHARED_DATA", ROOT.parent / "shared" / "data"))
+
+
+def _find_shared_data() -> Path:
+    """$EDGE_AGENT_SHARED_DATA, else ../shared/data beside the checkout, else the workplace copy
+    (a clean clone for CI may not sit beside ../shared)."""
+    env = os.environ.get("EDGE_AGENT_SHARED_DATA")
+    if env:
+        return Path(env)
+    for candidate in (ROOT.parent / "shared" / "data", Path("/work/shared/data")):
+        if candidate.is_dir():
+            return candidate
+    return ROOT.parent / "shared" / "data"
+
+
+SHARED_DATA = _find_shared_data()
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
@@ -41,8 +55,7 @@ def no_leaked_threads() -> Iterator[None]:
     end = time.monotonic() + deadline
     while True:
         leaked = [
-            t for t in threading.enumerate()
-            if t not in before and t.is_alive() and not t.daemon
+            t for t in threading.enumerate() if t not in before and t.is_alive() and not t.daemon
         ]
         if not leaked or time.monotonic() > end:
             break
