@@ -67,6 +67,10 @@ async def run_service(config: AgentConfig, *, console: Console | None = None) ->
                     log.error("identification refused: %s", exc)
                     console.print(f"[bold red]identification refused:[/] {exc}")
                     continue
+                except Exception:  # a bug must not stop the bench from serving the next pack
+                    log.exception("identification failed")
+                    console.print("[bold red]identification failed; see the log[/]")
+                    continue
                 print_event(result.event, console=console, published=None)
 
         path = socket_path(config.station.data_dir)
