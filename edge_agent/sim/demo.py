@@ -44,6 +44,12 @@ from edge_agent.station.workflow import LabelCapture, StationSources
 
 log = logging.getLogger(__name__)
 SITE, STATION = "demo-site", "bench-1"
+SHORT = {
+    "damaged_defective": "damaged",
+    "reuse_candidate": "reuse",
+    "material_recycling": "recycle",
+    "expert_review": "review",
+}
 
 
 @dataclass
@@ -409,17 +415,16 @@ async def _identify_all(
                 f"[bold]{outcome.verified or 'NOT RECEIVED'}[/]"
             )
     console.rule("[bold]Summary")
-    table = Table()
-    for column in ("pack", "code", "transport", "disposition", "published", "subscriber"):
-        table.add_column(column)
-    for i, o in enumerate(outcomes, 1):
+    table = Table(caption="verified = received by a separate subscriber, COSE signature checked")
+    for column in ("pack code", "transport", "disposition", "sent", "verified"):
+        table.add_column(column, no_wrap=True)
+    for o in outcomes:
         table.add_row(
-            str(i),
             o.pack_code or "-",
-            o.transport_class or o.error,
-            o.disposition,
+            SHORT.get(o.transport_class, o.transport_class or o.error),
+            SHORT.get(o.disposition, o.disposition),
             "yes" if o.published else "NO",
-            o.verified or "-",
+            "yes" if o.verified.startswith("verified") else "NO",
         )
     console.print(table)
     return outcomes
