@@ -54,6 +54,9 @@ class BmsIdentity:
     software_version: Value | None = None
     hardware_version: Value | None = None
     protocol_version: Value | None = None
+    # further identifiers keyed by where they came from: "uds:F191" (a second hardware number),
+    # "sunspec:805.SN.1.3" (string 1, module 3 serial): the pack -> module links of GB/T 34014
+    other_ids: dict[str, Value] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

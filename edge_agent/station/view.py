@@ -63,6 +63,10 @@ def render_event(event: IdentificationEvent, *, published: bool | None = None) -
     cond.add_row("Weight", f"{mass} ({'stable' if weight.stable else weight.status})")
     if state.faults:
         cond.add_row("Faults", Text(", ".join(state.faults), style="bold red"))
+    others = bms.identity.other_ids or {}
+    if others:
+        first_key = next(iter(others))
+        cond.add_row("Other IDs", f"{len(others)} (e.g. {first_key} = {others[first_key].value})")
 
     checks = Table(show_header=True, header_style="bold", expand=True, box=None)
     checks.add_column("check")

@@ -93,6 +93,11 @@ def test_reading_maps_identity_and_state(transport: str) -> None:
         _expect(ident.rated_capacity, 280, "Ah", "sunspec:802.AHRtg")
         _expect(ident.rated_energy, 86.0, "kWh", "sunspec:802.WHRtg")
         _expect(ident.battery_type, "lithium_ion", "", "sunspec:802.Typ")
+        # every 805 module serial, keyed by string and module (the pack -> module links)
+        assert ident.other_ids is not None
+        assert len(ident.other_ids) == BATTERY.strings * BATTERY.modules_per_string
+        key = "sunspec:805.SN.2.3"
+        _expect(ident.other_ids[key], f"{BATTERY.module_serial_prefix}-2-03", "", key)
         st = reading.state
         _expect(st.pack_voltage, BATTERY.pack_voltage(), "V", "sunspec:802.V")
         _expect(st.current, -12.3, "A", "sunspec:802.A")

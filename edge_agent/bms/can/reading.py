@@ -12,7 +12,7 @@ from statistics import fmean
 
 from edge_agent.model import BmsIdentity, BmsReading, BmsState, ReadingStatus, Value
 
-IDENTITY_FIELDS = frozenset(f.name for f in fields(BmsIdentity))
+IDENTITY_FIELDS = frozenset(f.name for f in fields(BmsIdentity)) - {"other_ids"}
 STATE_FIELDS = frozenset(
     f.name for f in fields(BmsState) if f.name not in {"cell_voltages", "temperatures", "faults"}
 )
@@ -54,6 +54,7 @@ class ReadingBuilder:
     transport: str = "can"
     profile: str = ""
     values: dict[str, Value] = field(default_factory=dict)
+    others: dict[str, Value] = field(default_factory=dict)  # identifiers beyond the first
     cells: tuple[float, ...] = ()
     cells_method: str = ""
     temperatures: tuple[float, ...] = ()
@@ -63,11 +64,17 @@ class ReadingBuilder:
     failed_methods: list[str] = field(default_factory=list)
 
     def put(self, name: str, value: str | float | bool | None, method: str) -> None:
-        """Set field ``name`` unless an earlier method already did; None is ignored."""
-        if value is None or name in self.values:
+        """Set field ``name`` unless an earlier method already did; None is ignored. A later
+        identifier for a filled identity field is kept in ``other_ids`` under its method."""
+        if value is None:
             return
         if name not in IDENTITY_FIELDS and name not in STATE_FIELDS:
             raise KeyError(f"unknown reading field {name!r}")
+        if name in self.values:
+            kept = self.values[name]
+            if name in IDENTITY_FIELDS and method != kept.method and value != kept.value:
+                self.others.setdefault(method, Value(value=value, unit=kept.unit, method=method))
+            return
         unit = UNITS.get(name, "")
         if isinstance(value, float) and unit:
             value = round(value, 6)
@@ -110,7 +117,10 @@ class ReadingBuilder:
             self.put("temperature_max", float(max(self.temperatures)), "derived")
         if limits is not None:
             self._check_limits(limits)
-        identity = BmsIdentity(**{k: v for k, v in self.values.items() if k in IDENTITY_FIELDS})
+        identity = BmsIdentity(
+            **{k: v for k, v in self.values.items() if k in IDENTITY_FIELDS},
+            other_ids=dict(self.others) or None,
+        )
         state = BmsState(
             **{k: v for k, v in self.values.items() if k in STATE_FIELDS},
             cell_voltages=self.cells,

@@ -85,7 +85,7 @@ def to_reading(
         transport="modbus",
         methods=("regmap",),
         profile=profile,
-        identity=BmsIdentity(**identity),
+        identity=BmsIdentity(**identity),  # type: ignore[arg-type]
         state=BmsState(**state),  # type: ignore[arg-type]
         problems=tuple(issues),
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from statistics import fmean
 
 from edge_agent.bms.modbus.sunspec_decode import DecodedModel, PointValue
@@ -54,7 +55,19 @@ def _identity(common: DecodedModel | None, base: DecodedModel | None) -> BmsIden
         kind = base.points.get("Typ")
         if kind is not None and isinstance(kind.raw, int) and kind.raw in CHEMISTRY:
             fields["battery_type"] = Value(value=CHEMISTRY[kind.raw], method="sunspec:802.Typ")
-    return BmsIdentity(**{k: v for k, v in fields.items() if v is not None})
+    return BmsIdentity(**{k: v for k, v in fields.items() if v is not None})  # type: ignore[arg-type]
+
+
+def _module_serials(modules: list[DecodedModel]) -> dict[str, Value]:
+    """805 module serial numbers keyed ``sunspec:805.SN.<string>.<module>``."""
+    out: dict[str, Value] = {}
+    for module in modules:
+        serial = module.value("SN")
+        if not isinstance(serial, str) or not serial.strip():
+            continue
+        key = f"sunspec:805.SN.{module.value('StrIdx')}.{module.value('ModIdx')}"
+        out[key] = Value(value=serial.strip(), method=key)
+    return out
 
 
 def _faults(base: DecodedModel) -> tuple[str, ...]:
@@ -153,7 +166,10 @@ def to_reading(scan: SunSpecScan, *, profile: str = "") -> BmsReading:
         transport="modbus",
         methods=("sunspec",),
         profile=profile,
-        identity=_identity(common, base),
+        identity=replace(
+            _identity(common, base),
+            other_ids=_module_serials([m for m in scan.models if m.id == 805]) or None,
+        ),
         state=_state(scan.models),
         problems=tuple(problems),
     )
