@@ -18,6 +18,7 @@ import numpy as np
 import zxingcpp
 
 from edge_agent.codes import IDENTITY_KINDS, ParsedCode, parse_identifier
+from edge_agent.vision.qr_regrid import regrid_qr
 
 Gray = np.ndarray
 Points = tuple[tuple[int, int], ...]
@@ -35,6 +36,8 @@ _SYMBOLOGY = {
     zxingcpp.BarcodeFormat.Code128: "Code128",
 }
 _UPSCALE_MAX_SIDE = 1000  # upscaling passes only help small symbols in small frames
+REGRID_NAME = "qr-regrid"  # last resort for a located but undecodable (warped) QR symbol
+_REGRID_MAX_MS = 400.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -201,7 +204,7 @@ DEFAULT_PASSES: tuple[DecodePass, ...] = (
     DecodePass("rot45", _rotate(45.0)),
     DecodePass("fixed", _identity, zxingcpp.Binarizer.FixedThreshold),
 )
-PASS_NAMES = tuple(p.name for p in DEFAULT_PASSES)
+PASS_NAMES = (*(p.name for p in DEFAULT_PASSES), REGRID_NAME)
 
 
 def to_gray(image: np.ndarray) -> Gray:
@@ -224,25 +227,29 @@ def _points(barcode: zxingcpp.Barcode, back: np.ndarray | None) -> Points:
     return tuple((round(x), round(y)) for x, y in pts)
 
 
+def _symbol(b: zxingcpp.Barcode, position: Points, pass_name: str) -> DecodedSymbol:
+    gs1 = b.content_type == zxingcpp.ContentType.GS1
+    return DecodedSymbol(
+        symbology=_SYMBOLOGY.get(b.format, str(b.format).rsplit(".", 1)[-1]),
+        text=b.text,
+        parsed=parse_identifier(b.text, gs1_hint=gs1),
+        position=position,
+        decode_pass=pass_name,
+    )
+
+
 def run_pass(gray: Gray, step: DecodePass) -> list[DecodedSymbol]:
     """Run one pass and return its symbols in original-frame coordinates."""
     image, back = step.prep(gray)
     found = zxingcpp.read_barcodes(
         image, formats=FORMATS, text_mode=zxingcpp.TextMode.Plain, binarizer=step.binarizer
     )
-    out = []
-    for b in found:
-        gs1 = b.content_type == zxingcpp.ContentType.GS1
-        out.append(
-            DecodedSymbol(
-                symbology=_SYMBOLOGY.get(b.format, str(b.format).rsplit(".", 1)[-1]),
-                text=b.text,
-                parsed=parse_identifier(b.text, gs1_hint=gs1),
-                position=_points(b, back),
-                decode_pass=step.name,
-            )
-        )
-    return out
+    return [_symbol(b, _points(b, back), step.name) for b in found]
+
+
+def run_regrid(gray: Gray, budget_ms: float) -> list[DecodedSymbol]:
+    """Last-resort pass: QR symbols located but not decoded, re-sampled on a fitted grid."""
+    return [_symbol(r.barcode, r.quad, REGRID_NAME) for r in regrid_qr(gray, budget_ms)]
 
 
 def decode_gray(
@@ -251,6 +258,7 @@ def decode_gray(
     passes: Sequence[DecodePass] = DEFAULT_PASSES,
     passes_after_text: int = 2,
     budget_ms: float | None = None,
+    regrid: bool = True,
 ) -> DecodeResult:
     """Decode one grayscale frame with the multi-pass strategy (see module docstring)."""
     start = time.perf_counter()
@@ -275,6 +283,17 @@ def decode_gray(
             if remaining_after_text <= 0:
                 break
     elapsed = (time.perf_counter() - start) * 1000
+    # Only when every pass failed on QR: a cheap located-but-undecodable check comes first,
+    # so frames without a QR-like symbol pay one extra zxing-cpp call.
+    if regrid and not any(
+        s.parsed.kind in IDENTITY_KINDS or s.symbology == "QRCode" for s in found.values()
+    ):
+        left = _REGRID_MAX_MS if budget_ms is None else min(_REGRID_MAX_MS, budget_ms - elapsed)
+        if left > 0:
+            ran.append(REGRID_NAME)
+            for sym in run_regrid(gray, left):
+                found.setdefault((sym.symbology, sym.text), sym)
+        elapsed = (time.perf_counter() - start) * 1000
     return DecodeResult(symbols=tuple(found.values()), passes_run=tuple(ran), duration_ms=elapsed)
 
 

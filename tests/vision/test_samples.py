@@ -14,9 +14,9 @@ from edge_agent.vision.decode import decode_gray, decode_single_pass, to_gray
 from edge_agent.vision.evidence import load_image_file
 from tests.support.vision import iter_samples
 
-# Rates reached by the multi-pass pipeline (goals: QR 97%, DM 98%, C128 100%). QR stays below
-# its goal: 7 motion-blurred photos in qrcode-4 fail every pass (checksum errors).
-MIN_RATE = {"qrcode": 130 / 137, "datamatrix": 94 / 95, "code128": 1.0}
+# Rates reached by the multi-pass pipeline (goals: QR 97%, DM 98%, C128 100%). The one Data
+# Matrix miss is dm-2x2-b, whose .txt is "<unkown>".
+MIN_RATE = {"qrcode": 1.0, "datamatrix": 94 / 95, "code128": 1.0}
 
 
 @pytest.fixture(scope="module")
