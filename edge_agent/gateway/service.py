@@ -156,11 +156,19 @@ class Gateway:
             self._held = held
             return False
         self.site.ack(done)
-        for f in forwards:
-            self.metrics.accepted.labels(kind=f.kind).inc()
-            log.debug(
-                "accepted", extra={"event_id": f.event_id, "kind": f.kind, "station": f.station}
-            )
+        # One counter update per kind and batch; the debug line only when debug is on (its
+        # extra dict costs about as much as the counter).
+        events = sum(1 for f in forwards if f.kind == "event")
+        if events:
+            self.metrics.accepted.labels(kind="event").inc(events)
+        if len(forwards) > events:
+            self.metrics.accepted.labels(kind="evidence").inc(len(forwards) - events)
+        if log.isEnabledFor(logging.DEBUG):
+            for f in forwards:
+                log.debug(
+                    "accepted",
+                    extra={"event_id": f.event_id, "kind": f.kind, "station": f.station},
+                )
         for msg, rej in rejects:
             self._rejected(msg, rej)
         return True

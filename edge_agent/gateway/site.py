@@ -75,7 +75,8 @@ class SiteSubscriber:
     def __init__(self, settings: MqttSettings, *, session_expiry_s: int) -> None:
         self._settings = settings
         self._session_expiry_s = session_expiry_s
-        self.inbox: queue.Queue[SiteMessage] = queue.Queue()
+        # SimpleQueue: one C-level lock per put/get instead of queue.Queue's Python conditions.
+        self.inbox: queue.SimpleQueue[SiteMessage] = queue.SimpleQueue()
         self.generation = 0
         self.connected = threading.Event()
         self.subscribed = threading.Event()  # set once the broker granted the subscriptions
