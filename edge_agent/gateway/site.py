@@ -21,6 +21,7 @@ from paho.mqtt.properties import Properties
 
 from edge_agent.errors import ConfigError
 from edge_agent.gateway.routing import subscriptions
+from edge_agent.uplink.mqtt import one_wakeup
 from edge_agent.uplink.settings import MqttSettings
 
 log = logging.getLogger("edge_agent.gateway.site")
@@ -112,9 +113,10 @@ class SiteSubscriber:
 
     def ack(self, messages: list[SiteMessage]) -> None:
         """Acknowledge messages received on the current connection (older mids are void)."""
-        for m in messages:
-            if m.qos and m.generation == self.generation:
-                self._client.ack(m.mid, m.qos)
+        with one_wakeup(self._client):
+            for m in messages:
+                if m.qos and m.generation == self.generation:
+                    self._client.ack(m.mid, m.qos)
 
     def publish(self, topic: str, payload: bytes) -> None:
         """Fire-and-forget publish on the site broker (QoS 0), e.g. the quarantine topic."""

@@ -412,6 +412,10 @@ class OutboxPublisher:
         return not self._inflight or self._inflight_bytes < self.window_bytes
 
     def _fill_window(self) -> None:
+        with self.link.burst():
+            self._fill_window_burst()
+
+    def _fill_window_burst(self) -> None:
         while self._window_open() and not self._stop.is_set():
             if not self._prefetch:
                 rows = self.outbox.fetch(self._cursor, self.window, max_bytes=self.window_bytes)
