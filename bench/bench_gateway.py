@@ -141,12 +141,20 @@ class Relay:
             c.loop_stop()
 
 
+UPSTREAM_PROTOCOL = ["3.1.1"]  # set from --upstream-protocol
+
+
 def gateway_settings(workdir: Path, site_port: int, up_port: int, prefix: str) -> GatewaySettings:
     return from_plain(
         GatewaySettings,
         {
             "site_mqtt": {"port": site_port, "client_id": f"gw-{prefix}", "protocol": "3.1.1"},
-            "upstream_mqtt": {"port": up_port, "client_id": f"gw-up-{prefix}", "max_inflight": 100},
+            "upstream_mqtt": {
+                "port": up_port,
+                "client_id": f"gw-up-{prefix}",
+                "max_inflight": 100,
+                "protocol": UPSTREAM_PROTOCOL[0],
+            },
             "upstream_prefix": prefix,
             "trust_store": str(workdir / "trust.json"),
             "data_dir": str(workdir / prefix),
@@ -200,7 +208,14 @@ def main() -> int:
     parser.add_argument(
         "--alg", choices=["ed25519", "p256"], default="ed25519", help="station keys"
     )
+    parser.add_argument(
+        "--upstream-protocol",
+        choices=["3.1.1", "5", "auto"],
+        default="3.1.1",
+        help="gateway's upstream MQTT version (the relay speaks 3.1.1 on both sides)",
+    )
     args = parser.parse_args()
+    UPSTREAM_PROTOCOL[0] = args.upstream_protocol
     logging.disable(logging.WARNING)  # reconnect chatter of the start/stop cycles
     n, runs = (300, 1) if args.smoke else (args.events, args.runs)
     cpus = sorted(os.sched_getaffinity(0))
@@ -235,7 +250,8 @@ def main() -> int:
     gw_cpu, relay_cpu = statistics.median(per_cpu["gateway"]), statistics.median(per_cpu["relay"])
     print(
         f"gateway benchmark: {len(events)} signed events ({args.alg}, {len(stations)} stations), "
-        f"{runs} run(s), forwarder pinned to CPU {cpus[0]}, brokers on {sorted(theirs)}"
+        f"{runs} run(s), forwarder pinned to CPU {cpus[0]}, brokers on {sorted(theirs)}, "
+        f"gateway upstream MQTT {args.upstream_protocol}"
     )
     print(f"{'forwarder':<32} {'ev/s':>8} {'ev/CPU-s':>9}  runs ev/s")
     for name, kind, wall, cpu in (
@@ -246,7 +262,8 @@ def main() -> int:
         print(f"{name:<32} {wall:>8.0f} {cpu:>9.0f}  {runs_text}")
     print(
         f"ratio gateway/relay: {gw / relay:.2f} wall, {gw_cpu / relay_cpu:.2f} per CPU second "
-        f"(goals: >= 0.5 and >= 3000 ev/s; 3000 ev/s {'met' if gw >= 3000 else 'NOT met'})"
+        f"(goals: >= 0.5 and >= 3000 ev/s; 3000 ev/s {'met' if gw >= 3000 else 'NOT met'} wall, "
+        f"{'met' if gw_cpu >= 3000 else 'NOT met'} per CPU second)"
     )
     return 0
 

@@ -25,6 +25,7 @@ from edge_agent.signing.trust import TrustedKey, TrustStore
 _EVENT_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
 _ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+_KID = re.compile(r"[0-9a-f]{32}")
 _MAX_INT = 2**63 - 1
 _MAX_EVIDENCE = 8
 
@@ -95,7 +96,7 @@ def _routing_facts(payload: bytes, key: TrustedKey) -> EventFacts:
         _text(body.get("event_id"), _EVENT_ID, "event_id"),
         _text(body.get("site"), _ID, "site"),
         _text(body.get("station"), _ID, "station"),
-        _text(body.get("kid"), re.compile(r"[0-9a-f]{32}"), "kid"),
+        _text(body.get("kid"), _KID, "kid"),
         _count(body.get("boot_epoch"), "boot_epoch"),
         _count(body.get("seq"), "seq"),
         hashes,

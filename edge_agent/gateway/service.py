@@ -45,6 +45,10 @@ class Gateway:
             upstream,
             client_id=upstream.client_id or f"{settings.site_mqtt.client_id}-upstream",
             metrics=self.metrics.upstream,
+            # Delete PUBACKed rows in groups of up to ~20 ms instead of one transaction per
+            # drainer step: a crash in between only re-sends rows (at-least-once either way).
+            ack_batch=256,
+            ack_flush_s=0.02,
         )
         self.metrics.held_evidence.set_function(lambda: float(len(self._held)))
         self.metrics.site_connected.set_function(lambda: float(self.site.connected.is_set()))
@@ -156,11 +160,19 @@ class Gateway:
             self._held = held
             return False
         self.site.ack(done)
-        for f in forwards:
-            self.metrics.accepted.labels(kind=f.kind).inc()
-            log.debug(
-                "accepted", extra={"event_id": f.event_id, "kind": f.kind, "station": f.station}
-            )
+        # One counter update per kind and batch; the debug line only when debug is on (its
+        # extra dict costs about as much as the counter).
+        events = sum(1 for f in forwards if f.kind == "event")
+        if events:
+            self.metrics.accepted.labels(kind="event").inc(events)
+        if len(forwards) > events:
+            self.metrics.accepted.labels(kind="evidence").inc(len(forwards) - events)
+        if log.isEnabledFor(logging.DEBUG):
+            for f in forwards:
+                log.debug(
+                    "accepted",
+                    extra={"event_id": f.event_id, "kind": f.kind, "station": f.station},
+                )
         for msg, rej in rejects:
             self._rejected(msg, rej)
         return True

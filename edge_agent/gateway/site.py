@@ -21,6 +21,7 @@ from paho.mqtt.properties import Properties
 
 from edge_agent.errors import ConfigError
 from edge_agent.gateway.routing import subscriptions
+from edge_agent.uplink.mqtt import one_wakeup
 from edge_agent.uplink.settings import MqttSettings
 
 log = logging.getLogger("edge_agent.gateway.site")
@@ -75,7 +76,8 @@ class SiteSubscriber:
     def __init__(self, settings: MqttSettings, *, session_expiry_s: int) -> None:
         self._settings = settings
         self._session_expiry_s = session_expiry_s
-        self.inbox: queue.Queue[SiteMessage] = queue.Queue()
+        # SimpleQueue: one C-level lock per put/get instead of queue.Queue's Python conditions.
+        self.inbox: queue.SimpleQueue[SiteMessage] = queue.SimpleQueue()
         self.generation = 0
         self.connected = threading.Event()
         self.subscribed = threading.Event()  # set once the broker granted the subscriptions
@@ -111,9 +113,10 @@ class SiteSubscriber:
 
     def ack(self, messages: list[SiteMessage]) -> None:
         """Acknowledge messages received on the current connection (older mids are void)."""
-        for m in messages:
-            if m.qos and m.generation == self.generation:
-                self._client.ack(m.mid, m.qos)
+        with one_wakeup(self._client):
+            for m in messages:
+                if m.qos and m.generation == self.generation:
+                    self._client.ack(m.mid, m.qos)
 
     def publish(self, topic: str, payload: bytes) -> None:
         """Fire-and-forget publish on the site broker (QoS 0), e.g. the quarantine topic."""

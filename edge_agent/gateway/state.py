@@ -110,15 +110,16 @@ class GatewayState:
         try:
             with self._db:
                 self._db.execute("BEGIN IMMEDIATE")
-                for rec in accepted:
-                    self._db.execute(
-                        "INSERT OR IGNORE INTO seen_event VALUES (?, ?, ?, ?, ?)",
-                        (rec.event_id, rec.kid, rec.site, rec.station, now),
-                    )
-                    self._db.executemany(
-                        "INSERT OR IGNORE INTO expected_evidence VALUES (?, ?, ?, ?, 0)",
-                        [(h, rec.event_id, rec.site, rec.station) for h in rec.evidence],
-                    )
+                records = list(accepted)
+                # One executemany per table and batch, not one statement per event.
+                self._db.executemany(
+                    "INSERT OR IGNORE INTO seen_event VALUES (?, ?, ?, ?, ?)",
+                    [(r.event_id, r.kid, r.site, r.station, now) for r in records],
+                )
+                self._db.executemany(
+                    "INSERT OR IGNORE INTO expected_evidence VALUES (?, ?, ?, ?, 0)",
+                    [(h, r.event_id, r.site, r.station) for r in records for h in r.evidence],
+                )
                 self._db.executemany(
                     "INSERT OR REPLACE INTO replay_window VALUES (?, ?, ?, ?)",
                     [(kid, w.epoch, w.top, format(w.bitmap, "x")) for kid, w in windows.items()],

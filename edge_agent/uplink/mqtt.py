@@ -9,13 +9,14 @@ disconnected is treated as queued (paho re-sends it on reconnect); we never call
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -276,6 +277,10 @@ class MqttLink:
 
     # --- publishing ----------------------------------------------------------------------------
 
+    def burst(self) -> contextlib.AbstractContextManager[None]:
+        """Context for several ``publish`` calls in a row: one wake-up of the loop thread."""
+        return one_wakeup(self._client)
+
     def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> int:
         """Queue a QoS 1 publish and return its mid; PublishError if paho refused it."""
         try:
@@ -374,6 +379,25 @@ class MqttLink:
             return
         if msg.qos > 0:
             client.ack(msg.mid, msg.qos)
+
+
+@contextlib.contextmanager
+def one_wakeup(client: paho.Client) -> Iterator[None]:
+    """Queue a burst of packets from another thread with one wake-up of paho's loop thread."""
+    # paho writes a byte to its socket pair for every packet queued from another thread, so
+    # its loop thread leaves select() once per packet; one byte after the burst does the same
+    # (the loop then writes everything queued) at a fraction of the syscalls and wake-ups.
+    wake = client._sockpairW
+    if wake is None:
+        yield
+        return
+    client._sockpairW = None
+    try:
+        yield
+    finally:
+        client._sockpairW = wake
+        with contextlib.suppress(OSError):
+            wake.send(b"0")
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float, step: float = 0.01) -> bool:

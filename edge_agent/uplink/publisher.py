@@ -112,6 +112,7 @@ class OutboxPublisher:
         self._cursor = 0
         self._next_rescan = 0.0
         self._connected_since = 0.0
+        self._next_expiry_check = 0.0
         self._deliveries = DeliveryTracker()  # shared with callers; never locked around paho
         self._idle = threading.Condition()
         self._callbacks: list[DeliveredCallback] = []
@@ -384,7 +385,12 @@ class OutboxPublisher:
         self._next_rescan = time.monotonic() + self._rescan_s
 
     def _expire_flights(self, now: float) -> None:
+        # Scanning every flight on every step cost O(window) per PUBACK; a flight is stale only
+        # after ack_timeout_s, so looking a few times per timeout is just as good.
+        if now < self._next_expiry_check:
+            return
         limit = self._ack_timeout_s
+        self._next_expiry_check = now + min(1.0, limit / 4)
         stale = [
             mid
             for mid, f in self._inflight.items()
@@ -406,6 +412,10 @@ class OutboxPublisher:
         return not self._inflight or self._inflight_bytes < self.window_bytes
 
     def _fill_window(self) -> None:
+        with self.link.burst():
+            self._fill_window_burst()
+
+    def _fill_window_burst(self) -> None:
         while self._window_open() and not self._stop.is_set():
             if not self._prefetch:
                 rows = self.outbox.fetch(self._cursor, self.window, max_bytes=self.window_bytes)
