@@ -19,7 +19,6 @@ import asyncio
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -28,9 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import cv2  # noqa: E402
-import paho.mqtt.client as paho  # noqa: E402
-from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
 
+from bench.raw_paho import RawPaho  # noqa: E402
 from edge_agent.config import config_from_plain  # noqa: E402
 from edge_agent.signing.keys import init_keys, load_signer  # noqa: E402
 from edge_agent.sim.label_render import render_label  # noqa: E402
@@ -106,46 +104,9 @@ class Ours:
 # --- baseline: raw paho -----------------------------------------------------------------------
 
 
-class RawPaho:
-    """Plain paho client, MQTT 5, QoS 1, same in-flight window, counts PUBACKs."""
-
-    def __init__(self, port: int) -> None:
-        self.acked = 0
-        self.cond = threading.Condition()
-        self.client = paho.Client(
-            callback_api_version=CallbackAPIVersion.VERSION2,
-            client_id="raw-paho",
-            protocol=paho.MQTTv5,
-        )
-        self.client.max_inflight_messages_set(WINDOW)
-        self.client.on_publish = self._on_publish
-        connected = threading.Event()
-        self.client.on_connect = lambda *a: connected.set()
-        self.client.connect("127.0.0.1", port)
-        self.client.loop_start()
-        if not connected.wait(10):
-            raise RuntimeError("raw paho could not connect")
-
-    def _on_publish(self, *args: object) -> None:
-        with self.cond:
-            self.acked += 1
-            self.cond.notify_all()
-
-    def wait_acked(self, n: int, timeout: float = 120) -> None:
-        end = time.monotonic() + timeout
-        with self.cond:
-            while self.acked < n:
-                if not self.cond.wait(max(0.0, end - time.monotonic())):
-                    raise TimeoutError(f"raw paho: {self.acked}/{n} acked")
-
-    def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
-
-
 def raw_latencies(port: int, sent: Payloads) -> list[float]:
     """Publish each event with its photo, wait for both PUBACKs; seconds per event."""
-    raw = RawPaho(port)
+    raw = RawPaho(port, window=WINDOW)
     out = []
     try:
         i = 0
@@ -166,7 +127,7 @@ def raw_latencies(port: int, sent: Payloads) -> list[float]:
 
 def raw_throughput(port: int, sent: Payloads) -> float:
     """Events (with their photos) per second, published as fast as paho takes them."""
-    raw = RawPaho(port)
+    raw = RawPaho(port, window=WINDOW)
     events = sum(1 for topic, _ in sent if topic.endswith("/event"))
     try:
         t0 = time.perf_counter()

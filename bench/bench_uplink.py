@@ -24,9 +24,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import paho.mqtt.client as paho  # noqa: E402
-from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
 
+from bench.raw_paho import RawPaho  # noqa: E402
 from edge_agent.uplink.outbox import Outbox, OutboxMessage  # noqa: E402
 from edge_agent.uplink.publisher import OutboxPublisher  # noqa: E402
 from edge_agent.uplink.settings import MqttSettings  # noqa: E402
@@ -53,45 +52,8 @@ def rss_kib() -> int:
 # --- baseline: raw paho -------------------------------------------------------------------
 
 
-class RawPaho:
-    """Plain paho client, QoS 1, same in-flight window, counts PUBACKs."""
-
-    def __init__(self, port: int) -> None:
-        self.acked = 0
-        self.cond = threading.Condition()
-        self.client = paho.Client(
-            callback_api_version=CallbackAPIVersion.VERSION2,
-            client_id="raw-paho",
-            protocol=paho.MQTTv5,
-        )
-        self.client.max_inflight_messages_set(WINDOW)
-        self.client.on_publish = self._on_publish
-        connected = threading.Event()
-        self.client.on_connect = lambda *a: connected.set()
-        self.client.connect("127.0.0.1", port)
-        self.client.loop_start()
-        if not connected.wait(10):
-            raise RuntimeError("raw paho could not connect")
-
-    def _on_publish(self, *args: object) -> None:
-        with self.cond:
-            self.acked += 1
-            self.cond.notify_all()
-
-    def wait_acked(self, n: int, timeout: float = 300) -> None:
-        end = time.monotonic() + timeout
-        with self.cond:
-            while self.acked < n:
-                if not self.cond.wait(max(0.0, end - time.monotonic())):
-                    raise TimeoutError(f"raw paho: {self.acked}/{n} acked")
-
-    def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
-
-
 def raw_throughput(port: int, n: int) -> float:
-    raw = RawPaho(port)
+    raw = RawPaho(port, window=WINDOW)
     try:
         t0 = time.perf_counter()
         for i in range(n):
@@ -103,7 +65,7 @@ def raw_throughput(port: int, n: int) -> float:
 
 
 def raw_latencies(port: int, n: int) -> list[float]:
-    raw = RawPaho(port)
+    raw = RawPaho(port, window=WINDOW)
     out = []
     try:
         for i in range(n):
