@@ -124,6 +124,13 @@ def test_agent_sigkilled_after_identify_before_puback_delivers_after_restart(
         try:
             service.wait_ready()
             _assert_delivered_once_each(sub, committed)
+            # the subscriber may already hold a re-sent event from a killed agent (the frozen
+            # broker delivers it on SIGCONT) before this agent's own re-send is acknowledged:
+            # wait for the outbox to drain, not only for the subscriber
+            deadline = time.monotonic() + 60
+            while _outbox_keys(files.data_dir) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert _outbox_keys(files.data_dir) == []
             service.signal(signal.SIGTERM)
             assert service.wait(30) == 0, service.err()
         finally:
