@@ -20,7 +20,6 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 import cv2  # noqa: E402
 
 from bench.raw_paho import RawPaho  # noqa: E402
+from bench.stats import median_of, pct  # noqa: E402
 from edge_agent.config import config_from_plain  # noqa: E402
 from edge_agent.signing.keys import init_keys, load_signer  # noqa: E402
 from edge_agent.sim.label_render import render_label  # noqa: E402
@@ -185,15 +185,6 @@ def measure(
         return to_ack, to_commit, raw_lat, ours_tp, raw_tp, sent
     finally:
         broker.stop()
-
-
-def pct(values: list[float], q: float) -> float:
-    s = sorted(values)
-    return s[min(len(s) - 1, round(q * (len(s) - 1)))]
-
-
-def median_of(runs: int, fn: Callable[[], float]) -> float:
-    return statistics.median(fn() for _ in range(runs))
 
 
 def main() -> int:

@@ -18,7 +18,6 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,6 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 
 from bench.raw_paho import RawPaho  # noqa: E402
+from bench.stats import median_of, pct  # noqa: E402
 from edge_agent.uplink.outbox import Outbox, OutboxMessage  # noqa: E402
 from edge_agent.uplink.publisher import OutboxPublisher  # noqa: E402
 from edge_agent.uplink.settings import MqttSettings  # noqa: E402
@@ -184,15 +184,6 @@ def backlog_drain(port: int, n: int, workdir: Path) -> dict[str, float]:
         "rss_start_mib": rss_start / 1024,
         "rss_peak_mib": peak[0] / 1024,
     }
-
-
-def pct(values: list[float], q: float) -> float:
-    s = sorted(values)
-    return s[min(len(s) - 1, round(q * (len(s) - 1)))]
-
-
-def median_of(runs: int, fn: Callable[[], float]) -> float:
-    return statistics.median(fn() for _ in range(runs))
 
 
 def main() -> int:
