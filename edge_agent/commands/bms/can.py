@@ -1,7 +1,8 @@
-"""CLI pieces of the CAN backend, used by ``edge_agent.commands.bms``.
+"""CAN flags and subcommands of ``edge-agent bms``.
 
 ``bms read`` (one-shot JSON), ``bms capture --out FILE`` (record a session or the bare bus to
-a python-can log: .log/.asc/.blf) and ``bms replay FILE`` (decode a recording as a bus).
+a python-can log: .log/.asc/.blf) and ``bms replay FILE`` (decode a recording as a bus). The
+sessions themselves are in ``edge_agent.bms.can.capture``.
 """
 
 from __future__ import annotations
@@ -15,13 +16,16 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from edge_agent.bms.can.bus import LOG_SUFFIXES, BusSession
-from edge_agent.bms.can.profile_source import CanProfileSource
+from edge_agent.bms.can.bus import LOG_SUFFIXES
+from edge_agent.bms.can.capture import read_session, record_bus
 from edge_agent.bms.profile import PackProfile, load_profile
 from edge_agent.bms.settings import BmsSettings, CanSettings
+from edge_agent.config import load_config
 from edge_agent.dataform import to_plain
 from edge_agent.errors import ConfigError
 from edge_agent.model import BmsReading
+
+__all__ = ["add_commands", "add_read_arguments", "run_capture", "run_read", "run_replay"]
 
 
 def add_read_arguments(parser: argparse.ArgumentParser) -> None:
@@ -60,8 +64,6 @@ def add_commands(commands: Any) -> None:
 
 
 def _settings(args: argparse.Namespace) -> BmsSettings:
-    from edge_agent.config import load_config
-
     return load_config(getattr(args, "config", None)).bms
 
 
@@ -95,13 +97,6 @@ def _check_log_suffix(path: str) -> Path:
     return out
 
 
-async def _read(
-    profile: PackProfile, can: CanSettings, timeout: float, record: Path | None
-) -> BmsReading:
-    async with CanProfileSource(profile=profile, can=can, record=record) as source:
-        return await source.read(timeout)
-
-
 def _print(reading: BmsReading) -> int:
     json.dump(to_plain(reading), sys.stdout, indent=2, ensure_ascii=False)
     sys.stdout.write("\n")
@@ -115,7 +110,7 @@ def run_read(args: argparse.Namespace) -> int:
     can = _can_settings(settings.can, args)
     record = _check_log_suffix(args.record) if getattr(args, "record", None) else None
     timeout = args.timeout or settings.timeout_s
-    return _print(asyncio.run(_read(profile, can, timeout, record)))
+    return _print(asyncio.run(read_session(profile, can, timeout, record)))
 
 
 def run_replay(args: argparse.Namespace) -> int:
@@ -123,7 +118,7 @@ def run_replay(args: argparse.Namespace) -> int:
     settings = _settings(args)
     profile = _profile(args, settings)
     can = replace(settings.can, replay=args.file)
-    return _print(asyncio.run(_read(profile, can, args.timeout or settings.timeout_s, None)))
+    return _print(asyncio.run(read_session(profile, can, args.timeout or settings.timeout_s, None)))
 
 
 def run_capture(args: argparse.Namespace) -> int:
@@ -133,18 +128,12 @@ def run_capture(args: argparse.Namespace) -> int:
     can = _can_settings(settings.can, args)
     if args.profile:
         profile = _profile(args, settings)
-        reading = asyncio.run(_read(profile, can, args.timeout or settings.timeout_s, out))
+        reading = asyncio.run(read_session(profile, can, args.timeout or settings.timeout_s, out))
         print(f"recorded to {out}; reading status {reading.status}", file=sys.stderr)
         return _print(reading)
     if args.bitrate:
         can = replace(can, bitrate=args.bitrate)
-
-    async def record() -> int:
-        async with BusSession(can, record=out):
-            await asyncio.sleep(args.duration)
-        return 0
-
     started = time.monotonic()
-    code = asyncio.run(record())
+    asyncio.run(record_bus(can, out, args.duration))
     print(f"recorded {time.monotonic() - started:.1f} s to {out}", file=sys.stderr)
-    return code
+    return 0

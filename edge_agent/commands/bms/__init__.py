@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from edge_agent.bms.can import cli as can_cli
-from edge_agent.bms.modbus import cli as modbus_cli
+from edge_agent.commands.bms import can as can_commands
+from edge_agent.commands.bms import modbus as modbus_commands
+
+__all__ = ["register"]
 
 
 def register(sub: Any) -> None:
@@ -17,13 +19,13 @@ def register(sub: Any) -> None:
     read.add_argument("--profile", help="pack profile name or .toml path")
     read.add_argument("--timeout", type=float, default=None, help="seconds (default from config)")
     read.add_argument("--json", action="store_true", help="machine-readable output (default)")
-    can_cli.add_read_arguments(read)
-    modbus_cli.add_read_arguments(read)
+    can_commands.add_read_arguments(read)
+    modbus_commands.add_read_arguments(read)
     read.set_defaults(func=_read)
-    can_cli.add_commands(commands)
+    can_commands.add_commands(commands)
 
 
 def _read(args: argparse.Namespace) -> int:
     if getattr(args, "modbus", None):
-        return modbus_cli.run_read(args)
-    return can_cli.run_read(args)
+        return modbus_commands.run_read(args)
+    return can_commands.run_read(args)

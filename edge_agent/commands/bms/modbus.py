@@ -1,4 +1,4 @@
-"""CLI pieces of the Modbus backend, used by ``edge_agent.commands.bms``."""
+"""Modbus flags of ``edge-agent bms read`` (``--modbus URL``) and the read they run."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from edge_agent.bms.settings import ModbusSettings
 from edge_agent.config import load_config
 from edge_agent.dataform import from_plain, to_plain
 from edge_agent.errors import ConfigError
+
+__all__ = ["DEFAULT_PROFILE", "add_read_arguments", "run_read"]
 
 DEFAULT_PROFILE = "sunspec-battery"
 
