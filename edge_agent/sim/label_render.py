@@ -11,6 +11,8 @@ contrast. The same (code, symbology, seed, degrade) always gives the same image.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import cv2
@@ -143,3 +145,28 @@ def render_label(code: str, symbology: str, *, seed: int, degrade: float) -> np.
     label = _clean_label(code, symbology, rng)
     gray = _degrade(label, degrade, rng) if degrade > 0 else label
     return cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR)
+
+
+def write_labels(
+    out: Path, *, count: int, seed: int, degrade: float, symbology: str = "mixed"
+) -> list[dict[str, str]]:
+    """Render ``count`` labels into ``out`` and a ``manifest.json`` of file -> expected code."""
+    if count < 1 or count > 100_000:
+        raise SimulatorError(f"count must be 1..100000, got {count}")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SimulatorError(f"cannot create {out}: {exc}") from None
+    names = list(SYMBOLOGIES)
+    manifest = []
+    for i in range(count):
+        rng = np.random.default_rng([seed, i])
+        sym = names[i % len(names)] if symbology == "mixed" else symbology
+        code = random_pack_code(rng)
+        img = render_label(code, sym, seed=seed * 100_003 + i, degrade=degrade)
+        name = f"label-{i:05d}-{sym}.png"
+        if not cv2.imwrite(str(out / name), img):
+            raise SimulatorError(f"cannot write {out / name}")
+        manifest.append({"file": name, "code": code, "symbology": sym})
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    return manifest

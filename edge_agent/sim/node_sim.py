@@ -357,3 +357,35 @@ class NodeSimulator:
             if v is not None:
                 self.state[k] = v
         self._write_ctrl()
+
+
+async def apply_command(sim: NodeSimulator, line: str) -> bool:
+    """Execute one ``sim node`` stdin command; False on ``quit``. SimulatorError on a bad one."""
+    words = line.split()
+    if not words:
+        return True
+    cmd, rest = words[0], words[1:]
+    try:
+        if cmd == "quit":
+            return False
+        if cmd == "weight":
+            sim.set_weight_kg(float(rest[0]))
+        elif cmd == "dock":
+            sim.set_dock(rest[0] not in ("0", "false", "off"))
+        elif cmd == "gas":
+            sim.set_gas(float(rest[0]))
+        elif cmd == "temps":
+            sim.set_temps([float(x) for x in rest])
+        elif cmd == "fault":
+            sim.set_fault(hx_dead=rest[0] == "hx_dead")
+        elif cmd == "unplug":
+            sim.unplug()
+        elif cmd == "plug":
+            sim.plug()
+        elif cmd == "reboot":
+            await sim.reboot()
+        else:
+            raise SimulatorError(f"unknown command {cmd!r}")
+    except (IndexError, ValueError):
+        raise SimulatorError(f"bad arguments for {cmd!r}: {line.strip()!r}") from None
+    return True

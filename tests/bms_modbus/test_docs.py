@@ -59,7 +59,7 @@ def test_in_process_example_runs() -> None:
 
 @pytest.mark.parametrize("flag", ["--fault busy@40070x2", "--fault disconnect+20"])
 def test_fault_specs_in_the_guide_are_valid(flag: str) -> None:
-    from edge_agent.sim.modbus_cli import parse_fault
+    from edge_agent.commands.sim.bms_modbus import parse_fault
 
     fault = parse_fault(flag.split()[1])
     assert fault.kind in {"busy", "disconnect"}

@@ -16,6 +16,8 @@ from typing import Any
 
 from edge_agent.errors import SimulatorError
 
+__all__ = ["register", "run"]
+
 
 def register(sub: Any, name: str) -> None:
     """Add ``sim bms-can``."""

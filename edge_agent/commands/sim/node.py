@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from edge_agent.errors import SimulatorError
-from edge_agent.sim.node_sim import NodeSimulator
+from edge_agent.sim.node_sim import NodeSimulator, apply_command
+
+__all__ = ["register"]
 
 
 def register(sub: Any, name: str) -> None:
@@ -34,38 +36,6 @@ def register(sub: Any, name: str) -> None:
     p.add_argument("--workdir", type=Path, default=None, help="keep board files and the port here")
     p.add_argument("--uncalibrated", action="store_true", help="start without a calibration")
     p.set_defaults(func=_main)
-
-
-async def apply_command(sim: NodeSimulator, line: str) -> bool:
-    """Execute one stdin command; False on ``quit``. SimulatorError on a bad command."""
-    words = line.split()
-    if not words:
-        return True
-    cmd, rest = words[0], words[1:]
-    try:
-        if cmd == "quit":
-            return False
-        if cmd == "weight":
-            sim.set_weight_kg(float(rest[0]))
-        elif cmd == "dock":
-            sim.set_dock(rest[0] not in ("0", "false", "off"))
-        elif cmd == "gas":
-            sim.set_gas(float(rest[0]))
-        elif cmd == "temps":
-            sim.set_temps([float(x) for x in rest])
-        elif cmd == "fault":
-            sim.set_fault(hx_dead=rest[0] == "hx_dead")
-        elif cmd == "unplug":
-            sim.unplug()
-        elif cmd == "plug":
-            sim.plug()
-        elif cmd == "reboot":
-            await sim.reboot()
-        else:
-            raise SimulatorError(f"unknown command {cmd!r}")
-    except (IndexError, ValueError):
-        raise SimulatorError(f"bad arguments for {cmd!r}: {line.strip()!r}") from None
-    return True
 
 
 def _main(args: argparse.Namespace) -> int:

@@ -1,23 +1,27 @@
-"""``edge-agent sim``: run a simulator as a process (BMS over CAN/Modbus, node, label, bench)."""
+"""``edge-agent sim``: run a simulator as a process (BMS over CAN/Modbus, node, label, field kit)."""
 
 from __future__ import annotations
 
 import importlib
 from typing import Any
 
-# simulator command name -> module exposing ``register(subparsers)``; each owned by its area.
+__all__ = ["SIMULATORS", "register"]
+
+# simulator command name -> module exposing ``register(subparsers, name)``
 SIMULATORS: dict[str, str] = {
-    "bms-can": "edge_agent.sim.can_cli",
-    "bms-modbus": "edge_agent.sim.modbus_cli",
-    "node": "edge_agent.sim.node_cli",
-    "label": "edge_agent.sim.label_cli",
-    "bench": "edge_agent.sim.bench_cli",
+    "bms-can": "edge_agent.commands.sim.bms_can",
+    "bms-modbus": "edge_agent.commands.sim.bms_modbus",
+    "node": "edge_agent.commands.sim.node",
+    "label": "edge_agent.commands.sim.label",
+    "fieldkit": "edge_agent.commands.sim.fieldkit",
 }
 
 
 def register(sub: Any) -> None:
     """Add ``sim <name>`` for every simulator module that exists."""
-    parser = sub.add_parser("sim", help="run a simulator (BMS, node, label camera, whole bench)")
+    parser = sub.add_parser(
+        "sim", help="run a simulator (BMS, node, label camera, whole field kit)"
+    )
     commands = parser.add_subparsers(dest="sim_command", metavar="SIMULATOR", required=True)
     for name, module_name in SIMULATORS.items():
         try:

@@ -17,6 +17,8 @@ from typing import Any
 from edge_agent.errors import ConfigError
 from edge_agent.sim.modbus_server import EXCEPTIONS, Fault, ModbusDeviceSim
 
+__all__ = ["build_device", "parse_fault", "register"]
+
 FAULT_RE = re.compile(
     r"(?P<kind>[a-z_]+)(?:@(?P<address>\d+))?(?:x(?P<times>-?\d+))?(?:\+(?P<after>\d+))?"
 )
