@@ -1,11 +1,11 @@
-"""Benchmarks of the field kit: bench start-up and the node self-test probe, each with a baseline.
+"""Benchmarks of the field kit: its start-up and the node self-test probe, each with a baseline.
 
     python bench/bench_fieldkit.py            # full run (median of 5)
     python bench/bench_fieldkit.py --smoke    # quick check that it works (CI)
 
-1. bench start-up: ``edge-agent sim bench`` (GB/T BMS on slcan, node firmware, camera folder,
-   embedded broker, key) until "bench ready"; baseline: ``edge-agent sim node`` alone until it
-   prints its port (the slowest single part: MicroPython boot behind a pty).
+1. field kit start-up: ``edge-agent sim fieldkit`` (GB/T BMS on slcan, node firmware, camera
+   folder, embedded broker, key) until "field kit ready"; baseline: ``edge-agent sim node``
+   alone until it prints its port (the slowest single part: MicroPython boot behind a pty).
 2. node probe: the self-test's ``nodes`` + ``scale`` checks (hello, then a stable weight) against
    the real firmware; baseline: the same exchange by hand (SerialNodeLink open, hello, one
    stable weight, close) on the same node, without the self-test runner.
@@ -63,15 +63,15 @@ def _time_until(args: list[str], marker: str, workdir: Path) -> float:
 
 
 def bench_startup(runs: int) -> tuple[float, float]:
-    """(bench, node alone) median start-up seconds."""
+    """(field kit, node alone) median start-up seconds."""
     ours, base = [], []
     for i in range(runs):
         with tempfile.TemporaryDirectory() as tmp_name:
             tmp = Path(tmp_name)
             ours.append(
                 _time_until(
-                    ["sim", "bench", "--config-out", "a.toml", "--workdir", f"w{i}"],
-                    "bench ready",
+                    ["sim", "fieldkit", "--config-out", "a.toml", "--workdir", f"w{i}"],
+                    "field kit ready",
                     tmp,
                 )
             )
@@ -116,7 +116,7 @@ def main() -> int:
     runs = 1 if args.smoke else 5
     rows = []
     ours, base = bench_startup(runs)
-    rows.append(("bench start-up", ours, base, "edge-agent sim node alone"))
+    rows.append(("field kit start-up", ours, base, "edge-agent sim node alone"))
     ours, base = bench_probe(runs)
     rows.append(("node probe (nodes+scale)", ours, base, "hello + weight by hand"))
     print(f"{'measure':<26} {'ours s':>8} {'base s':>8} {'ratio':>6}  baseline")

@@ -31,9 +31,9 @@ def doc_commands(text: str) -> list[str]:
     ]
 
 
-def _stop_leftover_benches(work: Path) -> None:
-    """A failing doc command leaves its background bench running: stop it by its own pid."""
-    for state in work.glob("*/bench.json"):
+def _stop_leftover_kits(work: Path) -> None:
+    """A failing doc command leaves its background field kit running: stop it by its own pid."""
+    for state in work.glob("*/fieldkit.json"):
         pid = json.loads(state.read_text())["pid"]
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
@@ -43,7 +43,7 @@ def test_doc_has_the_whole_flow() -> None:
     commands = doc_commands(DOC.read_text(encoding="utf-8"))
     joined = "\n".join(commands)
     for needed in (
-        "sim bench",
+        "sim fieldkit",
         "selftest",
         "identify",
         "bms capture",
@@ -77,11 +77,11 @@ def test_doc_commands_run(tmp_path: Path) -> None:
             check=False,
         )
     finally:
-        _stop_leftover_benches(work)
+        _stop_leftover_kits(work)
     text = out.stdout + out.stderr
     assert out.returncode == 0, text[-4000:]
     assert text.count("OK: every required check passed") == 2, text[-4000:]
-    assert text.count("bench stopped") == 2
+    assert text.count("field kit stopped") == 2
     assert "reading status ok" in text
     # the live identification and the replayed one: the last JSON line is the replay's event
     replayed = json.loads(
@@ -94,8 +94,8 @@ def test_doc_commands_run(tmp_path: Path) -> None:
     assert replayed["event"]["pack"]["pack_code"] == manifest[0]["code"]
     capture = (work / "session" / "can.log").read_text().splitlines()
     assert len(capture) > 10 and all(ln.startswith("(") for ln in capture)
-    # both benches were stopped by the doc's `kill %1`: nothing left running
-    for name in ("bench", "replay"):
-        for part in json.loads((work / name / "bench.json").read_text())["parts"]:
+    # both field kits were stopped by the doc's `kill %1`: nothing left running
+    for name in ("fieldkit", "replay"):
+        for part in json.loads((work / name / "fieldkit.json").read_text())["parts"]:
             if part["pid"]:
                 assert not Path(f"/proc/{part['pid']}").exists()

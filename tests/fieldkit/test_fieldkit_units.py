@@ -1,12 +1,10 @@
-"""Units of the field kit: the TOML writer, the scale verdicts, bench option validation, and the
-node checks against the real firmware with a load left on the scale."""
+"""Units of the field kit: the scale verdicts, option validation, the hidden ``sim bench`` alias,
+and the node checks against the real firmware with a load left on the scale."""
 
 from __future__ import annotations
 
 import asyncio
-import math
 import threading
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -20,37 +18,9 @@ from edge_agent.errors import SimulatorError
 from edge_agent.model import WeightReading
 from edge_agent.selftest import CheckContext, Verdict, run_selftest
 from edge_agent.selftest.checks_nodes import TARE_STEP, scale_outcome
-from edge_agent.sim.bench_dock import ControlFifo, node_commands
-from edge_agent.sim.bench_toml import dump_toml
-from edge_agent.sim.field_bench import BenchSpec, FieldBench, broker_address
+from edge_agent.sim.fieldkit import FieldKit, FieldKitSpec, broker_address
+from edge_agent.sim.fieldkit_dock import ControlFifo, node_commands
 from tests.support.nodes import require_micropython
-
-chars = st.characters(codec="utf-8")  # the utf-8 codec already excludes lone surrogates
-keys = st.text(chars, min_size=1, max_size=8)
-scalars = (
-    st.booleans()
-    | st.integers(-(2**63), 2**63 - 1)
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(chars, max_size=20)
-    | st.lists(st.text(max_size=5), max_size=3)
-)
-tables = st.recursive(
-    st.dictionaries(keys, scalars, max_size=4),
-    lambda inner: st.dictionaries(keys, inner | scalars, max_size=3),
-    max_leaves=12,
-)
-
-
-@settings(max_examples=300, deadline=None)
-@given(tables)
-def test_toml_writer_round_trips(data: dict[str, Any]) -> None:
-    assert tomllib.loads(dump_toml(data)) == data
-
-
-@pytest.mark.parametrize("bad", [math.nan, None, object(), {1: 2}.keys()])
-def test_toml_writer_refuses_what_toml_cannot_hold(bad: Any) -> None:
-    with pytest.raises(ValueError):
-        dump_toml({"a": bad})
 
 
 def _weight(kg: float | None, **kw: Any) -> WeightReading:
@@ -106,12 +76,12 @@ def test_scale_verdicts(reading: WeightReading, verdict: Verdict, words: str) ->
         ({"bms": "j1939"}, "unknown --bms"),
     ],
 )
-def test_bench_refuses_bad_options_before_starting(
+def test_fieldkit_refuses_bad_options_before_starting(
     tmp_path: Path, changes: dict[str, Any], words: str
 ) -> None:
-    spec = BenchSpec(workdir=tmp_path / "w", config_out=tmp_path / "a.toml", **changes)
+    spec = FieldKitSpec(workdir=tmp_path / "w", config_out=tmp_path / "a.toml", **changes)
     with pytest.raises(SimulatorError, match=words):
-        FieldBench(spec).start()
+        FieldKit(spec).start()
     assert not (tmp_path / "a.toml").exists() and not (tmp_path / "w" / "logs").exists()
 
 
@@ -120,10 +90,21 @@ def test_broker_address() -> None:
     assert broker_address("[::1]:1883") == ("[::1]", 1883)
 
 
-def test_cli_bad_option_exits_nonzero(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    rc = main(["sim", "bench", "--config-out", str(tmp_path / "a.toml"), "--broker", "x"])
+@pytest.mark.parametrize("command", ["fieldkit", "bench"])
+def test_cli_bad_option_exits_nonzero(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    """``sim fieldkit`` and its hidden old name ``sim bench`` take the same options."""
+    rc = main(["sim", command, "--config-out", str(tmp_path / "a.toml"), "--broker", "x"])
     assert rc != 0
     assert "HOST:PORT" in capsys.readouterr().err
+
+
+def test_bench_alias_is_not_listed(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["sim", "--help"])
+    listing = capsys.readouterr().out
+    assert "fieldkit" in listing and "bench" not in listing
 
 
 def test_scale_left_loaded_fails_with_tare_step(tmp_path: Path) -> None:

@@ -1,11 +1,11 @@
-"""Run ``edge-agent sim bench`` as a subprocess and drive the agent CLI against its config.
+"""Run ``edge-agent sim fieldkit`` as a subprocess and drive the agent CLI against its config.
 
 Usage::
 
-    with running_bench(tmp, "--broker", f"127.0.0.1:{port}") as bench:
-        rc, doc = bench.selftest()
-        variant = bench.variant({"bms": {"can": {"bitrate": 500000}}})
-        rc, doc = bench.selftest(config=variant)
+    with running_fieldkit(tmp, "--broker", f"127.0.0.1:{port}") as kit:
+        rc, doc = kit.selftest()
+        variant = kit.variant({"bms": {"can": {"bitrate": 500000}}})
+        rc, doc = kit.selftest(config=variant)
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edge_agent.sim.bench_toml import dump_toml
+import tomli_w
 
 ROOT = Path(__file__).resolve().parents[2]
 READY_TIMEOUT_S = 90.0
@@ -63,8 +63,8 @@ def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 
 
 @dataclass
-class BenchProcess:
-    """A running ``sim bench`` child, its written config and its state file."""
+class FieldKitProcess:
+    """A running ``sim fieldkit`` child, its written config and its state file."""
 
     proc: subprocess.Popen[str]
     workdir: Path
@@ -73,12 +73,12 @@ class BenchProcess:
 
     @property
     def state(self) -> dict[str, Any]:
-        """bench.json: config path, trust store and every part's pid and address."""
-        data: dict[str, Any] = json.loads((self.workdir / "bench.json").read_text())
+        """fieldkit.json: config path, trust store and every part's pid and address."""
+        data: dict[str, Any] = json.loads((self.workdir / "fieldkit.json").read_text())
         return data
 
     def part(self, name: str) -> dict[str, Any]:
-        """One part's entry of bench.json."""
+        """One part's entry of fieldkit.json."""
         for part in self.state["parts"]:
             if part["name"] == name:
                 return dict(part)
@@ -89,9 +89,9 @@ class BenchProcess:
         return tomllib.loads(self.config.read_text(encoding="utf-8"))
 
     def variant(self, overrides: dict[str, Any], name: str = "variant") -> Path:
-        """Write a copy of the bench config with ``overrides`` deep-merged in."""
+        """Write a copy of the kit config with ``overrides`` deep-merged in."""
         path = self.workdir / f"{name}.toml"
-        path.write_text(dump_toml(merge(self.plain_config(), overrides)), encoding="utf-8")
+        path.write_text(tomli_w.dumps(merge(self.plain_config(), overrides)), encoding="utf-8")
         return path
 
     def selftest(self, config: Path | None = None, *extra: str) -> tuple[int, dict[str, Any]]:
@@ -114,7 +114,7 @@ class BenchProcess:
         return out.returncode, doc
 
     def stop_part(self, name: str, timeout: float = 15.0) -> None:
-        """SIGTERM one simulator child of the bench and wait until it is gone."""
+        """SIGTERM one simulator child of the kit and wait until it is gone."""
         pid = int(self.part(name)["pid"])
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
@@ -124,19 +124,19 @@ class BenchProcess:
                 os.kill(pid, 0)
             except ProcessLookupError:
                 return
-            # a child of the bench becomes a zombie until the bench polls it: that is gone enough
+            # a child of the kit becomes a zombie until the kit polls it: that is gone enough
             if _is_zombie(pid):
                 return
             time.sleep(0.05)
-        raise AssertionError(f"bench part {name} (pid {pid}) did not stop")
+        raise AssertionError(f"kit part {name} (pid {pid}) did not stop")
 
     def control(self, line: str) -> None:
-        """Write one line to the bench's control pipe (``dock``, ``undock``, node commands)."""
+        """Write one line to the kit's control pipe (``dock``, ``undock``, node commands)."""
         with open(self.state["control"], "w", encoding="utf-8") as pipe:
             pipe.write(line + "\n")
 
     def log(self) -> str:
-        """The bench's own output so far."""
+        """The kit's own output so far."""
         return self.output.read_text(errors="replace") if self.output.exists() else ""
 
 
@@ -149,10 +149,10 @@ def _is_zombie(pid: int) -> bool:
 
 
 @contextlib.contextmanager
-def running_bench(tmp: Path, *args: str) -> Iterator[BenchProcess]:
-    """Start ``edge-agent sim bench`` with ``args``, wait for it, SIGTERM it at the end."""
+def running_fieldkit(tmp: Path, *args: str) -> Iterator[FieldKitProcess]:
+    """Start ``edge-agent sim fieldkit`` with ``args``, wait for it, SIGTERM it at the end."""
     tmp.mkdir(parents=True, exist_ok=True)
-    workdir, config, output = tmp / "bench", tmp / "agent.toml", tmp / "bench.out"
+    workdir, config, output = tmp / "fieldkit", tmp / "agent.toml", tmp / "fieldkit.out"
     with open(output, "w", encoding="utf-8") as sink:
         proc = subprocess.Popen(
             [
@@ -160,7 +160,7 @@ def running_bench(tmp: Path, *args: str) -> Iterator[BenchProcess]:
                 "-m",
                 "edge_agent",
                 "sim",
-                "bench",
+                "fieldkit",
                 "--config-out",
                 str(config),
                 "--workdir",
@@ -173,16 +173,16 @@ def running_bench(tmp: Path, *args: str) -> Iterator[BenchProcess]:
             env=agent_env(),
             cwd=ROOT,
         )
-    bench = BenchProcess(proc=proc, workdir=workdir, config=config, output=output)
+    kit = FieldKitProcess(proc=proc, workdir=workdir, config=config, output=output)
     try:
         deadline = time.monotonic() + READY_TIMEOUT_S
-        while "bench ready" not in bench.log():
+        while "field kit ready" not in kit.log():
             if proc.poll() is not None:
-                raise AssertionError(f"sim bench exited with {proc.returncode}:\n{bench.log()}")
+                raise AssertionError(f"sim fieldkit exited with {proc.returncode}:\n{kit.log()}")
             if time.monotonic() > deadline:
-                raise AssertionError(f"sim bench not ready:\n{bench.log()}")
+                raise AssertionError(f"sim fieldkit not ready:\n{kit.log()}")
             time.sleep(0.05)
-        yield bench
+        yield kit
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)

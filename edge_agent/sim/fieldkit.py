@@ -1,4 +1,4 @@
-"""A whole simulated bench station as separate processes, and the agent config that matches it.
+"""The field kit: a whole simulated station as separate processes, and the agent config that matches it.
 
 Each simulator runs as its own ``edge-agent sim ...`` child process (the BMS on slcan over a pty
 null modem or Modbus TCP/RTU, the node firmware under the MicroPython unix port behind a pty);
@@ -24,9 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Literal
 
+import tomli_w
+
 from edge_agent.errors import EdgeAgentError, SimulatorError
-from edge_agent.sim.bench_dock import ControlFifo, node_commands, render_bench_labels
-from edge_agent.sim.bench_toml import dump_toml
+from edge_agent.sim.fieldkit_dock import ControlFifo, node_commands, render_pack_labels
 
 log = logging.getLogger(__name__)
 
@@ -40,13 +41,13 @@ PROFILES: dict[str, str] = {
     "sunspec": "sunspec-battery",
     "regmap": "byd-batterybox",
 }
-SITE, STATION = "bench-site", "bench-1"
+SITE, STATION = "fieldkit-site", "fieldkit-1"
 START_TIMEOUT_S = 30.0
 PR_SET_PDEATHSIG = 1
 
 
 @dataclass(frozen=True, kw_only=True)
-class BenchSpec:
+class FieldKitSpec:
     """What to simulate and where to put it."""
 
     workdir: Path
@@ -60,7 +61,7 @@ class BenchSpec:
 
 @dataclass
 class Part:
-    """One running part of the bench: a child process or an in-process service."""
+    """One running part of the field kit: a child process or an in-process service."""
 
     name: str
     where: str
@@ -75,16 +76,16 @@ class Part:
 
 
 @dataclass
-class FieldBench:
+class FieldKit:
     """Start with :meth:`start`, stop with :meth:`stop` (also a context manager)."""
 
-    spec: BenchSpec
+    spec: FieldKitSpec
     parts: list[Part] = field(default_factory=list)
     config: dict[str, Any] = field(default_factory=dict)
     _broker: Any = None
     _control: ControlFifo | None = None
 
-    def __enter__(self) -> FieldBench:
+    def __enter__(self) -> FieldKit:
         self.start()
         return self
 
@@ -93,8 +94,8 @@ class FieldBench:
 
     @property
     def state_path(self) -> Path:
-        """bench.json in the workdir: the config path and every part's pid and address."""
-        return self.spec.workdir / "bench.json"
+        """fieldkit.json in the workdir: the config path and every part's pid and address."""
+        return self.spec.workdir / "fieldkit.json"
 
     @property
     def control_path(self) -> Path:
@@ -112,7 +113,7 @@ class FieldBench:
             node.proc.stdin.flush()
         except OSError as exc:
             raise SimulatorError(f"node simulator does not take commands: {exc}") from None
-        log.info("bench control: %s", line)
+        log.info("field kit control: %s", line)
         print(f"control: {line}", flush=True)
 
     def start(self) -> None:
@@ -123,12 +124,12 @@ class FieldBench:
         self._validate()
         try:
             spec.workdir.mkdir(parents=True, exist_ok=True)
-            # a stale state file would tell waiters the bench is up before it is
+            # a stale state file would tell waiters the field kit is up before it is
             self.state_path.unlink(missing_ok=True)
             (spec.workdir / "logs").mkdir(exist_ok=True)
             (spec.workdir / "data").mkdir(exist_ok=True)
         except OSError as exc:
-            raise SimulatorError(f"cannot create bench workdir {spec.workdir}: {exc}") from None
+            raise SimulatorError(f"cannot create field kit workdir {spec.workdir}: {exc}") from None
         try:
             self.config = self._base_config()
             self._start_bms()
@@ -180,7 +181,7 @@ class FieldBench:
         profile = load_profile(PROFILES[spec.bms])
         if spec.replay_can is not None:
             path = spec.replay_can.resolve()
-            bms["can"] = {"interface": "virtual", "channel": "bench-replay", "replay": str(path)}
+            bms["can"] = {"interface": "virtual", "channel": "fieldkit-replay", "replay": str(path)}
             self.parts.append(Part(name="bms-can", where=f"replay of {path}"))
             return
         if spec.bms in CAN_KINDS:
@@ -222,7 +223,7 @@ class FieldBench:
             where = f"{folder} (recorded photos)"
         else:
             folder = self.spec.workdir / "camera"
-            code = render_bench_labels(folder)
+            code = render_pack_labels(folder)
             where = f"{folder} (rendered labels, code {code})"
         self.parts.append(Part(name="camera", where=where))
         self.config["label"] = {"source": str(folder), "backend": "files"}
@@ -262,7 +263,7 @@ class FieldBench:
         out = self.spec.config_out
         try:
             out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_text(dump_toml(self.config), encoding="utf-8")
+            out.write_text(tomli_w.dumps(self.config), encoding="utf-8")
             state = {
                 "pid": os.getpid(),
                 "config": str(out.resolve()),
@@ -275,7 +276,7 @@ class FieldBench:
             tmp.write_text(json.dumps(state, indent=2), encoding="utf-8")
             os.replace(tmp, self.state_path)
         except OSError as exc:
-            raise SimulatorError(f"cannot write the bench config {out}: {exc}") from None
+            raise SimulatorError(f"cannot write the field kit config {out}: {exc}") from None
 
     # --- child processes -----------------------------------------------------------------
 
@@ -289,7 +290,7 @@ class FieldBench:
                 stdout=subprocess.PIPE,
                 stderr=err,
                 text=True,
-                start_new_session=True,  # a Ctrl-C on the bench terminal reaches only the bench
+                start_new_session=True,  # a Ctrl-C on the field kit terminal reaches only the kit
                 preexec_fn=_die_with_parent,  # noqa: PLW1509 - one async-signal-safe libc call
             )
         part = Part(name=name, where="starting", proc=proc, log_path=log_path)
@@ -297,7 +298,7 @@ class FieldBench:
         threading.Thread(
             target=_pump,
             args=(proc.stdout, part.lines, log_path),
-            name=f"bench-{name}",
+            name=f"fieldkit-{name}",
             daemon=True,
         ).start()
         return part, self._wait_line(part, ready)
@@ -325,7 +326,7 @@ class FieldBench:
             if part.proc is not None and not part.exited and part.proc.poll() is not None:
                 part.exited = True
                 ended.append(part)
-                log.warning("bench part %s exited with %s", part.name, part.proc.returncode)
+                log.warning("field kit part %s exited with %s", part.name, part.proc.returncode)
         return ended
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -343,7 +344,7 @@ class FieldBench:
             try:
                 part.proc.wait(max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                log.warning("bench part %s did not stop; killing it", part.name)
+                log.warning("field kit part %s did not stop; killing it", part.name)
                 part.proc.kill()
                 part.proc.wait()
             if part.proc.stdin is not None:
@@ -368,7 +369,7 @@ _LIBC = _load_libc()
 
 
 def _die_with_parent() -> None:
-    """In the child before exec: SIGTERM when the bench dies, even by SIGKILL (Linux prctl)."""
+    """In the child before exec: SIGTERM when the field kit dies, even by SIGKILL (Linux prctl)."""
     if _LIBC is not None:
         _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 

@@ -1,4 +1,4 @@
-"""The simulated pack of the bench: its label photos, and docking it through a control FIFO.
+"""The simulated pack of the field kit: its label photos, and docking it through a control FIFO.
 
 ``echo dock > WORKDIR/control`` puts the pack on the scale and closes the dock switch (the node
 simulator gets ``weight 455`` and ``dock 1``); ``undock`` reverses it; any other line goes to
@@ -27,7 +27,7 @@ PACK_MASS_KG = 455.0  # plausible for the 53.3 kWh of DEFAULT_BRM/BCP
 MAX_LINE = 200
 
 
-def render_bench_labels(folder: Path, *, count: int = 2) -> str:
+def render_pack_labels(folder: Path, *, count: int = 2) -> str:
     """Write ``count`` clean photos of the pack's label and a manifest; returns the code."""
     from edge_agent.sim.label_render import render_label
 
@@ -47,7 +47,7 @@ def render_bench_labels(folder: Path, *, count: int = 2) -> str:
 
 
 def node_commands(line: str) -> list[str]:
-    """Bench control line -> node simulator commands; SimulatorError on a bad line."""
+    """Field kit control line -> node simulator commands; SimulatorError on a bad line."""
     words = line.split()
     if not words:
         return []
@@ -81,7 +81,7 @@ class ControlFifo:
         except OSError as exc:
             raise SimulatorError(f"cannot create control pipe {path}: {exc}") from None
         self._closed = False
-        self._thread = threading.Thread(target=self._run, name="bench-control", daemon=True)
+        self._thread = threading.Thread(target=self._run, name="fieldkit-control", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
@@ -101,7 +101,7 @@ class ControlFifo:
                     try:
                         self._handle(text)
                     except SimulatorError as exc:
-                        log.warning("bench control %r refused: %s", text, exc)
+                        log.warning("field kit control %r refused: %s", text, exc)
             if len(buf) > MAX_LINE * 4:
                 buf = b""  # garbage without newlines: drop it
 

@@ -1,6 +1,6 @@
-"""`edge-agent sim bench` (GB/T 27930 BMS on slcan over a pty pair) with a real Mosquitto.
+"""`edge-agent sim fieldkit` (GB/T 27930 BMS on slcan over a pty pair) with a real Mosquitto.
 
-One bench for the module: self-test all green, an identification verified end to end, then each
+One kit for the module: self-test all green, an identification verified end to end, then each
 part broken in turn (wrong bitrate, camera missing, key world-readable, broker down, node
 unplugged - the last one is not repairable, so it runs last).
 """
@@ -22,13 +22,13 @@ from edge_agent.event_codec import event_from_plain
 from edge_agent.signing.events import verify_event
 from edge_agent.signing.trust import TrustStore
 from tests.support.fieldkit import (
-    BenchProcess,
     EventCatcher,
+    FieldKitProcess,
     agent,
     agent_env,
     blocking,
     line,
-    running_bench,
+    running_fieldkit,
     verdicts,
 )
 from tests.support.mosquitto import MosquittoBroker
@@ -48,19 +48,19 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MosquittoBroker
 
 
 @pytest.fixture(scope="module")
-def bench(
+def kit(
     tmp_path_factory: pytest.TempPathFactory, broker: MosquittoBroker
-) -> Iterator[BenchProcess]:
-    with running_bench(
-        tmp_path_factory.mktemp("bench"), "--broker", f"{broker.host}:{broker.port}"
+) -> Iterator[FieldKitProcess]:
+    with running_fieldkit(
+        tmp_path_factory.mktemp("fieldkit"), "--broker", f"{broker.host}:{broker.port}"
     ) as b:
         yield b
 
 
 def test_written_config_describes_the_running_parts(
-    bench: BenchProcess, broker: MosquittoBroker
+    kit: FieldKitProcess, broker: MosquittoBroker
 ) -> None:
-    plain = bench.plain_config()
+    plain = kit.plain_config()
     assert plain["bms"]["profile"] == "gbt27930-generic"
     can = plain["bms"]["can"]
     assert (
@@ -69,15 +69,15 @@ def test_written_config_describes_the_running_parts(
     assert Path(plain["nodes"]["ports"][0]).exists()
     assert plain["uplink"]["mqtt"]["port"] == broker.port
     assert plain["uplink"]["mqtt"].get("protocol", "auto") == "auto"  # Mosquitto speaks MQTT 5
-    parts = {p["name"]: p for p in bench.state["parts"]}
+    parts = {p["name"]: p for p in kit.state["parts"]}
     assert set(parts) == {"bms-can", "node", "camera", "broker", "key", "control"}
     for name in ("bms-can", "node"):
         os.kill(parts[name]["pid"], 0)  # a live process of its own
-    assert "slcan" in bench.log() and "MicroPython" in bench.log()
+    assert "slcan" in kit.log() and "MicroPython" in kit.log()
 
 
-def test_selftest_all_required_pass(bench: BenchProcess) -> None:
-    rc, doc = bench.selftest()
+def test_selftest_all_required_pass(kit: FieldKitProcess) -> None:
+    rc, doc = kit.selftest()
     seen = verdicts(doc)
     assert rc == 0 and doc["ok"] is True, seen
     for name in ("can.link", "can.bms", "camera", "nodes", "scale", "broker", "key"):
@@ -93,10 +93,10 @@ def test_selftest_all_required_pass(bench: BenchProcess) -> None:
     )
 
 
-def test_identify_publishes_a_verified_event(bench: BenchProcess, broker: MosquittoBroker) -> None:
+def test_identify_publishes_a_verified_event(kit: FieldKitProcess, broker: MosquittoBroker) -> None:
     catcher = EventCatcher(broker.host, broker.port)
     try:
-        out = agent("--config", str(bench.config), "identify", "--json", "--wait", "10")
+        out = agent("--config", str(kit.config), "identify", "--json", "--wait", "10")
         assert out.returncode == 0, out.stderr
         answer = json.loads(out.stdout)
         signed = catcher.wait_event()
@@ -104,78 +104,78 @@ def test_identify_publishes_a_verified_event(bench: BenchProcess, broker: Mosqui
         catcher.close()
     event = event_from_plain(answer["event"])
     assert answer["published"] is True
-    trust = TrustStore.load(Path(bench.state["trust"]))
+    trust = TrustStore.load(Path(kit.state["trust"]))
     verified = verify_event(signed, trust)
     assert verified.event.event_id == event.event_id
-    assert verified.event.station == "bench-1" and verified.event.site == "bench-site"
+    assert verified.event.station == "fieldkit-1" and verified.event.site == "fieldkit-site"
     bms = verified.event.readings.bms
     assert bms is not None and bms.status == "ok"
     assert bms.identity.vin is not None and bms.identity.vin.value == "LSVAU2180N2183294"
-    label = next(p for p in (bench.workdir / "camera").glob("manifest.json"))
+    label = next(p for p in (kit.workdir / "camera").glob("manifest.json"))
     code = json.loads(label.read_text())[0]["code"]
     assert verified.event.pack.pack_code == code
 
 
-def test_wrong_can_bitrate_fails_the_bms_line(bench: BenchProcess) -> None:
+def test_wrong_can_bitrate_fails_the_bms_line(kit: FieldKitProcess) -> None:
     # the station's pack profile says 500 kbit/s; the simulated pack talks at 250 kbit/s, and
     # the pty link (like a real bus) passes nothing between ends at different bitrates
-    profiles = bench.workdir / "profiles"
+    profiles = kit.workdir / "profiles"
     profiles.mkdir(exist_ok=True)
     text = (PROFILE_DIR / "gbt27930-generic.toml").read_text(encoding="utf-8")
     assert "bitrate = 250000" in text
     text = text.replace("bitrate = 250000", "bitrate = 500000")
     text = text.replace('name = "gbt27930-generic"', 'name = "gbt27930-500k"')
     (profiles / "gbt27930-500k.toml").write_text(text, encoding="utf-8")
-    wrong = bench.variant(
+    wrong = kit.variant(
         {"bms": {"profile": "gbt27930-500k", "profile_dirs": [str(profiles)]}}, "wrong-bitrate"
     )
-    rc, doc = bench.selftest(wrong)
+    rc, doc = kit.selftest(wrong)
     assert rc == 1 and blocking(doc) == ["can.bms"], verdicts(doc)
     failing = line(doc, "can.bms")
     assert "no BMS answer" in failing["detail"] and "500000 bit/s" in failing["detail"]
     assert "talks at 500000 bit/s" in failing["next_step"] and "250000" in failing["next_step"]
-    rc, doc = bench.selftest()  # the same bench with the right profile answers again
+    rc, doc = kit.selftest()  # the same kit with the right profile answers again
     assert rc == 0 and verdicts(doc)["can.bms"] == "PASS"
 
 
-def test_camera_missing(bench: BenchProcess) -> None:
-    gone = bench.variant({"label": {"source": str(bench.workdir / "no-camera")}}, "no-camera")
-    rc, doc = bench.selftest(gone)
+def test_camera_missing(kit: FieldKitProcess) -> None:
+    gone = kit.variant({"label": {"source": str(kit.workdir / "no-camera")}}, "no-camera")
+    rc, doc = kit.selftest(gone)
     assert rc == 1 and blocking(doc) == ["camera"], verdicts(doc)
     assert line(doc, "camera")["next_step"]
 
 
-def test_key_world_readable(bench: BenchProcess) -> None:
-    key = bench.workdir / "keys" / "station.key.pem"
+def test_key_world_readable(kit: FieldKitProcess) -> None:
+    key = kit.workdir / "keys" / "station.key.pem"
     key.chmod(0o644)
     try:
-        rc, doc = bench.selftest()
+        rc, doc = kit.selftest()
     finally:
         key.chmod(0o600)
     assert rc == 1 and blocking(doc) == ["key"], verdicts(doc)
     assert "chmod 600" in line(doc, "key")["next_step"]
 
 
-def test_broker_down(bench: BenchProcess, broker: MosquittoBroker) -> None:
+def test_broker_down(kit: FieldKitProcess, broker: MosquittoBroker) -> None:
     broker.stop()
     try:
-        rc, doc = bench.selftest(None, "--only", "broker")
+        rc, doc = kit.selftest(None, "--only", "broker")
     finally:
         broker.start()
     assert rc == 1 and blocking(doc) == ["broker"], verdicts(doc)
     assert line(doc, "broker")["next_step"].startswith("start the broker")
-    rc, doc = bench.selftest(None, "--only", "broker")
+    rc, doc = kit.selftest(None, "--only", "broker")
     assert rc == 0 and verdicts(doc) == {"broker": "PASS"}
 
 
 def test_run_serves_identify_over_its_control_socket(
-    bench: BenchProcess, broker: MosquittoBroker, tmp_path: Path
+    kit: FieldKitProcess, broker: MosquittoBroker, tmp_path: Path
 ) -> None:
     catcher = EventCatcher(broker.host, broker.port)
     out_path = tmp_path / "run.out"
     with open(out_path, "w", encoding="utf-8") as sink:
         service = subprocess.Popen(
-            [sys.executable, "-m", "edge_agent", "--config", str(bench.config), "run"],
+            [sys.executable, "-m", "edge_agent", "--config", str(kit.config), "run"],
             stdout=sink,
             stderr=subprocess.STDOUT,
             env={**agent_env(), "COLUMNS": "200"},
@@ -186,20 +186,20 @@ def test_run_serves_identify_over_its_control_socket(
             assert service.poll() is None, out_path.read_text()
             assert time.monotonic() < deadline, out_path.read_text()
             time.sleep(0.05)
-        out = agent("--config", str(bench.config), "identify", "--json", "--wait", "10")
+        out = agent("--config", str(kit.config), "identify", "--json", "--wait", "10")
         assert out.returncode == 0, out.stderr
         answer = json.loads(out.stdout)
         signed = catcher.wait_event()
-        # docking the pack on the bench is a dock trigger: the service identifies by itself
-        bench.control("dock")
+        # docking the pack on the kit is a dock trigger: the service identifies by itself
+        kit.control("dock")
         docked = catcher.wait_event(count=2)
     finally:
-        bench.control("undock")
+        kit.control("undock")
         catcher.close()
         service.send_signal(signal.SIGTERM)
         rc = service.wait(30)
     assert rc == 0
-    trust = TrustStore.load(Path(bench.state["trust"]))
+    trust = TrustStore.load(Path(kit.state["trust"]))
     verified = verify_event(signed, trust)
     assert verified.event.event_id == answer["event"]["event_id"]
     assert verified.event.trigger == "request"
@@ -208,30 +208,30 @@ def test_run_serves_identify_over_its_control_socket(
     assert by_dock.trigger in ("dock_switch", "weight") and by_dock.seq > verified.event.seq
 
 
-def test_docked_pack_fails_scale_zero_then_identifies(bench: BenchProcess) -> None:
-    bench.control("dock")
+def test_docked_pack_fails_scale_zero_then_identifies(kit: FieldKitProcess) -> None:
+    kit.control("dock")
     try:
-        rc, doc = bench.selftest(None, "--only", "nodes", "--only", "scale")
+        rc, doc = kit.selftest(None, "--only", "nodes", "--only", "scale")
         assert rc == 1 and blocking(doc) == ["scale"], verdicts(doc)
         scale = line(doc, "scale")
         assert "455.000 kg" in scale["detail"]
         assert scale["next_step"] == "remove the load and tare: edge-agent node tare"
-        out = agent("--config", str(bench.config), "identify", "--json", "--wait", "10")
+        out = agent("--config", str(kit.config), "identify", "--json", "--wait", "10")
         assert out.returncode == 0, out.stderr
         event = json.loads(out.stdout)["event"]
     finally:
-        bench.control("undock")
+        kit.control("undock")
     assert event["readings"]["weight"]["mass_kg"] == pytest.approx(455.0)
     checks = {c["name"]: c["status"] for c in event["checks"]}
     assert checks["weight_vs_energy"] == "pass", event["checks"]
     assert checks["label_vs_bms.battery_type"] == "pass"
-    rc, doc = bench.selftest(None, "--only", "scale")
+    rc, doc = kit.selftest(None, "--only", "scale")
     assert rc == 0 and verdicts(doc) == {"scale": "PASS"}, doc
 
 
-def test_node_unplugged_last(bench: BenchProcess) -> None:
-    bench.stop_part("node")
-    rc, doc = bench.selftest()
+def test_node_unplugged_last(kit: FieldKitProcess) -> None:
+    kit.stop_part("node")
+    rc, doc = kit.selftest()
     assert rc == 1, verdicts(doc)
     assert blocking(doc) == ["nodes", "scale"]
     nodes = line(doc, "nodes")
