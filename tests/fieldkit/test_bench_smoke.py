@@ -24,11 +24,11 @@ def test_bench_smoke() -> None:
     )
     assert done.returncode == 0, done.stderr[-2000:]
     rows = re.findall(
-        r"^(bench start-up|node probe \(nodes\+scale\))\s+(\d+\.\d+)\s+(\d+\.\d+)\s+(\d+\.\d+)",
+        r"^(field kit start-up|node probe \(nodes\+scale\))\s+(\d+\.\d+)\s+(\d+\.\d+)\s+(\d+\.\d+)",
         done.stdout,
         re.MULTILINE,
     )
-    assert [r[0] for r in rows] == ["bench start-up", "node probe (nodes+scale)"], done.stdout
+    assert [r[0] for r in rows] == ["field kit start-up", "node probe (nodes+scale)"], done.stdout
     for _, ours, base, ratio in rows:
         assert float(ours) > 0 and float(base) > 0
         assert float(ratio) == pytest.approx(float(ours) / float(base), rel=0.05, abs=0.01)
