@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from edge_agent.bms.can.bus import LOG_SUFFIXES, BusSession
-from edge_agent.bms.can.profile_source import CanProfileSource
 from edge_agent.bms.profile import PackProfile, load_profile
+from edge_agent.bms.registry import read_bms
 from edge_agent.bms.settings import BmsSettings, CanSettings
 from edge_agent.dataform import to_plain
 from edge_agent.errors import ConfigError
@@ -98,8 +98,7 @@ def _check_log_suffix(path: str) -> Path:
 async def _read(
     profile: PackProfile, can: CanSettings, timeout: float, record: Path | None
 ) -> BmsReading:
-    async with CanProfileSource(profile=profile, can=can, record=record) as source:
-        return await source.read(timeout)
+    return await read_bms(profile, BmsSettings(can=can), timeout, record=record)
 
 
 def _print(reading: BmsReading) -> int:
