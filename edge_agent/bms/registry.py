@@ -64,7 +64,7 @@ def known_methods() -> dict[str, str]:
     return {**BUILTIN_METHODS, **installed}
 
 
-def _import(name: str, target: str) -> object:
+def _import(target: str) -> object:
     module_name, _, attr = target.partition(":")
     module = importlib.import_module(module_name)
     return getattr(module, attr) if attr else module
@@ -72,10 +72,10 @@ def _import(name: str, target: str) -> object:
 
 def method_class(name: str) -> type[BmsSource]:
     """Import and return the ``BmsSource`` class registered as method ``name``."""
+    target = BUILTIN_METHODS.get(name, f"entry point {name!r} of {ENTRY_POINT_GROUP}")
     try:
         if name in BUILTIN_METHODS:
-            target = BUILTIN_METHODS[name]
-            loaded = _import(name, target)
+            loaded = _import(target)
         else:
             entries = _entry_points()
             if name not in entries:
@@ -143,9 +143,7 @@ def open_bms(
             f"no BMS transport {profile.transport!r} (known: {', '.join(COMPOSITES)})",
             key_path=f"{profile.name}.transport",
         )
-    if record is not None and profile.transport != "can":
-        raise ConfigError("only a CAN session can be recorded", key_path="--record")
-    composite = _import(profile.transport, COMPOSITES[profile.transport])
+    composite = _import(COMPOSITES[profile.transport])
     assert isinstance(composite, type) and issubclass(composite, BmsSource)
     return composite.from_profile(profile, settings, record=record)
 

@@ -113,3 +113,8 @@ def test_broken_entry_point_is_a_typed_error(plugin, name, why):
     profile = PackProfile(name="x", transport="can", methods=(name,))
     with pytest.raises(BmsBackendError):
         open_bms(profile, BmsSettings())
+
+
+def test_the_guide_names_the_entry_point_group():
+    guide = Path(__file__).resolve().parents[2] / "docs" / "add-a-pack-profile.md"
+    assert f'[project.entry-points."{ENTRY_POINT_GROUP}"]' in guide.read_text()
