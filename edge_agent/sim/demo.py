@@ -25,8 +25,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 from rich.console import Console
 from rich.table import Table
 
+from edge_agent.bms import read_bms
 from edge_agent.bms.profile import load_profile
-from edge_agent.bms.registry import read_bms
 from edge_agent.bms.settings import BmsSettings, CanSettings, ModbusSettings
 from edge_agent.config import AgentConfig, config_from_plain
 from edge_agent.errors import EdgeAgentError, SimulatorError

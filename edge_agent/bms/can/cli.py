@@ -15,9 +15,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from edge_agent.bms import read_bms
 from edge_agent.bms.can.bus import LOG_SUFFIXES, BusSession
 from edge_agent.bms.profile import PackProfile, load_profile
-from edge_agent.bms.registry import read_bms
 from edge_agent.bms.settings import BmsSettings, CanSettings
 from edge_agent.dataform import to_plain
 from edge_agent.errors import ConfigError

@@ -8,8 +8,8 @@ import json
 import sys
 from dataclasses import replace
 
+from edge_agent.bms import read_bms
 from edge_agent.bms.profile import load_profile
-from edge_agent.bms.registry import read_bms
 from edge_agent.bms.settings import ModbusSettings
 from edge_agent.config import load_config
 from edge_agent.dataform import from_plain, to_plain
