@@ -12,7 +12,8 @@ Tree::
 
     EdgeAgentError
     ├── ConfigError(ValueError)             bad configuration file, flag or profile; .key_path
-    │   └── ProfileError                    pack profile invalid
+    │   ├── ProfileError                    pack profile invalid
+    │   └── BmsBackendError(ImportError)    a registered BMS method cannot be loaded; .method
     ├── CodeError(ValueError)               pack code / passport id / GS1 / 15434 parsing; .position
     ├── SigningError
     │   ├── KeyFileError(OSError)           key missing, unreadable, unsafe permissions
@@ -132,6 +133,15 @@ class TransportError(BmsError):
 
 class ProfileError(ConfigError):
     """A pack profile file is invalid."""
+
+
+class BmsBackendError(ConfigError, ImportError):
+    """A registered BMS method (built-in or entry point) cannot be loaded or is no BmsSource."""
+
+    def __init__(self, message: str, *, method: str, target: str) -> None:
+        self.method = method
+        self.target = target  # "module:Class" as registered
+        super().__init__(message)
 
 
 class ModbusError(BmsError):

@@ -28,8 +28,12 @@ SHIPPED_DIR = Path(__file__).parent / "profiles"
 
 
 @dataclass(frozen=True, kw_only=True)
-class Limits:
-    """Plausibility limits for values read from this pack model (None = unchecked)."""
+class PlausibilityLimits:
+    """A profile's [limits]: plausible ranges of this pack model's values (None = unchecked).
+
+    ``ReadingBuilder.build`` checks a reading against them: a value outside becomes a problem,
+    a cell spread above ``max_cell_spread_v`` the fault ``cell_imbalance``.
+    """
 
     pack_voltage_v: tuple[float, float] | None = None
     cell_voltage_v: tuple[float, float] | None = (2.0, 4.4)
@@ -49,7 +53,7 @@ class PackProfile:
     bitrate: int = bounded(10_000, 1_000_000, default=250_000)
     manufacturer_codes: tuple[str, ...] = ()  # GB/T 34014 manufacturer codes this model carries
     battery_type: str = ""  # expected chemistry token
-    limits: Limits = field(default_factory=Limits)
+    limits: PlausibilityLimits = field(default_factory=PlausibilityLimits)
     gbt27930: GbtSection | None = None
     uds: UdsSection | None = None
     dbc: DbcSection | None = None

@@ -1,4 +1,5 @@
-"""The ``BmsSource`` seam: one abstract class, backends registered by name, imported lazily.
+"""The ``BmsSource`` seam: one abstract class; backends are registered by method name and
+imported lazily in ``registry`` (``open_bms`` is the one way to get a source for a profile).
 
 Backends override only ``_read_internal``; ``read`` applies the timeout and turns any
 ``BmsError`` into a failed ``BmsReading`` with the reason, so a dead BMS never crashes an
@@ -9,26 +10,19 @@ from __future__ import annotations
 
 import abc
 import asyncio
-import importlib
 import logging
 import time
-from typing import Any, ClassVar
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
 
 from edge_agent.errors import BmsError, ConfigError
 from edge_agent.model import BmsReading
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from edge_agent.bms.profile import PackProfile
+    from edge_agent.bms.settings import BmsSettings
 
-# name -> (module, class); imported only when used.
-BACKENDS: dict[str, tuple[str, str]] = {
-    "gbt27930": ("edge_agent.bms.can.gbt27930_source", "GbtSource"),
-    "uds": ("edge_agent.bms.can.uds_source", "UdsSource"),
-    "dbc": ("edge_agent.bms.can.dbc_source", "DbcSource"),
-    "can": ("edge_agent.bms.can.profile_source", "CanProfileSource"),
-    "sunspec": ("edge_agent.bms.modbus.sunspec_source", "SunSpecSource"),
-    "regmap": ("edge_agent.bms.modbus.regmap_source", "RegisterMapSource"),
-    "modbus": ("edge_agent.bms.modbus.profile_source", "ModbusProfileSource"),
-}
+log = logging.getLogger(__name__)
 
 
 class BmsSource(abc.ABC):
@@ -36,6 +30,13 @@ class BmsSource(abc.ABC):
 
     name: ClassVar[str] = "abstract"
     transport: ClassVar[str] = ""
+
+    @classmethod
+    def from_profile(
+        cls, profile: PackProfile, settings: BmsSettings, *, record: Path | None = None
+    ) -> BmsSource:
+        """A source for ``profile`` reached through ``settings`` (``record``: CAN log file)."""
+        raise ConfigError(f"BMS backend {cls.name!r} cannot be opened from a pack profile")
 
     async def read(self, timeout: float) -> BmsReading:
         """Read the BMS within ``timeout`` seconds; failures become a failed reading."""
@@ -78,16 +79,3 @@ def _with_duration(reading: BmsReading, ms: float) -> BmsReading:
     from dataclasses import replace
 
     return replace(reading, duration_ms=round(ms, 3))
-
-
-def backend_class(name: str) -> type[BmsSource]:
-    """Import and return the backend class registered as ``name``."""
-    try:
-        module_name, class_name = BACKENDS[name]
-    except KeyError:
-        raise ConfigError(
-            f"unknown BMS backend {name!r} (known: {', '.join(sorted(BACKENDS))})"
-        ) from None
-    module = importlib.import_module(module_name)
-    cls: Any = getattr(module, class_name)
-    return cls  # type: ignore[no-any-return]

@@ -47,7 +47,7 @@ def _who(reading: BmsReading) -> str:
 
 def probe_can_bms(config: AgentConfig) -> Outcome:
     """Read the BMS once through the configured profile; FAIL with a next step on no answer."""
-    from edge_agent.bms.can.profile_source import read_bms
+    from edge_agent.bms import read_bms
 
     settings = config.bms.can
     profile = configured_profile(config)
@@ -61,7 +61,7 @@ def probe_can_bms(config: AgentConfig) -> Outcome:
         )
     timeout = min(config.bms.timeout_s, PROBE_TIMEOUT_S)
     try:
-        reading = asyncio.run(read_bms(profile, settings, timeout))
+        reading = asyncio.run(read_bms(profile, config.bms, timeout))
     except EdgeAgentError as exc:
         log.warning("self-test BMS probe on %s: %s", where, exc)
         reading = BmsReading(status="failed", problems=(str(exc),))

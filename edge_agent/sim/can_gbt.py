@@ -5,7 +5,8 @@ Misbehaviour for fault tests: silence, dropped or duplicated TP packets, aborted
 wrong lengths (DLC errors), and a slow start. In-process::
 
     with GbtBmsSimulator(channel="bench0", cells=(3.3,) * 96) as sim:
-        reading = await read_bms(profile, CanSettings(interface="virtual", channel="bench0"), 8)
+        can = CanSettings(interface="virtual", channel="bench0")
+        reading = await read_bms(profile, BmsSettings(can=can), 8)
 """
 
 from __future__ import annotations

@@ -25,10 +25,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 from rich.console import Console
 from rich.table import Table
 
-from edge_agent.bms.can.profile_source import read_bms as read_can_bms
-from edge_agent.bms.modbus.profile_source import read_bms as read_modbus_bms
+from edge_agent.bms import read_bms
 from edge_agent.bms.profile import load_profile
-from edge_agent.bms.settings import CanSettings, ModbusSettings
+from edge_agent.bms.settings import BmsSettings, CanSettings, ModbusSettings
 from edge_agent.config import AgentConfig, config_from_plain
 from edge_agent.errors import EdgeAgentError, SimulatorError
 from edge_agent.model import BmsReading, SensorReading, WeightReading
@@ -254,9 +253,9 @@ class DemoBench:
         """The docked pack's BMS over CAN or Modbus, as its profile says."""
         assert self.pack is not None
         if self.pack.bms == "sunspec":
-            settings = ModbusSettings(url=f"tcp://127.0.0.1:{self.modbus_port}")
-            return await read_modbus_bms(self.sunspec_profile, settings, timeout)
-        return await read_can_bms(self.gbt_profile, self.can, timeout)
+            modbus = ModbusSettings(url=f"tcp://127.0.0.1:{self.modbus_port}")
+            return await read_bms(self.sunspec_profile, BmsSettings(modbus=modbus), timeout)
+        return await read_bms(self.gbt_profile, BmsSettings(can=self.can), timeout)
 
     async def read_label(self, timeout: float) -> LabelCapture:
         """Photograph the label (a folder camera over the rendered photos) and decode it."""

@@ -168,20 +168,14 @@ class StationAgent:
         return StationSources(bms=bms_fn, label=label_fn, weight=weight_fn, sensors=sensors_fn)
 
     def _bms_reader(self, profile: PackProfile) -> Any:
-        cfg = self.config
-        if profile.transport == "can":
-            from edge_agent.bms.can.profile_source import read_bms as read_can
+        from edge_agent.bms import read_bms
 
-            async def read_can_bms(timeout: float) -> BmsReading:
-                return await read_can(profile, cfg.bms.can, timeout)
+        settings = self.config.bms
 
-            return read_can_bms
-        from edge_agent.bms.modbus.profile_source import read_bms as read_modbus
+        async def read_pack_bms(timeout: float) -> BmsReading:
+            return await read_bms(profile, settings, timeout)
 
-        async def read_modbus_bms(timeout: float) -> BmsReading:
-            return await read_modbus(profile, cfg.bms.modbus, timeout)
-
-        return read_modbus_bms
+        return read_pack_bms
 
     async def _read_label(self, timeout: float) -> LabelCapture:
         from edge_agent.vision.reader import read_label

@@ -10,10 +10,10 @@ from pathlib import Path
 import can
 import pytest
 
+from edge_agent.bms import open_bms, read_bms
 from edge_agent.bms.can.bus import ReplayBus
-from edge_agent.bms.can.profile_source import CanProfileSource, read_bms
 from edge_agent.bms.profile import load_profile
-from edge_agent.bms.settings import CanSettings
+from edge_agent.bms.settings import BmsSettings, CanSettings
 from edge_agent.cli import main
 from edge_agent.errors import BusError
 from edge_agent.sim.can_gbt import GbtBmsSimulator
@@ -30,7 +30,7 @@ def fast_gbt():
 
 
 async def record(profile, can_settings, path):
-    async with CanProfileSource(profile=profile, can=can_settings, record=path) as source:
+    async with open_bms(profile, BmsSettings(can=can_settings), record=path) as source:
         return await source.read(8.0)
 
 
@@ -50,7 +50,9 @@ def test_record_then_replay_gives_the_same_reading(channel, tmp_path, suffix):
         0x1CECF456,
         0x1CEB56F4,
     } <= ids  # both directions
-    replayed = asyncio.run(read_bms(fast_gbt(), CanSettings(replay=str(path)), 8.0))
+    replayed = asyncio.run(
+        read_bms(fast_gbt(), BmsSettings(can=CanSettings(replay=str(path))), 8.0)
+    )
     assert replayed.transport == "replay" and replayed.status == "ok", replayed.problems
     assert replayed.identity == live.identity
     assert replayed.state.cell_voltages == live.state.cell_voltages
@@ -66,7 +68,7 @@ def test_replay_errors(tmp_path):
         ReplayBus(bad)
     empty = tmp_path / "empty.log"
     empty.write_text("")
-    r = asyncio.run(read_bms(fast_gbt(), CanSettings(replay=str(empty)), 5.0))
+    r = asyncio.run(read_bms(fast_gbt(), BmsSettings(can=CanSettings(replay=str(empty))), 5.0))
     assert r.status == "failed" and "no frame from BMS" in r.problems[0]
 
 

@@ -8,10 +8,11 @@ from dataclasses import replace
 
 import pytest
 
+from edge_agent.bms import read_bms
 from edge_agent.bms.can.bus import BusSession
 from edge_agent.bms.can.gbt27930_session import GbtSession
-from edge_agent.bms.can.profile_source import read_bms
 from edge_agent.bms.profile import load_profile
+from edge_agent.bms.settings import BmsSettings
 from edge_agent.errors import BusTimeoutError, TransportError
 from edge_agent.sim.can_gbt import DEFAULT_BRM, GbtBmsSimulator
 from tests.support.can import (
@@ -169,7 +170,8 @@ def test_dlc_errors_give_partial_reading_with_reasons(channel):
 def test_read_bms_is_the_station_entry_point(channel):
     async def main():
         async with GbtBmsSimulator(channel=channel):
-            return await read_bms(load_profile("gbt27930-generic"), virtual(channel), 8.0)
+            settings = BmsSettings(can=virtual(channel))
+            return await read_bms(load_profile("gbt27930-generic"), settings, 8.0)
 
     r = asyncio.run(main())
     assert r.status == "ok" and value(r.identity.serial)[0] == "1234"

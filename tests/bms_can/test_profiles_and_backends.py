@@ -9,12 +9,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from edge_agent.bms import method_class, open_bms, read_bms
 from edge_agent.bms.can.gbt27930_session import GbtCollector
 from edge_agent.bms.can.j1939_tp import TpReceiver
 from edge_agent.bms.can.profile_sections import GbtSection
 from edge_agent.bms.can.reading import ReadingBuilder
 from edge_agent.bms.profile import load_profile, load_profile_file
-from edge_agent.bms.source import backend_class
+from edge_agent.bms.settings import BmsSettings, CanSettings
 from edge_agent.errors import ConfigError, ProfileError
 from edge_agent.sim.can_gbt import GbtBmsSimulator
 from tests.support.can import channel_fixture, value, virtual  # noqa: F401
@@ -45,17 +46,23 @@ def test_profile_field_names_are_checked_at_load(tmp_path, field, codec, key, me
     assert info.value.key_path == f"x.{key}" and message in str(info.value)
 
 
-def test_every_can_backend_is_registered_and_reads(channel):
+def test_every_can_method_is_registered_and_reads(channel):
+    from edge_agent.bms.can.profile_source import CanProfileSource
+
     profile = load_profile("gbt27930-generic")
+    settings = BmsSettings(can=virtual(channel))
     with GbtBmsSimulator(channel=channel):
-        for name in ("gbt27930", "can"):
-            source = backend_class(name)(profile=profile, can=virtual(channel))
+        for source in (
+            method_class("gbt27930").from_profile(profile, settings),
+            open_bms(profile, settings),
+        ):
             reading = asyncio.run(source.read(8.0))
             assert reading.status == "ok" and value(reading.identity.serial)[0] == "1234"
-    assert backend_class("uds").__name__ == "UdsSource"
-    assert backend_class("dbc").__name__ == "DbcSource"
+    assert method_class("uds").__name__ == "UdsSource"
+    assert method_class("dbc").__name__ == "DbcSource"
+    assert type(open_bms(profile, settings)) is CanProfileSource
     with pytest.raises(ConfigError):
-        backend_class("can")(
+        CanProfileSource(
             profile=profile.__class__(name="m", transport="modbus", methods=("sunspec",)),
             can=virtual(channel),
         )
@@ -103,14 +110,10 @@ def test_fuzz_gbt_collector_with_arbitrary_frames(frames, passive):
 
 
 def test_unopenable_bus_is_a_failed_reading_with_reason(tmp_path):
-    from edge_agent.bms.can.profile_source import read_bms
-    from edge_agent.bms.settings import CanSettings
-
-    settings = CanSettings(
-        interface="slcan", channel=str(tmp_path / "no-such-tty"), open_delay_s=0.0
-    )
+    tty = CanSettings(interface="slcan", channel=str(tmp_path / "no-such-tty"), open_delay_s=0.0)
+    settings = BmsSettings(can=tty)
     r = asyncio.run(read_bms(load_profile("gbt27930-generic"), settings, 3.0))
     assert r.status == "failed" and r.problems[0].startswith("cannot open CAN bus slcan:")
-    bad = CanSettings(interface="no-such-interface", channel="x")
+    bad = BmsSettings(can=CanSettings(interface="no-such-interface", channel="x"))
     r = asyncio.run(read_bms(load_profile("uds-generic"), bad, 3.0))
     assert r.status == "failed" and "cannot open CAN bus no-such-interface:x" in r.problems[0]

@@ -9,12 +9,13 @@ from hypothesis import given
 from hypothesis import settings as fuzz_settings
 from hypothesis import strategies as st
 
+from edge_agent.bms import open_bms, read_bms
 from edge_agent.bms.modbus.link import ModbusLink
 from edge_agent.bms.modbus.profile_sections import RegisterMapSection
-from edge_agent.bms.modbus.profile_source import ModbusProfileSource, read_bms
 from edge_agent.bms.modbus.regmap import to_reading
 from edge_agent.bms.modbus.regmap_source import RegisterMapSource, read_register_map
 from edge_agent.bms.profile import load_profile, load_profile_file
+from edge_agent.bms.settings import BmsSettings
 from edge_agent.dataform import from_plain
 from edge_agent.errors import ProfileError
 from edge_agent.model import Value
@@ -83,7 +84,7 @@ def test_byd_style_profile_reads_every_value(transport: str) -> None:
 
     async def go():  # type: ignore[no-untyped-def]
         async with served(byd_device(), transport) as url:  # type: ignore[arg-type]
-            source = ModbusProfileSource(load_profile("byd-batterybox"), settings(url))
+            source = open_bms(load_profile("byd-batterybox"), BmsSettings(modbus=settings(url)))
             return await source.read(5)
 
     reading = run(go())
@@ -140,7 +141,7 @@ def test_table_and_inline_table_forms_with_word_orders(tmp_path: Path) -> None:
 
     async def go():  # type: ignore[no-untyped-def]
         async with served(regmap_device(section, values)) as url:
-            return await read_bms(profile, settings(url), 5)
+            return await read_bms(profile, BmsSettings(modbus=settings(url)), 5)
 
     reading = run(go())
     assert reading.status == "partial"
@@ -260,7 +261,7 @@ def test_profile_with_both_methods_merges_sunspec_first(tmp_path: Path) -> None:
 
     async def go():  # type: ignore[no-untyped-def]
         async with served(sim) as url:
-            return await read_bms(profile, settings(url), 10)
+            return await read_bms(profile, BmsSettings(modbus=settings(url)), 10)
 
     reading = run(go())
     assert reading.status == "ok", reading.problems
@@ -273,10 +274,11 @@ def test_profile_for_another_transport_is_rejected() -> None:
     from edge_agent.bms.modbus.profile_source import _sources
     from edge_agent.bms.profile import PackProfile
 
+    bms_settings = BmsSettings(modbus=settings("tcp://h:1"))
     with pytest.raises(ProfileError, match="not modbus"):
-        _sources(PackProfile(name="x", transport="can", methods=("dbc",)), settings("tcp://h:1"))
+        _sources(PackProfile(name="x", transport="can", methods=("dbc",)), bms_settings)
     with pytest.raises(ProfileError, match="not a Modbus method"):
-        _sources(PackProfile(name="x", transport="modbus", methods=("uds",)), settings("tcp://h:1"))
+        _sources(PackProfile(name="x", transport="modbus", methods=("uds",)), bms_settings)
 
 
 _ = BYD_VALUES

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from edge_agent.bms.can.profile_source import read_bms
+from edge_agent.bms import read_bms
 from edge_agent.bms.profile import PackProfile, load_profile
-from edge_agent.bms.settings import CanSettings
+from edge_agent.bms.settings import BmsSettings, CanSettings
 from edge_agent.model import BmsReading
 from edge_agent.sim.can_pty import PtyNullModem
 
@@ -49,7 +49,7 @@ def read(profile: PackProfile | str, can: CanSettings, timeout: float = 8.0) -> 
     """Run read_bms to completion."""
     if isinstance(profile, str):
         profile = load_profile(profile)
-    return asyncio.run(read_bms(profile, can, timeout))
+    return asyncio.run(read_bms(profile, BmsSettings(can=can), timeout))
 
 
 @contextmanager

@@ -1,6 +1,6 @@
 """BMS acquisition over CAN (python-can 4.x).
 
-Entry point for the station: ``profile_source.read_bms(profile, can, timeout)``.
+``profile_source.CanProfileSource`` is the composite ``bms.registry.open_bms`` returns.
 Methods: ``gbt27930`` (charger emulation, J1939 TP in ``j1939_tp``/``j1939_tp_sender``),
 ``uds`` (can-isotp + udsoncan), ``dbc`` (cantools, pre-indexed ids). Buses: ``bus``.
 """

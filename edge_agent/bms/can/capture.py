@@ -11,9 +11,9 @@ import asyncio
 from pathlib import Path
 
 from edge_agent.bms.can.bus import BusSession
-from edge_agent.bms.can.profile_source import CanProfileSource
 from edge_agent.bms.profile import PackProfile
-from edge_agent.bms.settings import CanSettings
+from edge_agent.bms.registry import read_bms
+from edge_agent.bms.settings import BmsSettings, CanSettings
 from edge_agent.model import BmsReading
 
 __all__ = ["read_session", "record_bus"]
@@ -23,8 +23,7 @@ async def read_session(
     profile: PackProfile, can: CanSettings, timeout: float, record: Path | None
 ) -> BmsReading:
     """Read the pack once with ``profile``; also record the bus to ``record`` when given."""
-    async with CanProfileSource(profile=profile, can=can, record=record) as source:
-        return await source.read(timeout)
+    return await read_bms(profile, BmsSettings(can=can), timeout, record=record)
 
 
 async def record_bus(can: CanSettings, out: Path, duration_s: float) -> None:

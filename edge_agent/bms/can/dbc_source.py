@@ -85,3 +85,4 @@ class DbcSource(CanMethodSource):
 
     name = "dbc"
     fixed_methods = ("dbc",)
+    collect = staticmethod(collect_dbc)

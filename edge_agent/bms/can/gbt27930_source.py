@@ -26,3 +26,4 @@ class GbtSource(CanMethodSource):
 
     name = "gbt27930"
     fixed_methods = ("gbt27930",)
+    collect = staticmethod(collect_gbt)

@@ -9,8 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 from statistics import fmean
+from typing import TYPE_CHECKING
 
 from edge_agent.model import BmsIdentity, BmsReading, BmsState, ReadingStatus, Value
+
+if TYPE_CHECKING:  # only the type: this module stays free of profile loading
+    from edge_agent.bms.profile import PlausibilityLimits
 
 IDENTITY_FIELDS = frozenset(f.name for f in fields(BmsIdentity)) - {"other_ids"}
 STATE_FIELDS = frozenset(
@@ -34,17 +38,6 @@ UNITS: dict[str, str] = {
     "cycle_count": "1",
     "insulation_resistance": "kOhm",
 }
-
-
-@dataclass(frozen=True, kw_only=True)
-class Limits:
-    """Plausibility limits (a structural copy of the profile's, to keep this module pure)."""
-
-    pack_voltage_v: tuple[float, float] | None = None
-    cell_voltage_v: tuple[float, float] | None = None
-    temperature_c: tuple[float, float] | None = None
-    soc_pct: tuple[float, float] | None = None
-    max_cell_spread_v: float | None = None
 
 
 @dataclass
@@ -99,7 +92,7 @@ class ReadingBuilder:
         """True when any value was decoded."""
         return bool(self.values or self.cells or self.temperatures)
 
-    def build(self, limits: Limits | None = None) -> BmsReading:
+    def build(self, limits: PlausibilityLimits | None = None) -> BmsReading:
         """The final reading: derived cell statistics, limit checks and status."""
         if self.cells:
             method = self.cells_method
@@ -144,7 +137,7 @@ class ReadingBuilder:
             problems=tuple(self.problems),
         )
 
-    def _check_limits(self, limits: Limits) -> None:
+    def _check_limits(self, limits: PlausibilityLimits) -> None:
         checks = (
             ("pack_voltage", limits.pack_voltage_v),
             ("cell_voltage_min", limits.cell_voltage_v),

@@ -1,61 +1,39 @@
 """The CAN ``BmsSource``: opens one bus, runs the profile's methods in order, merges them.
 
-Each method is an async ``collect(bus, profile, out, budget_s)`` that writes into a shared
+Each CAN method is a ``CanMethodSource`` subclass registered by name in ``bms.registry``; its
+async ``collect(bus, profile, out, budget_s)`` writes into a shared
 ``ReadingBuilder`` and raises a ``BmsError`` subclass when it gets nothing. A failing method
 becomes a problem line ("uds: ...") and the next method still runs on the same bus.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import ClassVar
 
 from edge_agent.bms.can.bus import BusSession
-from edge_agent.bms.can.reading import Limits, ReadingBuilder
+from edge_agent.bms.can.reading import ReadingBuilder
 from edge_agent.bms.profile import PackProfile
-from edge_agent.bms.settings import CanSettings
+from edge_agent.bms.registry import method_class, profile_method_classes
+from edge_agent.bms.settings import BmsSettings, CanSettings
 from edge_agent.bms.source import BmsSource
 from edge_agent.errors import BmsError, ConfigError
 from edge_agent.model import BmsReading
 
 log = logging.getLogger(__name__)
 
-Collect = Callable[[BusSession, PackProfile, ReadingBuilder, float], Awaitable[None]]
-
-# method name -> (module, function); imported lazily like the backends
-METHODS: dict[str, tuple[str, str]] = {
-    "gbt27930": ("edge_agent.bms.can.gbt27930_source", "collect_gbt"),
-    "uds": ("edge_agent.bms.can.uds_source", "collect_uds"),
-    "dbc": ("edge_agent.bms.can.dbc_source", "collect_dbc"),
-}
 MARGIN_S = 0.3  # finish (and close the bus) before BmsSource.read's hard timeout cancels us
 
 
-def method_function(name: str) -> Collect:
-    """The collect function of CAN method ``name``."""
-    try:
-        module_name, func_name = METHODS[name]
-    except KeyError:
-        raise ConfigError(f"unknown CAN method {name!r} (known: {', '.join(METHODS)})") from None
-    func: Collect = getattr(importlib.import_module(module_name), func_name)
-    return func
-
-
-def limits_of(profile: PackProfile) -> Limits:
-    """The profile's plausibility limits in the builder's form."""
-    p = profile.limits
-    return Limits(
-        pack_voltage_v=p.pack_voltage_v,
-        cell_voltage_v=p.cell_voltage_v,
-        temperature_c=p.temperature_c,
-        soc_pct=p.soc_pct,
-        max_cell_spread_v=p.max_cell_spread_v,
-    )
+def can_method(name: str) -> type[CanMethodSource]:
+    """The registered class of CAN method ``name`` (its ``collect`` runs on a shared bus)."""
+    cls = method_class(name)
+    if not issubclass(cls, CanMethodSource):
+        raise ConfigError(f"method {name!r} is not a CAN method", key_path="methods")
+    return cls
 
 
 class CanMethodSource(BmsSource):
@@ -65,6 +43,20 @@ class CanMethodSource(BmsSource):
     transport = "can"
     fixed_methods: ClassVar[tuple[str, ...]] = ()
 
+    @classmethod
+    def from_profile(
+        cls, profile: PackProfile, settings: BmsSettings, *, record: Path | None = None
+    ) -> CanMethodSource:
+        """A source on ``settings.can`` for ``profile`` (``record``: also write a CAN log)."""
+        return cls(profile=profile, can=settings.can, record=record)
+
+    @staticmethod
+    async def collect(
+        bus: BusSession, profile: PackProfile, out: ReadingBuilder, budget_s: float
+    ) -> None:
+        """Run this one method on ``bus`` and write what it decoded into ``out``."""
+        raise NotImplementedError("a CAN method class defines collect")
+
     def __init__(
         self, *, profile: PackProfile, can: CanSettings, record: Path | None = None
     ) -> None:
@@ -73,10 +65,10 @@ class CanMethodSource(BmsSource):
         self.profile = profile
         # the pack dictates its bus speed: the profile's bitrate wins over the config default
         self.can = replace(can, bitrate=profile.bitrate)
-        methods = self.fixed_methods or tuple(m for m in profile.methods if m in METHODS)
-        if not methods:
-            raise ConfigError(f"profile {profile.name!r} lists no CAN method", key_path="methods")
-        self.methods = methods
+        if not self.fixed_methods:
+            profile_method_classes(profile)  # known methods of this transport, at least one
+        self.methods = self.fixed_methods or profile.methods
+        self._method_classes = {method: can_method(method) for method in self.methods}
         self.record = record
 
     async def _read_internal(self, timeout: float) -> BmsReading:
@@ -92,8 +84,8 @@ class CanMethodSource(BmsSource):
                     out.problems.append(f"{method}: skipped, no time left")
                     out.failed_methods.append(method)
                     continue
-                collect = method_function(method)
                 try:
+                    collect = self._method_classes[method].collect
                     await collect(bus, self.profile, out, budget)
                     out.methods.append(method)
                 except BmsError as exc:
@@ -105,7 +97,7 @@ class CanMethodSource(BmsSource):
             # return the reason ourselves: BmsSource.read maps every TimeoutError (and so
             # BusTimeoutError) to a generic "did not answer" text
             out.problems[:] = [str(errors[0])]
-        reading = out.build(limits_of(self.profile))
+        reading = out.build(self.profile.limits)
         if not reading.methods:
             reading = replace(reading, methods=tuple(self.methods))
         return reading

@@ -171,3 +171,4 @@ class UdsSource(CanMethodSource):
 
     name = "uds"
     fixed_methods = ("uds",)
+    collect = staticmethod(collect_uds)

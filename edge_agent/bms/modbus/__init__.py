@@ -1,7 +1,7 @@
 """BMS acquisition over Modbus TCP/RTU: SunSpec battery models and declarative register maps.
 
 Entry points:
-- ``profile_source.read_bms(profile, modbus, timeout) -> BmsReading`` (and ``ModbusProfileSource``)
+- ``profile_source.ModbusProfileSource``, the composite ``bms.registry.open_bms`` returns
 - ``sunspec_source.SunSpecSource`` and ``regmap_source.RegisterMapSource`` (``BmsSource`` backends)
 - ``planner.plan_reads`` (pure read coalescing), ``sunspec_decode.decode_model`` (pure decoder)
 """

@@ -1,43 +1,28 @@
-"""The Modbus entry point of a pack profile: run its ``sunspec`` and/or ``regmap`` methods."""
+"""The Modbus composite: a profile's methods (``sunspec``, ``regmap``, ...) on one device, merged.
+
+``bms.registry.open_bms`` returns it for Modbus profiles.
+"""
 
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
-from edge_agent.bms.modbus.regmap_source import RegisterMapSource
-from edge_agent.bms.modbus.sunspec_source import SunSpecSource
 from edge_agent.bms.profile import PackProfile
-from edge_agent.bms.settings import ModbusSettings
+from edge_agent.bms.registry import profile_method_classes
+from edge_agent.bms.settings import BmsSettings
 from edge_agent.bms.source import BmsSource
-from edge_agent.errors import ProfileError
+from edge_agent.errors import ConfigError, ProfileError
 from edge_agent.model import BmsIdentity, BmsReading, BmsState, ReadingStatus
 
-MODBUS_METHODS = ("sunspec", "regmap")
 
-
-def _sources(profile: PackProfile, modbus: ModbusSettings) -> list[BmsSource]:
+def _sources(profile: PackProfile, settings: BmsSettings) -> list[BmsSource]:
     if profile.transport != "modbus":
         raise ProfileError(
             f"profile {profile.name!r} is for {profile.transport}, not modbus",
             key_path=profile.name,
         )
-    sources: list[BmsSource] = []
-    for method in profile.methods:
-        if method == "sunspec":
-            sources.append(SunSpecSource(modbus, profile.sunspec, profile=profile.name))
-        elif method == "regmap":
-            if profile.regmap is None:
-                raise ProfileError(
-                    "method 'regmap' needs a [regmap] section", key_path=profile.name
-                )
-            sources.append(RegisterMapSource(modbus, profile.regmap, profile=profile.name))
-        else:
-            raise ProfileError(
-                f"method {method!r} is not a Modbus method {MODBUS_METHODS}", key_path=profile.name
-            )
-    if not sources:
-        raise ProfileError("a Modbus profile needs at least one method", key_path=profile.name)
-    return sources
+    return [cls.from_profile(profile, settings) for cls in profile_method_classes(profile)]
 
 
 def _merge(first: object, second: object) -> object:
@@ -77,22 +62,25 @@ def merge_readings(readings: list[BmsReading], profile: str) -> BmsReading:
     )
 
 
-async def read_bms(profile: PackProfile, modbus: ModbusSettings, timeout: float) -> BmsReading:
-    """Read a pack's BMS over Modbus as ``profile`` says; never raises for device faults."""
-    reading = await ModbusProfileSource(profile, modbus).read(timeout)
-    return reading
-
-
 class ModbusProfileSource(BmsSource):
     """Runs a profile's Modbus methods one after the other on the same device and merges them."""
 
     name = "modbus"
     transport = "modbus"
 
-    def __init__(self, profile: PackProfile, modbus: ModbusSettings) -> None:
+    def __init__(self, profile: PackProfile, settings: BmsSettings) -> None:
         self.profile = profile
-        self.modbus = modbus
-        self.sources = _sources(profile, modbus)
+        self.modbus = settings.modbus
+        self.sources = _sources(profile, settings)
+
+    @classmethod
+    def from_profile(
+        cls, profile: PackProfile, settings: BmsSettings, *, record: Path | None = None
+    ) -> ModbusProfileSource:
+        """The composite for ``profile`` on ``settings.modbus`` (no session recording)."""
+        if record is not None:
+            raise ConfigError("only a CAN session can be recorded", key_path="--record")
+        return cls(profile, settings)
 
     async def _read_internal(self, timeout: float) -> BmsReading:
         share = timeout / len(self.sources)

@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 
 from edge_agent.bms.modbus.link import ModbusLink
 from edge_agent.bms.modbus.planner import plan_reads
 from edge_agent.bms.modbus.profile_sections import RegisterMapSection
 from edge_agent.bms.modbus.regmap import spans, to_reading
-from edge_agent.bms.settings import ModbusSettings
+from edge_agent.bms.profile import PackProfile
+from edge_agent.bms.settings import BmsSettings, ModbusSettings
 from edge_agent.bms.source import BmsSource
-from edge_agent.errors import ModbusConnectionError, ModbusError, ModbusTimeoutError
+from edge_agent.errors import (
+    ModbusConnectionError,
+    ModbusError,
+    ModbusTimeoutError,
+    ProfileError,
+)
 from edge_agent.model import BmsReading
 
 log = logging.getLogger(__name__)
@@ -74,6 +81,15 @@ class RegisterMapSource(BmsSource):
         self.modbus = modbus
         self.section = section
         self.profile = profile
+
+    @classmethod
+    def from_profile(
+        cls, profile: PackProfile, settings: BmsSettings, *, record: Path | None = None
+    ) -> RegisterMapSource:
+        """The profile's [regmap] section on ``settings.modbus``."""
+        if profile.regmap is None:
+            raise ProfileError("method 'regmap' needs a [regmap] section", key_path=profile.name)
+        return cls(settings.modbus, profile.regmap, profile=profile.name)
 
     async def _read_internal(self, timeout: float) -> BmsReading:
         async with ModbusLink(self.modbus, function=self.section.function) as link:

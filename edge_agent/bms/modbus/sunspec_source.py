@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from edge_agent.bms.modbus.link import ModbusLink
 from edge_agent.bms.modbus.profile_sections import SunSpecSection
 from edge_agent.bms.modbus.sunspec_map import to_reading
 from edge_agent.bms.modbus.sunspec_reader import scan
-from edge_agent.bms.settings import ModbusSettings
+from edge_agent.bms.profile import PackProfile
+from edge_agent.bms.settings import BmsSettings, ModbusSettings
 from edge_agent.bms.source import BmsSource
 from edge_agent.model import BmsReading
 
@@ -28,6 +30,13 @@ class SunSpecSource(BmsSource):
         self.section = section or SunSpecSection()
         self.profile = profile
         self.round_trips = 0  # of the last read, for benchmarks and diagnostics
+
+    @classmethod
+    def from_profile(
+        cls, profile: PackProfile, settings: BmsSettings, *, record: Path | None = None
+    ) -> SunSpecSource:
+        """The profile's [sunspec] section (or the defaults) on ``settings.modbus``."""
+        return cls(settings.modbus, profile.sunspec, profile=profile.name)
 
     async def _read_internal(self, timeout: float) -> BmsReading:
         async with ModbusLink(self.modbus) as link:

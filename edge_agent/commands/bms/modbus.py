@@ -8,7 +8,7 @@ import json
 import sys
 from dataclasses import replace
 
-from edge_agent.bms.modbus.profile_source import read_bms
+from edge_agent.bms import read_bms
 from edge_agent.bms.profile import load_profile
 from edge_agent.bms.settings import ModbusSettings
 from edge_agent.config import load_config
@@ -64,7 +64,7 @@ def run_read(args: argparse.Namespace) -> int:
     settings = from_plain(ModbusSettings, to_plain(settings), path="bms.modbus", error=ConfigError)
     profile = load_profile(args.profile or DEFAULT_PROFILE, config.bms.profile_dirs)
     timeout = args.timeout if args.timeout is not None else max(5.0, settings.timeout_s * 4)
-    reading = asyncio.run(read_bms(profile, settings, timeout))
+    reading = asyncio.run(read_bms(profile, replace(config.bms, modbus=settings), timeout))
     json.dump(to_plain(reading), sys.stdout, indent=2, ensure_ascii=False)
     sys.stdout.write("\n")
     return 0 if reading.status == "ok" else 1
