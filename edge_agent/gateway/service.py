@@ -21,16 +21,23 @@ from edge_agent.gateway.settings import GatewaySettings
 from edge_agent.gateway.site import SiteMessage, SiteSubscriber
 from edge_agent.gateway.state import GatewayState
 from edge_agent.signing.trust import TrustStore
+from edge_agent.uplink.mqtt_client import check_tls_files
 from edge_agent.uplink.outbox import Outbox, OutboxMessage
 from edge_agent.uplink.publisher import OutboxPublisher
 
 log = logging.getLogger("edge_agent.gateway")
+# config sections named in configuration errors
+SITE_KEY = "gateway.site_mqtt"
+UPSTREAM_KEY = "gateway.upstream_mqtt"
 
 
 class Gateway:
     """Wires the site subscriber, the admission checks, the outbox and the upstream forwarder."""
 
     def __init__(self, settings: GatewaySettings, *, metrics: GatewayMetrics | None = None) -> None:
+        # bad TLS paths fail here, before any database is opened
+        check_tls_files(settings.site_mqtt.tls, config_key=SITE_KEY)
+        check_tls_files(settings.upstream_mqtt.tls, config_key=UPSTREAM_KEY)
         self.settings = settings
         self.metrics = metrics or GatewayMetrics()
         self.state = GatewayState(settings.state_path)
@@ -38,13 +45,16 @@ class Gateway:
         self._trust_mtime = 0.0
         self.trust = self._load_trust()
         self.admission = Admission(settings=settings, state=self.state, trust=self.trust)
-        self.site = SiteSubscriber(settings.site_mqtt, session_expiry_s=settings.session_expiry_s)
+        self.site = SiteSubscriber(
+            settings.site_mqtt, session_expiry_s=settings.session_expiry_s, config_key=SITE_KEY
+        )
         upstream = settings.upstream_mqtt
         self.upstream = OutboxPublisher(
             self.outbox,
             upstream,
             client_id=upstream.client_id or f"{settings.site_mqtt.client_id}-upstream",
             metrics=self.metrics.upstream,
+            config_key=UPSTREAM_KEY,
             # Delete PUBACKed rows in groups of up to ~20 ms instead of one transaction per
             # drainer step: a crash in between only re-sends rows (at-least-once either way).
             ack_batch=256,

@@ -68,6 +68,7 @@ class OutboxPublisher:
         retry_min_s: float | None = None,
         retry_max_s: float | None = None,
         rescan_s: float = 5.0,
+        config_key: str = "uplink.mqtt",
     ) -> None:
         self.outbox = outbox
         self.window = settings.max_inflight
@@ -79,7 +80,13 @@ class OutboxPublisher:
         if metrics is not None:
             metrics.bind_outbox(outbox)
         self._events: queue.SimpleQueue[LinkEvent] = queue.SimpleQueue()
-        self.link = MqttLink(settings, client_id=client_id, sink=self._events.put, status=status)
+        self.link = MqttLink(
+            settings,
+            client_id=client_id,
+            sink=self._events.put,
+            status=status,
+            config_key=config_key,
+        )
         self._ack_batch = ack_batch
         self._ack_flush_s = ack_flush_s
         # keyword arguments override the config (tests use short times)
