@@ -109,7 +109,7 @@ def _trust_list(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from edge_agent.gateway.service import Gateway
+    from edge_agent.gateway.pipeline import Gateway
 
     config = _config(args)
     settings = config.gateway

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from edge_agent.errors import ConfigError
-from edge_agent.gateway.service import Gateway
+from edge_agent.gateway.pipeline import Gateway
 from edge_agent.gateway.settings import GatewaySettings
 from edge_agent.gateway.site import SiteSubscriber
 from edge_agent.uplink.mqtt import LinkEvent, MqttLink

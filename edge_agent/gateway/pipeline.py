@@ -1,4 +1,4 @@
-"""The site gateway service: site subscription -> admission -> outbox -> upstream.
+"""The site gateway pipeline: site subscription -> admission -> outbox -> upstream.
 
 One worker thread takes messages in batches: decide each, commit the accepted ones to the
 outbox (one transaction), commit the admission state, then acknowledge the whole batch to the
