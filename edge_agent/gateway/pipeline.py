@@ -65,6 +65,7 @@ class Gateway:
         self._held: list[tuple[SiteMessage, float]] = []
         self._retry: list[SiteMessage] = []
         self._stop = threading.Event()
+        self._beat = time.monotonic()  # the worker's last turn (watchdog)
         self._worker = threading.Thread(target=self._run, name="gateway-worker", daemon=True)
 
     def start(self) -> None:
@@ -72,6 +73,15 @@ class Gateway:
         self.upstream.start()
         self._worker.start()
         self.site.start()
+
+    @property
+    def connected(self) -> bool:
+        """True while both the site and the upstream broker connections are up."""
+        return self.site.connected.is_set() and self.upstream.link.connected
+
+    def worker_alive(self, within_s: float) -> bool:
+        """The worker thread runs and took a turn within the last ``within_s`` seconds."""
+        return self._worker.is_alive() and time.monotonic() - self._beat < within_s
 
     def stop(self) -> None:
         """Finish the current batch (and its acks), disconnect, close the databases."""
@@ -106,6 +116,7 @@ class Gateway:
         inbox = self.site.inbox
         limit = self.settings.batch_max
         while not self._stop.is_set():
+            self._beat = time.monotonic()
             # Messages refused by a full outbox come first, in their order.
             batch, self._retry = self._retry[:limit], self._retry[limit:]
             if not batch:
