@@ -153,7 +153,7 @@ def test_big_evidence_payloads_bounded_in_flight(
     settings = settings_for(mosquitto_broker, max_inflight_bytes=1_500_000)
     pub = OutboxPublisher(outbox, settings, client_id="t-big")
     peak = [0]
-    pub.on_delivered(lambda *a: peak.__setitem__(0, max(peak[0], pub._inflight_bytes)))
+    pub.on_delivered(lambda *a: peak.__setitem__(0, max(peak[0], pub.window.bytes)))
     pub.start()
     try:
         futs = []
