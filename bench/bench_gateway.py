@@ -31,7 +31,7 @@ import paho.mqtt.client as mqtt  # noqa: E402
 from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
 
 from edge_agent.dataform import from_plain  # noqa: E402
-from edge_agent.gateway.service import Gateway  # noqa: E402
+from edge_agent.gateway.pipeline import Gateway  # noqa: E402
 from edge_agent.gateway.settings import GatewaySettings  # noqa: E402
 from edge_agent.signing.trust import TrustStore  # noqa: E402
 from tests.support.gateway import SimStation  # noqa: E402

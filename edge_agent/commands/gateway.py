@@ -4,17 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
-import signal
-import threading
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from edge_agent.config import AgentConfig, load_config
-from edge_agent.errors import ConfigError, GatewayError
-
-log = logging.getLogger("edge_agent.gateway")
+from edge_agent.errors import ConfigError
 
 
 def register(sub: Any) -> None:
@@ -109,7 +104,7 @@ def _trust_list(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from edge_agent.gateway.service import Gateway
+    from edge_agent.gateway.service import run_service
 
     config = _config(args)
     settings = config.gateway
@@ -117,23 +112,4 @@ def _run(args: argparse.Namespace) -> int:
         from dataclasses import replace
 
         settings = replace(settings, trust_store=Path(args.trust_store))
-    gateway = Gateway(settings)
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
-    try:
-        gateway.metrics.serve(config.metrics.host, config.metrics.port)
-    except OSError as exc:
-        gateway.stop()
-        raise GatewayError(
-            f"cannot serve metrics on {config.metrics.host}:{config.metrics.port}: {exc.strerror}"
-        ) from None
-    gateway.start()
-    log.info(
-        "gateway running",
-        extra={"site": settings.site_mqtt.host, "upstream": settings.upstream_mqtt.host},
-    )
-    stop.wait()
-    log.info("gateway stopping")
-    gateway.stop()
-    return 0
+    return run_service(settings, metrics_host=config.metrics.host, metrics_port=config.metrics.port)

@@ -1,202 +1,117 @@
-"""The site gateway service: site subscription -> admission -> outbox -> upstream.
+"""The gateway service behind ``edge-agent gateway``: signals, metrics, sd_notify READY/WATCHDOG.
 
-One worker thread takes messages in batches: decide each, commit the accepted ones to the
-outbox (one transaction), commit the admission state, then acknowledge the whole batch to the
-site broker. Nothing is acknowledged before it is either stored or deliberately rejected.
+Same lifecycle as the station's service (``station/service.py``): SIGTERM/SIGINT stop it,
+READY=1 goes to systemd once both the site and the upstream broker are connected (the unit is
+``Type=notify``), WATCHDOG=1 every half ``WatchdogSec=`` while the gateway worker is alive and
+taking turns, so systemd restarts a gateway whose worker died or hangs, and STOPPING=1 on the
+way out.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import queue
+import signal
 import threading
 import time
-from pathlib import Path
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
 
-from edge_agent.errors import EdgeAgentError
-from edge_agent.gateway.admission import Admission, Forward, Hold, Reject
-from edge_agent.gateway.metrics import GatewayMetrics
+from edge_agent.errors import GatewayError
+from edge_agent.gateway.pipeline import Gateway
 from edge_agent.gateway.settings import GatewaySettings
-from edge_agent.gateway.site import SiteMessage, SiteSubscriber
-from edge_agent.gateway.state import GatewayState
-from edge_agent.signing.trust import TrustStore
-from edge_agent.uplink.outbox import Outbox, OutboxMessage
-from edge_agent.uplink.publisher import OutboxPublisher
+from edge_agent.sd_notify import Notifier
 
-log = logging.getLogger("edge_agent.gateway")
+log = logging.getLogger("edge_agent.gateway.service")
+
+# The worker takes a turn at least every ~1.25 s (inbox wait or full-outbox back-off) plus one
+# batch; this much silence means it hangs.
+WORKER_STALL_S = 10.0
+# How often the service looks at the connections before READY.
+STARTUP_POLL_S = 0.1
 
 
-class Gateway:
-    """Wires the site subscriber, the admission checks, the outbox and the upstream forwarder."""
+class GatewayService:
+    """Reports a started Gateway's state to systemd until ``stop`` is set."""
 
-    def __init__(self, settings: GatewaySettings, *, metrics: GatewayMetrics | None = None) -> None:
-        self.settings = settings
-        self.metrics = metrics or GatewayMetrics()
-        self.state = GatewayState(settings.state_path)
-        self.outbox = Outbox(settings.outbox_path, settings.outbox)
-        self._trust_mtime = 0.0
-        self.trust = self._load_trust()
-        self.admission = Admission(settings=settings, state=self.state, trust=self.trust)
-        self.site = SiteSubscriber(settings.site_mqtt, session_expiry_s=settings.session_expiry_s)
-        upstream = settings.upstream_mqtt
-        self.upstream = OutboxPublisher(
-            self.outbox,
-            upstream,
-            client_id=upstream.client_id or f"{settings.site_mqtt.client_id}-upstream",
-            metrics=self.metrics.upstream,
-            # Delete PUBACKed rows in groups of up to ~20 ms instead of one transaction per
-            # drainer step: a crash in between only re-sends rows (at-least-once either way).
-            ack_batch=256,
-            ack_flush_s=0.02,
-        )
-        self.metrics.held_evidence.set_function(lambda: float(len(self._held)))
-        self.metrics.site_connected.set_function(lambda: float(self.site.connected.is_set()))
-        self._held: list[tuple[SiteMessage, float]] = []
-        self._retry: list[SiteMessage] = []
-        self._stop = threading.Event()
-        self._worker = threading.Thread(target=self._run, name="gateway-worker", daemon=True)
+    def __init__(
+        self, gateway: Gateway, notifier: Notifier, *, stall_s: float = WORKER_STALL_S
+    ) -> None:
+        self.gateway = gateway
+        self.notifier = notifier
+        self.stall_s = stall_s
+        self.ready = False
+        self.healthy = True
+        self.turns = 0  # loop iterations (tests wait on these instead of on time)
 
-    def start(self) -> None:
-        """Connect both sides and start the worker."""
-        self.upstream.start()
-        self._worker.start()
-        self.site.start()
-
-    def stop(self) -> None:
-        """Finish the current batch (and its acks), disconnect, close the databases."""
-        # The worker stops first so that the acks of its last batch still reach the site
-        # broker; messages still in the inbox stay unacknowledged and come again next start.
-        self._stop.set()
-        if self._worker.is_alive():
-            self._worker.join(timeout=10)
-        self.site.stop()
-        self.upstream.stop()
-        self.outbox.close()
-        self.metrics.close()
-        self.state.close()
-
-    def _load_trust(self) -> TrustStore:
-        path = self.settings.trust_store
-        self._trust_mtime = _mtime(path)
-        return TrustStore.load(path)
-
-    def _reload_trust_if_changed(self) -> None:
-        # `edge-agent gateway trust revoke` takes effect without a restart.
-        if _mtime(self.settings.trust_store) != self._trust_mtime:
-            try:
-                self.trust = self._load_trust()
-            except EdgeAgentError as exc:
-                log.error("trust store reload failed, keeping the old one: %s", exc)
-                return
-            self.admission = Admission(settings=self.settings, state=self.state, trust=self.trust)
-            log.info("trust store reloaded", extra={"path": str(self.settings.trust_store)})
-
-    def _run(self) -> None:
-        inbox = self.site.inbox
-        limit = self.settings.batch_max
-        while not self._stop.is_set():
-            # Messages refused by a full outbox come first, in their order.
-            batch, self._retry = self._retry[:limit], self._retry[limit:]
-            if not batch:
-                with contextlib.suppress(queue.Empty):
-                    batch.append(inbox.get(timeout=0.25))
-            while len(batch) < limit and not self._retry:
-                try:
-                    batch.append(inbox.get_nowait())
-                except queue.Empty:
-                    break
-            if not (batch or self._held):
-                continue
-            try:
-                self._reload_trust_if_changed()
-                stored = self.process(batch)
-            except Exception:  # a bug must not kill the worker: nothing was acked, retry
-                log.exception("gateway batch failed")
-                self.admission.rollback()
-                self._retry, stored = batch + self._retry, False
-            if stored:
-                limit = self.settings.batch_max
-            elif len(batch) > 1:
-                limit = 1  # the outbox may take some of them: go one by one until one fits
-            else:
-                self._stop.wait(1.0)
-
-    def process(self, messages: list[SiteMessage]) -> bool:
-        """Decide, store and acknowledge one batch; False (nothing acked) if storing failed."""
-        now = time.monotonic()
-        held, self._held = self._held, []
-        done: list[SiteMessage] = []
-        forwards: list[Forward] = []
-        rejects: list[tuple[SiteMessage, Reject]] = []
-        # New messages first: an event in this batch releases evidence held from before.
-        for msg, since in [(m, now) for m in messages] + held:
-            decision = self.admission.decide(msg.topic, msg.payload)
-            if isinstance(decision, Hold):
-                if since + self.settings.evidence_wait_s <= now:
-                    decision = Reject(
-                        "evidence_unmatched", f"no accepted event {decision.event_id}"
-                    )
-                elif len(self._held) >= self.settings.max_held_evidence:
-                    decision = Reject("evidence_overflow", f"more than {len(self._held)} held")
-                else:
-                    self._held.append((msg, since))
-                    continue
-            if isinstance(decision, Forward):
-                forwards.append(decision)
-            else:
-                rejects.append((msg, decision))
-            done.append(msg)
-        try:
-            if forwards:
-                self.upstream.enqueue(
-                    [OutboxMessage(f.upstream_topic, f.payload, f.event_id) for f in forwards]
+    def run(self, stop: threading.Event) -> None:
+        """READY once both brokers are connected; WATCHDOG while the worker is alive."""
+        interval = self.notifier.watchdog_interval_s()
+        ping_every = interval / 2 if interval is not None else None
+        next_ping = 0.0
+        self.notifier.status("connecting to the site and upstream brokers")
+        while not stop.is_set():
+            if not self.ready and self.gateway.connected:
+                self.ready = True
+                settings = self.gateway.settings
+                self.notifier.ready(
+                    status=f"forwarding {settings.site_mqtt.host}:{settings.site_mqtt.port}"
+                    f" -> {settings.upstream_mqtt.host}:{settings.upstream_mqtt.port}"
                 )
-            self.admission.commit()
-        except EdgeAgentError as exc:
-            log.error("cannot store a batch of %d, will retry: %s", len(forwards), exc)
-            self.admission.rollback()
-            self._retry = list(messages) + self._retry
-            self._held = held
-            return False
-        self.site.ack(done)
-        # One counter update per kind and batch; the debug line only when debug is on (its
-        # extra dict costs about as much as the counter).
-        events = sum(1 for f in forwards if f.kind == "event")
-        if events:
-            self.metrics.accepted.labels(kind="event").inc(events)
-        if len(forwards) > events:
-            self.metrics.accepted.labels(kind="evidence").inc(len(forwards) - events)
-        if log.isEnabledFor(logging.DEBUG):
-            for f in forwards:
-                log.debug(
-                    "accepted",
-                    extra={"event_id": f.event_id, "kind": f.kind, "station": f.station},
-                )
-        for msg, rej in rejects:
-            self._rejected(msg, rej)
-        return True
+                log.info("gateway ready: both brokers connected")
+            now = time.monotonic()
+            if ping_every is not None and now >= next_ping:
+                self._ping()
+                next_ping = now + ping_every
+            self.turns += 1
+            if self.ready:
+                stop.wait(ping_every if ping_every is not None else None)
+            else:
+                stop.wait(STARTUP_POLL_S if ping_every is None else min(STARTUP_POLL_S, ping_every))
+        self.notifier.stopping()
 
-    def _rejected(self, msg: SiteMessage, rej: Reject) -> None:
-        self.metrics.rejected.labels(reason=rej.reason).inc()
-        log.warning(
-            "rejected %s: %s",
-            rej.reason,
-            rej.detail,
-            extra={
-                "reason": rej.reason,
-                "topic": msg.topic[:200],
-                "site": rej.site,
-                "station": rej.station,
-                "size": len(msg.payload),
-            },
-        )
-        if self.settings.quarantine_topic:
-            self.site.publish(f"{self.settings.quarantine_topic}/{rej.reason}", msg.payload)
+    def _ping(self) -> None:
+        healthy = self.gateway.worker_alive(self.stall_s)
+        if healthy:
+            self.notifier.watchdog()
+        elif self.healthy:
+            log.error("gateway worker dead or stuck: no more watchdog pings (systemd restarts us)")
+        self.healthy = healthy
 
 
-def _mtime(path: Path) -> float:
+@contextmanager
+def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    def handler(_signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        return path.stat().st_mtime
-    except OSError:
-        return 0.0
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def run_service(settings: GatewaySettings, *, metrics_host: str, metrics_port: int) -> int:
+    """Run the gateway until SIGTERM/SIGINT (main thread only); returns the exit status."""
+    stop = threading.Event()
+    with _stop_on_signals(stop):
+        gateway = Gateway(settings)
+        try:
+            gateway.metrics.serve(metrics_host, metrics_port)
+        except OSError as exc:
+            gateway.stop()
+            raise GatewayError(
+                f"cannot serve metrics on {metrics_host}:{metrics_port}: {exc.strerror}"
+            ) from None
+        gateway.start()
+        log.info(
+            "gateway running",
+            extra={"site": settings.site_mqtt.host, "upstream": settings.upstream_mqtt.host},
+        )
+        try:
+            GatewayService(gateway, Notifier.from_environment()).run(stop)
+        finally:
+            log.info("gateway stopping")
+            gateway.stop()
+    return 0

@@ -9,19 +9,26 @@ from __future__ import annotations
 import logging
 import queue
 import socket
-import ssl
 import threading
 from dataclasses import dataclass
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
 
-from edge_agent.errors import ConfigError
 from edge_agent.gateway.routing import subscriptions
 from edge_agent.uplink.mqtt import one_wakeup
+from edge_agent.uplink.mqtt_client import (
+    CONNACK_TIMEOUT_S,
+    MQTT5,
+    MQTT311,
+    connack_overdue,
+    connect_async,
+    falls_back,
+    first_protocol,
+    make_client,
+    protocol_name,
+)
 from edge_agent.uplink.settings import MqttSettings
 
 log = logging.getLogger("edge_agent.gateway.site")
@@ -38,78 +45,117 @@ class SiteMessage:
     generation: int  # connection counter: a mid is only valid on the connection that got it
 
 
-def make_client(
-    settings: MqttSettings, *, client_id: str, manual_ack: bool = False, persistent: bool = False
-) -> mqtt.Client:
-    """A paho 2 client configured from MqttSettings (protocol, TLS, credentials, backoff)."""
-    v311 = settings.protocol == "3.1.1"
-    client = mqtt.Client(
-        CallbackAPIVersion.VERSION2,
-        client_id=client_id,
-        protocol=mqtt.MQTTv311 if v311 else mqtt.MQTTv5,
-        clean_session=(not persistent) if v311 else None,
-        manual_ack=manual_ack,
-    )
-    if settings.username:
-        client.username_pw_set(settings.username, settings.password or None)
-    tls = settings.tls
-    if tls.enabled:
-        try:
-            client.tls_set(
-                ca_certs=str(tls.ca_file) if tls.ca_file else None,
-                certfile=str(tls.cert_file) if tls.cert_file else None,
-                keyfile=str(tls.key_file) if tls.key_file else None,
-            )
-        except (ssl.SSLError, OSError, ValueError) as exc:
-            raise ConfigError(
-                f"TLS set-up failed: {exc}", key_path="gateway.site_mqtt.tls"
-            ) from None
-        client.tls_insecure_set(tls.insecure_skip_verify)
-    client.max_inflight_messages_set(settings.max_inflight)
-    client.reconnect_delay_set(settings.reconnect_min_s, settings.reconnect_max_s)  # type: ignore[arg-type]
-    return client
-
-
 class SiteSubscriber:
     """Receives station events and evidence into ``inbox``; acks on request."""
 
-    def __init__(self, settings: MqttSettings, *, session_expiry_s: int) -> None:
+    def __init__(
+        self,
+        settings: MqttSettings,
+        *,
+        session_expiry_s: int,
+        config_key: str = "gateway.site_mqtt",
+    ) -> None:
         self._settings = settings
         self._session_expiry_s = session_expiry_s
+        self._config_key = config_key
         # SimpleQueue: one C-level lock per put/get instead of queue.Queue's Python conditions.
         self.inbox: queue.SimpleQueue[SiteMessage] = queue.SimpleQueue()
         self.generation = 0
         self.connected = threading.Event()
         self.subscribed = threading.Event()  # set once the broker granted the subscriptions
         # A persistent session needs a stable client id.
-        client_id = settings.client_id or f"battrace-gateway-{socket.gethostname()}"[:64]
-        self._client = make_client(settings, client_id=client_id, manual_ack=True, persistent=True)
-        self._client.on_connect = self._on_connect
-        self._client.on_disconnect = self._on_disconnect
-        self._client.on_message = self._on_message
-        self._client.on_subscribe = lambda *_: self.subscribed.set()
+        self._client_id = settings.client_id or f"battrace-gateway-{socket.gethostname()}"[:64]
+        self._protocol = first_protocol(settings)
+        self._lock = threading.Lock()  # start/stop against the 3.1.1 fallback
+        self._stopping = False
+        self._fallback: threading.Thread | None = None
+        self._connack_timer: threading.Timer | None = None
+        self._client = self._make_client()
+
+    @property
+    def protocol(self) -> str:
+        """Protocol in use: "5" or "3.1.1"."""
+        return protocol_name(self._protocol)
+
+    def _make_client(self) -> mqtt.Client:
+        client = make_client(
+            self._settings,
+            client_id=self._client_id,
+            config_key=self._config_key,
+            protocol=self._protocol,
+            session_expiry_s=self._session_expiry_s,
+            manual_ack=True,
+        )
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        client.on_subscribe = lambda *_: self.subscribed.set()
+        return client
 
     def start(self) -> None:
         """Connect in the background; paho's loop thread reconnects after failures."""
-        props = None
-        clean_start: Any = mqtt.MQTT_CLEAN_START_FIRST_ONLY
-        if self._settings.protocol != "3.1.1":
-            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-            props.SessionExpiryInterval = self._session_expiry_s
-            clean_start = False
-        self._client.connect_async(
-            self._settings.host,
-            self._settings.port,
-            keepalive=self._settings.keepalive_s,
-            clean_start=clean_start,
-            properties=props,
-        )
+        with self._lock:
+            self._stopping = False
+            self._connect()
+
+    def _connect(self) -> None:
+        connect_async(self._client, self._settings, session_expiry_s=self._session_expiry_s)
         self._client.loop_start()
+        if self._settings.protocol == "auto" and self._protocol == MQTT5:
+            self._arm_connack_timer(self._client)
+
+    def _arm_connack_timer(self, client: mqtt.Client) -> None:
+        # some 3.1.1-only brokers (amqtt) never answer an MQTT 5 CONNECT with properties
+        timer = threading.Timer(CONNACK_TIMEOUT_S, self._no_connack, args=(client,))
+        timer.daemon = True
+        self._connack_timer = timer
+        timer.start()
+
+    def _no_connack(self, client: mqtt.Client) -> None:
+        if self.generation or self._stopping or client is not self._client:
+            return  # it connected once: a later silence is a network problem, not the protocol
+        if not connack_overdue(client):  # broker not reachable yet: look again later
+            with self._lock:
+                if not self._stopping:
+                    self._arm_connack_timer(client)
+            return
+        log.warning("no CONNACK to an MQTT 5 CONNECT within %g s", CONNACK_TIMEOUT_S)
+        self._fall_back(client)
+
+    def _fall_back(self, client: mqtt.Client) -> None:
+        with self._lock:
+            if not self._stopping and self._fallback is None:
+                self._fallback = threading.Thread(
+                    target=self._switch_to_311,
+                    args=(client,),
+                    name="site-fallback",
+                    daemon=True,
+                )
+                self._fallback.start()
 
     def stop(self) -> None:
         """Disconnect (the broker keeps the session and unacknowledged messages)."""
+        with self._lock:
+            self._stopping = True
+            fallback, self._fallback = self._fallback, None
+            if self._connack_timer is not None:
+                self._connack_timer.cancel()
+        if fallback is not None:
+            fallback.join()
         self._client.disconnect()
         self._client.loop_stop()
+
+    def _switch_to_311(self, old: mqtt.Client) -> None:
+        # runs on its own thread: loop_stop() joins paho's loop thread, so not from a callback
+        old.disconnect()
+        old.loop_stop()
+        with self._lock:
+            if self._stopping:
+                return
+            log.warning("site broker %s: falling back to MQTT 3.1.1", self._settings.host)
+            self._protocol = MQTT311
+            self._client = self._make_client()
+            self._connect()
 
     def ack(self, messages: list[SiteMessage]) -> None:
         """Acknowledge messages received on the current connection (older mids are void)."""
@@ -122,9 +168,13 @@ class SiteSubscriber:
         """Fire-and-forget publish on the site broker (QoS 0), e.g. the quarantine topic."""
         self._client.publish(topic, payload, qos=0)
 
-    def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+    def _on_connect(
+        self, client: mqtt.Client, _u: Any, _f: Any, reason: ReasonCode, _p: Any
+    ) -> None:
         if reason.is_failure:
             log.warning("site broker refused the connection: %s", reason)
+            if falls_back(self._settings, self._protocol, reason):
+                self._fall_back(client)
             return
         self.generation += 1
         client.subscribe([(t, 1) for t in subscriptions(self._settings.topic_prefix)])

@@ -31,7 +31,7 @@ from edge_agent.station.workflow import (
 )
 from edge_agent.uplink.outbox import Outbox, OutboxMessage
 from edge_agent.uplink.publisher import OutboxPublisher
-from edge_agent.uplink.service import station_uplink
+from edge_agent.uplink.station_uplink import station_uplink
 from edge_agent.uplink.topics import StationTopics
 
 log = logging.getLogger(__name__)
@@ -114,7 +114,13 @@ class StationAgent:
                 f"{exc}; create the station key with: edge-agent keys init --dir {cfg.signing.key_dir}"
             ) from None
         boot_epoch = next_boot_epoch(cfg.station.data_dir)
-        uplink = station_uplink(cfg, registry=self.registry)
+        uplink = station_uplink(
+            site=cfg.station.site,
+            station=cfg.station.station,
+            data_dir=cfg.station.data_dir,
+            settings=cfg.uplink,
+            registry=self.registry,
+        )
         self.topics, self.outbox, self.publisher = uplink.topics, uplink.outbox, uplink.publisher
         self._stack.callback(self.outbox.close)
         if self.outbox.corruption is not None:

@@ -13,7 +13,6 @@ import contextlib
 import json
 import logging
 import socket
-import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -21,20 +20,24 @@ from dataclasses import dataclass
 from typing import Any
 
 import paho.mqtt.client as paho
-from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
+from paho.mqtt.enums import MQTTErrorCode
 from paho.mqtt.reasoncodes import ReasonCode
 
-from edge_agent.errors import ConfigError, PublishError
+from edge_agent.errors import PublishError
+from edge_agent.uplink.mqtt_client import (
+    CONNACK_TIMEOUT_S,
+    MQTT5,
+    MQTT311,
+    connack_overdue,
+    connect_async,
+    falls_back,
+    first_protocol,
+    make_client,
+    protocol_name,
+)
 from edge_agent.uplink.settings import MqttSettings
 
 log = logging.getLogger("edge_agent.uplink.mqtt")
-
-CONNACK_TIMEOUT_S = 5.0
-_PROTOCOLS = {"5": paho.MQTTv5, "3.1.1": paho.MQTTv311}
-# CONNACK answers that mean "this broker does not speak MQTT 5" (3.1.1 code 1 and v5 0x84).
-_UNSUPPORTED_PROTOCOL = {"Unsupported protocol version"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,15 +89,16 @@ class MqttLink:
         subscriptions: Sequence[str] = (),
         on_message: MessageHandler | None = None,
         session_expiry_s: int = 0,
+        config_key: str = "uplink.mqtt",
     ) -> None:
         """``subscriptions`` (QoS 1) are renewed on every connect and delivered to
         ``on_message(topic, payload, retain)`` on paho's thread; the PUBACK goes out only after
         it returns, and if it raises the link reconnects so the broker delivers the message
         again (make it store durably; quarantine bad input instead of raising).
-        ``session_expiry_s > 0`` asks the broker to keep the session while we are away."""
-        if not client_id:
-            raise ConfigError("MQTT client id must not be empty", key_path="mqtt.client_id")
+        ``session_expiry_s > 0`` asks the broker to keep the session while we are away;
+        ``config_key`` names the settings' section in configuration errors."""
         self.settings = settings
+        self.config_key = config_key
         self.client_id = client_id
         self.status = status
         self._sink = sink
@@ -105,7 +109,7 @@ class MqttLink:
         self._connected = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
-        self._protocol = paho.MQTTv5 if settings.protocol in ("auto", "5") else paho.MQTTv311
+        self._protocol = first_protocol(settings)
         self._fallback = threading.Event()
         self._client = self._make_client()
         self.reconnects = 0
@@ -115,7 +119,7 @@ class MqttLink:
     @property
     def protocol(self) -> str:
         """Protocol in use: "5" or "3.1.1"."""
-        return "5" if self._protocol == paho.MQTTv5 else "3.1.1"
+        return protocol_name(self._protocol)
 
     @property
     def connected(self) -> bool:
@@ -123,22 +127,15 @@ class MqttLink:
         return self._connected.is_set()
 
     def _make_client(self) -> paho.Client:
-        s = self.settings
-        v5 = self._protocol == paho.MQTTv5
-        client = paho.Client(
-            callback_api_version=CallbackAPIVersion.VERSION2,
+        client = make_client(
+            self.settings,
             client_id=self.client_id,
+            config_key=self.config_key,
             protocol=self._protocol,
-            clean_session=None if v5 else self._session_expiry_s == 0,
+            session_expiry_s=self._session_expiry_s,
             # with a handler we PUBACK only after it returned (it stores the message first)
             manual_ack=self._on_message_handler is not None,
         )
-        client.max_inflight_messages_set(s.max_inflight)
-        client.reconnect_delay_set(s.reconnect_min_s, s.reconnect_max_s)  # type: ignore[arg-type]
-        if s.username:
-            client.username_pw_set(s.username, s.password or None)
-        if s.tls.enabled:
-            self._set_tls(client)
         if self.status is not None:
             client.will_set(self.status.topic, self.status.offline, qos=1, retain=True)
         client.on_connect = self._on_connect
@@ -148,30 +145,6 @@ class MqttLink:
         client.on_message = self._on_message
         client.on_subscribe = self._on_subscribe
         return client
-
-    def _set_tls(self, client: paho.Client) -> None:
-        tls = self.settings.tls
-        for name, path in (
-            ("ca_file", tls.ca_file),
-            ("cert_file", tls.cert_file),
-            ("key_file", tls.key_file),
-        ):
-            if path is not None and not path.is_file():
-                raise ConfigError(f"file not found: {path}", key_path=f"uplink.mqtt.tls.{name}")
-        if (tls.cert_file is None) != (tls.key_file is None):
-            raise ConfigError("cert_file and key_file go together", key_path="uplink.mqtt.tls")
-        try:
-            client.tls_set(
-                ca_certs=str(tls.ca_file) if tls.ca_file else None,
-                certfile=str(tls.cert_file) if tls.cert_file else None,
-                keyfile=str(tls.key_file) if tls.key_file else None,
-                cert_reqs=ssl.CERT_NONE if tls.insecure_skip_verify else ssl.CERT_REQUIRED,
-                tls_version=ssl.PROTOCOL_TLS_CLIENT,
-            )
-        except (ssl.SSLError, OSError, ValueError) as exc:
-            raise ConfigError(f"TLS set-up failed: {exc}", key_path="uplink.mqtt.tls") from exc
-        if tls.insecure_skip_verify:
-            client.tls_insecure_set(True)
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -186,26 +159,23 @@ class MqttLink:
         self._thread.start()
 
     def _connect_async(self) -> None:
-        kwargs: dict[str, Any] = {}
-        if self._protocol == paho.MQTTv5:
-            kwargs["clean_start"] = self._session_expiry_s == 0
-            if self._session_expiry_s:
-                props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-                props.SessionExpiryInterval = self._session_expiry_s
-                kwargs["properties"] = props
-        self._client.connect_async(
-            self.settings.host, self.settings.port, self.settings.keepalive_s, **kwargs
-        )
-        if self.settings.protocol == "auto" and self._protocol == paho.MQTTv5:
-            # some 3.1.1-only brokers (amqtt) never answer an MQTT 5 CONNECT that has a Will
-            timer = threading.Timer(CONNACK_TIMEOUT_S, self._no_connack, args=(self._client,))
-            timer.daemon = True
-            timer.start()
+        connect_async(self._client, self.settings, session_expiry_s=self._session_expiry_s)
+        if self.settings.protocol == "auto" and self._protocol == MQTT5:
+            self._arm_connack_timer(self._client)
+
+    def _arm_connack_timer(self, client: paho.Client) -> None:
+        # some 3.1.1-only brokers (amqtt) never answer an MQTT 5 CONNECT that has a Will
+        timer = threading.Timer(CONNACK_TIMEOUT_S, self._no_connack, args=(client,))
+        timer.daemon = True
+        timer.start()
 
     def _no_connack(self, client: paho.Client) -> None:
         if self._connected.is_set() or self._stopping.is_set() or client is not self._client:
             return
-        if self._protocol != paho.MQTTv5 or self.reconnects:
+        if self._protocol != MQTT5 or self.reconnects:
+            return
+        if not connack_overdue(client):  # broker not reachable yet: look again later
+            self._arm_connack_timer(client)
             return
         log.warning("no CONNACK to an MQTT 5 CONNECT within %g s", CONNACK_TIMEOUT_S)
         self._fallback.set()
@@ -240,7 +210,7 @@ class MqttLink:
 
     def _switch_to_311(self) -> None:
         log.warning("broker %s refused MQTT 5; falling back to 3.1.1", self.settings.host)
-        self._protocol = paho.MQTTv311
+        self._protocol = MQTT311
         self._client = self._make_client()
         self._emit(LinkEvent("reset"))
         self._connect_async()
@@ -306,11 +276,7 @@ class MqttLink:
         try:
             if rc.is_failure:
                 log.warning("broker refused connection: %s", rc.getName())
-                if (
-                    self.settings.protocol == "auto"
-                    and self._protocol == paho.MQTTv5
-                    and (rc.getName() in _UNSUPPORTED_PROTOCOL or rc.value == 1)
-                ):
+                if falls_back(self.settings, self._protocol, rc):
                     self._fallback.set()
                     client.disconnect()
                 return

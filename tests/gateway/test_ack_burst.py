@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from edge_agent.gateway.service import Gateway
+from edge_agent.gateway.pipeline import Gateway
 from tests.support.gateway import Rig, publish_all, station_client, wait_until
 from tests.support.mosquitto import RecordingSubscriber
 

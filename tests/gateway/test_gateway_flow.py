@@ -12,7 +12,7 @@ import pytest
 
 from edge_agent.cli import main
 from edge_agent.event_codec import uuid7
-from edge_agent.gateway.service import Gateway
+from edge_agent.gateway.pipeline import Gateway
 from edge_agent.gateway.settings import GatewaySettings
 from edge_agent.signing.events import sign_event
 from edge_agent.signing.trust import TrustStore

@@ -378,14 +378,15 @@ def gateway_config_file(path: Path, settings: GatewaySettings, metrics_port: int
 class GatewayProcess:
     """``python -m edge_agent gateway --config FILE`` as a child process (SIGKILL-able)."""
 
-    def __init__(self, config: Path, log: Path) -> None:
+    def __init__(self, config: Path, log: Path, *, env: dict[str, str] | None = None) -> None:
         self.config = config
         self.log = log
+        self.env = env or {}  # extra variables (e.g. NOTIFY_SOCKET)
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         """Start the gateway process."""
-        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        env = {**os.environ, "PYTHONPATH": str(ROOT), **self.env}
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
                 [

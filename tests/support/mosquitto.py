@@ -157,6 +157,54 @@ def make_tls_material(directory: Path) -> TlsMaterial:
     return material
 
 
+def make_self_signed_tls(directory: Path) -> TlsMaterial:
+    """A self-signed server certificate for 127.0.0.1 that no CA vouches for.
+
+    For a broker with ``require_client_cert=False``: ``ca`` is the certificate itself and
+    the client fields repeat it (the broker never asks for them).
+    """
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    directory.mkdir(parents=True, exist_ok=True)
+    now = datetime.datetime.now(datetime.UTC)
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "self-signed broker")])
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "self-signed.pem", directory / "self-signed.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    key_path.chmod(0o600)
+    return TlsMaterial(
+        ca=cert_path,
+        server_cert=cert_path,
+        server_key=key_path,
+        client_cert=cert_path,
+        client_key=key_path,
+    )
+
+
 class MosquittoBroker:
     """One mosquitto process with a generated config; restartable on the same port."""
 

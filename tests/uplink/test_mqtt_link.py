@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,11 +20,10 @@ from edge_agent.uplink.outbox import Outbox, OutboxMessage
 from edge_agent.uplink.publisher import OutboxPublisher
 from edge_agent.uplink.settings import MqttSettings, TlsSettings
 from edge_agent.uplink.topics import StationTopics
-from tests.conftest import ROOT, require_real_part
+from tests.conftest import ROOT
 from tests.support.mosquitto import (
     MosquittoBroker,
     RecordingSubscriber,
-    free_port,
     make_tls_material,
 )
 
@@ -169,36 +167,6 @@ def test_last_will_published_when_publisher_is_killed(
         if proc.stdout:
             proc.stdout.close()
         sub.close()
-
-
-@pytest.fixture
-def amqtt_broker(tmp_path: Path) -> Iterator[int]:
-    """amqtt (an MQTT 3.1.1-only broker) on a free port, as a subprocess."""
-    exe = Path(sys.executable).with_name("amqtt")
-    require_real_part(exe.exists(), "amqtt broker")
-    port = free_port()
-    conf = tmp_path / "amqtt.yaml"
-    conf.write_text(
-        f"listeners:\n  default:\n    type: tcp\n    bind: 127.0.0.1:{port}\n"
-        "plugins:\n  amqtt.plugins.authentication.AnonymousAuthPlugin:\n    allow_anonymous: true\n"
-    )
-    proc = subprocess.Popen(
-        [str(exe), "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    try:
-        assert _wait(lambda: _port_open(port), 20), "amqtt did not start"
-        yield port
-    finally:
-        proc.terminate()
-        proc.wait(10)
-
-
-def _port_open(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), 0.2):
-            return True
-    except OSError:
-        return False
 
 
 def test_auto_protocol_falls_back_to_311_and_delivers(tmp_path: Path, amqtt_broker: int) -> None:

@@ -11,7 +11,7 @@ import pytest
 from edge_agent.uplink.mqtt import status_messages
 from edge_agent.uplink.outbox import Outbox, OutboxMessage
 from edge_agent.uplink.publisher import OutboxPublisher
-from edge_agent.uplink.settings import MqttSettings
+from edge_agent.uplink.settings import MqttSettings, UplinkSettings
 from edge_agent.uplink.topics import StationTopics
 from tests.support.mosquitto import MosquittoBroker, RecordingSubscriber
 
@@ -111,20 +111,19 @@ def test_birth_and_offline_status_retained(
         outbox.close()
 
 
-def test_station_uplink_from_config(tmp_path: Path, mosquitto_broker: MosquittoBroker) -> None:
+def test_station_uplink_from_settings(tmp_path: Path, mosquitto_broker: MosquittoBroker) -> None:
     from prometheus_client import CollectorRegistry
 
-    from edge_agent.config import config_from_plain
-    from edge_agent.uplink.service import station_uplink
+    from edge_agent.uplink.station_uplink import station_uplink
 
-    config = config_from_plain(
-        {
-            "station": {"site": "yard-7", "station": "bench-3", "data_dir": str(tmp_path)},
-            "uplink": {"mqtt": {"host": "127.0.0.1", "port": mosquitto_broker.port}},
-        }
-    )
     registry = CollectorRegistry()
-    up = station_uplink(config, registry=registry)
+    up = station_uplink(
+        site="yard-7",
+        station="bench-3",
+        data_dir=tmp_path,
+        settings=UplinkSettings(mqtt=MqttSettings(host="127.0.0.1", port=mosquitto_broker.port)),
+        registry=registry,
+    )
     assert up.topics.event == "battrace/v1/yard-7/bench-3/event"
     assert up.outbox.path == tmp_path / "outbox.sqlite3"
     sub = RecordingSubscriber(
@@ -154,7 +153,7 @@ def test_big_evidence_payloads_bounded_in_flight(
     settings = settings_for(mosquitto_broker, max_inflight_bytes=1_500_000)
     pub = OutboxPublisher(outbox, settings, client_id="t-big")
     peak = [0]
-    pub.on_delivered(lambda *a: peak.__setitem__(0, max(peak[0], pub._inflight_bytes)))
+    pub.on_delivered(lambda *a: peak.__setitem__(0, max(peak[0], pub.window.bytes)))
     pub.start()
     try:
         futs = []

@@ -1,16 +1,17 @@
-"""Assemble a station's uplink from the config: outbox file, topics, birth/Will, publisher."""
+"""Assemble a station's uplink: outbox file, topics, client id, birth/Will, publisher."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
-from edge_agent.config import AgentConfig
 from edge_agent.uplink.metrics import UplinkMetrics
 from edge_agent.uplink.mqtt import status_messages
 from edge_agent.uplink.outbox import Outbox, outbox_path
 from edge_agent.uplink.publisher import OutboxPublisher
+from edge_agent.uplink.settings import UplinkSettings
 from edge_agent.uplink.topics import StationTopics
 
 
@@ -28,20 +29,21 @@ class StationUplink:
 
 
 def station_uplink(
-    config: AgentConfig, *, registry: CollectorRegistry | None = None
+    *,
+    site: str,
+    station: str,
+    data_dir: Path,
+    settings: UplinkSettings,
+    registry: CollectorRegistry | None = None,
 ) -> StationUplink:
     """Open the outbox (moving a corrupt one aside) and build a not yet started publisher."""
-    topics = StationTopics(
-        config.station.site, config.station.station, prefix=config.uplink.mqtt.topic_prefix
-    )
-    client_id = config.uplink.mqtt.client_id or f"edge-agent-{topics.site}-{topics.station}"
-    outbox = Outbox(
-        outbox_path(config.uplink.outbox, config.station.data_dir), config.uplink.outbox
-    )
+    topics = StationTopics(site, station, prefix=settings.mqtt.topic_prefix)
+    client_id = settings.mqtt.client_id or f"edge-agent-{topics.site}-{topics.station}"
+    outbox = Outbox(outbox_path(settings.outbox, data_dir), settings.outbox)
     metrics = UplinkMetrics(registry) if registry is not None else None
     publisher = OutboxPublisher(
         outbox,
-        config.uplink.mqtt,
+        settings.mqtt,
         client_id=client_id,
         status=status_messages(topics.status, client_id),
         metrics=metrics,

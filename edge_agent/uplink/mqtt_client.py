@@ -1,0 +1,188 @@
+"""The one MQTT client factory: every paho client of the agent is built here.
+
+Used by the station uplink (``MqttLink``), both sides of the site gateway (site subscriber and
+upstream publisher) and the self-test's broker probe, so TLS files, credentials, protocol
+choice and ``insecure_skip_verify`` mean the same everywhere:
+
+- TLS: ca/cert/key files must exist (ConfigError naming the file and its config key);
+  ``insecure_skip_verify`` turns off both certificate and hostname verification (CERT_NONE).
+- protocol ``"5"`` and ``"3.1.1"`` are fixed; ``"auto"`` starts with MQTT 5 and falls back to
+  3.1.1 when the broker refuses the MQTT 5 CONNECT (``falls_back``) or, before the first
+  connection, leaves it unanswered for ``CONNACK_TIMEOUT_S`` (amqtt does so for a CONNECT
+  carrying a Will or properties).
+- ``session_expiry_s > 0`` asks for a persistent session (MQTT 5 session expiry, 3.1.1
+  ``clean_session=False``).
+"""
+
+from __future__ import annotations
+
+import ssl
+import time
+import uuid
+from typing import Any
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+from edge_agent.errors import ConfigError
+from edge_agent.uplink.settings import MqttSettings, TlsSettings
+
+MQTT5 = MQTTProtocolVersion.MQTTv5
+MQTT311 = MQTTProtocolVersion.MQTTv311
+CONNACK_TIMEOUT_S = 5.0
+# CONNACK answers that mean "this broker does not speak MQTT 5" (3.1.1 code 1 and v5 0x84).
+_UNSUPPORTED_PROTOCOL = {"Unsupported protocol version"}
+
+
+def first_protocol(settings: MqttSettings) -> MQTTProtocolVersion:
+    """The protocol of the first CONNECT: 3.1.1 only when configured, else MQTT 5."""
+    return MQTT311 if settings.protocol == "3.1.1" else MQTT5
+
+
+def protocol_name(protocol: MQTTProtocolVersion) -> str:
+    """ "5" or "3.1.1"."""
+    return "5" if protocol == MQTT5 else "3.1.1"
+
+
+def falls_back(settings: MqttSettings, protocol: MQTTProtocolVersion, reason: ReasonCode) -> bool:
+    """True when an ``auto`` connection's MQTT 5 CONNECT was refused as unsupported."""
+    return (
+        settings.protocol == "auto"
+        and protocol == MQTT5
+        and reason.is_failure
+        and (reason.getName() in _UNSUPPORTED_PROTOCOL or reason.value == 1)
+    )
+
+
+def connack_overdue(client: paho.Client) -> bool:
+    """After CONNACK_TIMEOUT_S: True when the TCP connection is up but CONNECT is unanswered
+    (False while the broker is unreachable: that is no reason to change the protocol)."""
+    return client.socket() is not None and not client.is_connected()
+
+
+def check_tls_files(tls: TlsSettings, *, config_key: str) -> None:
+    """ConfigError naming the first configured TLS file that does not exist."""
+    for name, path in (
+        ("ca_file", tls.ca_file),
+        ("cert_file", tls.cert_file),
+        ("key_file", tls.key_file),
+    ):
+        if path is not None and not path.is_file():
+            raise ConfigError(f"file not found: {path}", key_path=f"{config_key}.tls.{name}")
+    if (tls.cert_file is None) != (tls.key_file is None):
+        raise ConfigError("cert_file and key_file go together", key_path=f"{config_key}.tls")
+
+
+def make_client(
+    settings: MqttSettings,
+    *,
+    client_id: str,
+    config_key: str,
+    protocol: MQTTProtocolVersion | None = None,
+    session_expiry_s: int = 0,
+    manual_ack: bool = False,
+) -> paho.Client:
+    """A paho 2 client configured from ``settings``; ``config_key`` names the section in errors.
+
+    ``protocol`` overrides ``first_protocol(settings)`` (the 3.1.1 fallback of ``auto``).
+    Callbacks are the caller's; connect with ``connect_async``.
+    """
+    if not client_id:
+        raise ConfigError("MQTT client id must not be empty", key_path=f"{config_key}.client_id")
+    protocol = first_protocol(settings) if protocol is None else protocol
+    client = paho.Client(
+        callback_api_version=CallbackAPIVersion.VERSION2,
+        client_id=client_id,
+        protocol=protocol,
+        clean_session=None if protocol == MQTT5 else session_expiry_s == 0,
+        manual_ack=manual_ack,
+    )
+    client.max_inflight_messages_set(settings.max_inflight)
+    client.reconnect_delay_set(settings.reconnect_min_s, settings.reconnect_max_s)  # type: ignore[arg-type]
+    if settings.username:
+        client.username_pw_set(settings.username, settings.password or None)
+    if settings.tls.enabled:
+        _set_tls(client, settings.tls, config_key=config_key)
+    return client
+
+
+def _set_tls(client: paho.Client, tls: TlsSettings, *, config_key: str) -> None:
+    check_tls_files(tls, config_key=config_key)
+    try:
+        client.tls_set(
+            ca_certs=str(tls.ca_file) if tls.ca_file else None,
+            certfile=str(tls.cert_file) if tls.cert_file else None,
+            keyfile=str(tls.key_file) if tls.key_file else None,
+            # insecure: no certificate check at all, not only no hostname check
+            cert_reqs=ssl.CERT_NONE if tls.insecure_skip_verify else ssl.CERT_REQUIRED,
+            tls_version=ssl.PROTOCOL_TLS_CLIENT,
+        )
+    except (ssl.SSLError, OSError, ValueError) as exc:
+        raise ConfigError(f"TLS set-up failed: {exc}", key_path=f"{config_key}.tls") from exc
+    client.tls_insecure_set(tls.insecure_skip_verify)
+
+
+def connect_async(
+    client: paho.Client, settings: MqttSettings, *, session_expiry_s: int = 0
+) -> None:
+    """Start connecting ``client`` (made by ``make_client``) in the background."""
+    kwargs: dict[str, Any] = {}
+    if client.protocol == MQTT5:
+        kwargs["clean_start"] = session_expiry_s == 0
+        if session_expiry_s:
+            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+            props.SessionExpiryInterval = session_expiry_s
+            kwargs["properties"] = props
+    client.connect_async(settings.host, settings.port, settings.keepalive_s, **kwargs)
+
+
+def connect_probe(
+    settings: MqttSettings, *, timeout_s: float = 3.0, config_key: str = "uplink.mqtt"
+) -> tuple[bool, str]:
+    """(accepted, reason) of one CONNECT/CONNACK round trip, without a background thread.
+
+    ``auto`` falls back to 3.1.1 like the long-lived connections. Raises ConfigError for bad
+    TLS settings, ssl.SSLError for a failed handshake and OSError when the broker is unreachable.
+    """
+    client_id = f"{settings.client_id or 'edge-agent'}-selftest-{uuid.uuid4().hex[:8]}"
+    protocol = first_protocol(settings)
+    accepted, reason = _probe(settings, client_id, config_key, protocol, timeout_s)
+    if isinstance(reason, ReasonCode) and falls_back(settings, protocol, reason):
+        accepted, reason = _probe(settings, client_id, config_key, MQTT311, timeout_s)
+    return accepted, str(reason)
+
+
+def _probe(
+    settings: MqttSettings,
+    client_id: str,
+    config_key: str,
+    protocol: MQTTProtocolVersion,
+    timeout_s: float,
+) -> tuple[bool, ReasonCode | str]:
+    client = make_client(settings, client_id=client_id, config_key=config_key, protocol=protocol)
+    answer: list[ReasonCode | str] = []
+
+    def on_connect(_c: paho.Client, _u: object, _f: object, reason: ReasonCode, _p: object) -> None:
+        answer.append(reason)
+
+    client.on_connect = on_connect
+    client.connect(settings.host, settings.port, keepalive=max(settings.keepalive_s, 5))
+    try:
+        deadline = time.monotonic() + timeout_s
+        while not answer and time.monotonic() < deadline:
+            rc = client.loop(timeout=0.1)
+            if rc not in (paho.MQTT_ERR_SUCCESS, paho.MQTT_ERR_AGAIN):
+                # The broker closed the socket (mosquitto does this after a refusing CONNACK).
+                if not answer:
+                    answer.append(f"connection lost ({paho.error_string(rc)})")
+                break
+        if not answer:
+            return False, f"no CONNACK within {timeout_s:g} s"
+        reason = answer[0]
+        return isinstance(reason, ReasonCode) and not reason.is_failure, reason
+    finally:
+        client.disconnect()
+        client.loop(timeout=0.05)
