@@ -10,7 +10,14 @@ import uuid
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from edge_agent.selftest.model import CheckContext, Outcome, failed, passed, skipped
+from edge_agent.selftest.model import (
+    CheckContext,
+    Outcome,
+    SelftestConfig,
+    failed,
+    passed,
+    skipped,
+)
 from edge_agent.uplink.settings import MqttSettings
 
 log = logging.getLogger("edge_agent.selftest.mqtt")
@@ -18,7 +25,13 @@ log = logging.getLogger("edge_agent.selftest.mqtt")
 _CREDENTIAL_REASONS = {"Bad user name or password", "Not authorized"}
 
 
-def _client(settings: MqttSettings) -> mqtt.Client:
+def broker_required(config: SelftestConfig) -> bool:
+    """Required rule: a broker host is configured (empty means the embedded demo broker)."""
+    return bool(config.uplink.mqtt.host)
+
+
+def make_client(settings: MqttSettings) -> mqtt.Client:
+    """The one place the self-test builds its MQTT client (the uplink's factory replaces it)."""
     protocol = mqtt.MQTTv311 if settings.protocol == "3.1.1" else mqtt.MQTTv5
     client = mqtt.Client(
         CallbackAPIVersion.VERSION2,
@@ -40,7 +53,7 @@ def _client(settings: MqttSettings) -> mqtt.Client:
 
 def connect_once(settings: MqttSettings, timeout_s: float) -> tuple[bool, str]:
     """(accepted, reason): one CONNECT/CONNACK round trip without a background thread."""
-    client = _client(settings)
+    client = make_client(settings)
     answer: list[str] = []
 
     def on_connect(

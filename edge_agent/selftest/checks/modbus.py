@@ -10,7 +10,7 @@ from pymodbus.client import ModbusSerialClient, ModbusTcpClient
 from pymodbus.exceptions import ModbusException
 
 from edge_agent.errors import ConfigError
-from edge_agent.selftest.bms_info import configured_profile
+from edge_agent.selftest.checks.bms import configured_profile
 from edge_agent.selftest.model import CheckContext, Outcome, failed, passed, skipped, warned
 
 log = logging.getLogger("edge_agent.selftest.modbus")
