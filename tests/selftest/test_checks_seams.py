@@ -66,3 +66,13 @@ def test_nodes_and_scale_talk_to_the_node_firmware(tmp_path: Path) -> None:
     assert (
         scale.verdict is Verdict.PASS and scale.detail == f"{port}: stable at 0.000 kg (e = 50 g)"
     )
+
+
+def test_modbus_check_reads_the_url_as_the_station_does() -> None:
+    """The agent's Modbus link parses bms.modbus.url: what it refuses, the check refuses too."""
+    from edge_agent.selftest.checks.modbus import check_modbus
+
+    plain = {"bms": {"modbus": {"url": "rtu:///dev/ttyUSB0?baud=9600&speed=fast"}}}
+    out = check_modbus(CheckContext(config=config_from_plain(plain)))
+    assert out.verdict is Verdict.FAIL and "unknown serial option 'speed'" in out.detail
+    assert out.next_step.startswith("fix bms.modbus.url")

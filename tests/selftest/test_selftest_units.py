@@ -16,6 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from edge_agent.bms.modbus.link import parse_url as parse_modbus_url
 from edge_agent.config import config_from_plain
 from edge_agent.errors import ConfigError
 from edge_agent.selftest import (
@@ -35,7 +36,6 @@ from edge_agent.selftest.checks.can import (
     parse_ip_link_json,
     socketcan_link,
 )
-from edge_agent.selftest.checks.modbus import parse_modbus_url
 from edge_agent.vision.settings import LabelSettings
 from tests.conftest import require_real_part
 from tests.support.hardware import fake_sysfs_can, ip_link_can_json, label_image
@@ -151,7 +151,12 @@ def test_modbus_url_forms() -> None:
     tcp = parse_modbus_url("tcp://10.0.0.5:1502")
     assert (tcp.kind, tcp.host, tcp.port) == ("tcp", "10.0.0.5", 1502)
     rtu = parse_modbus_url("rtu:///dev/edge-rs485?baud=9600&parity=e")
-    assert (rtu.kind, rtu.device, rtu.baudrate, rtu.parity) == ("rtu", "/dev/edge-rs485", 9600, "E")
+    assert (rtu.kind, rtu.serial_port, rtu.baudrate, rtu.parity) == (
+        "rtu",
+        "/dev/edge-rs485",
+        9600,
+        "E",
+    )
     for bad in [
         "",
         "http://x",
