@@ -76,3 +76,23 @@ def test_modbus_check_reads_the_url_as_the_station_does() -> None:
     out = check_modbus(CheckContext(config=config_from_plain(plain)))
     assert out.verdict is Verdict.FAIL and "unknown serial option 'speed'" in out.detail
     assert out.next_step.startswith("fix bms.modbus.url")
+
+
+def test_can_check_reads_a_replay_as_the_station_does(tmp_path: Path) -> None:
+    """bms.can.replay: the bus is the recording (the station's open_bus), not a live channel."""
+    recording = tmp_path / "can.log"
+    recording.write_text(
+        "(1.000000) can0 18F8DEAD#0011223344556677\n(1.010000) can0 1801F456#AA\n",
+        encoding="ascii",
+    )
+    plain = {
+        "bms": {"can": {"interface": "socketcan", "channel": "can9", "replay": str(recording)}}
+    }
+    ctx = CheckContext(config=config_from_plain(plain), frame_window_s=0.5)
+    lines = check_can(ctx)
+    assert [(o.line, o.verdict) for o in lines] == [
+        ("link", Verdict.PASS),
+        ("frames", Verdict.PASS),
+    ]
+    assert lines[0].detail == f"replay {recording} opened"
+    assert lines[1].detail == "2 frames from 2 ids in 0.5 s"

@@ -18,7 +18,9 @@ from typing import Any
 
 import can
 
+from edge_agent.bms.can.bus import open_bus
 from edge_agent.bms.settings import CanSettings
+from edge_agent.errors import BusError
 from edge_agent.selftest.checks.bms import PROBE_TIMEOUT_S, can_required, probe_can_bms
 from edge_agent.selftest.model import (
     CheckContext,
@@ -154,14 +156,6 @@ def _read(path: Path) -> str:
         return ""
 
 
-def open_bus(settings: CanSettings) -> can.BusABC:
-    """Open the configured python-can bus (bitrate passed for adapters that set it)."""
-    kwargs: dict[str, Any] = {"interface": settings.interface, "channel": settings.channel}
-    if settings.interface not in {"virtual", "socketcan"}:
-        kwargs["bitrate"] = settings.bitrate
-    return can.Bus(**kwargs)
-
-
 def watch_frames(bus: can.BusABC, window_s: float) -> tuple[int, set[int]]:
     """Count frames and distinct arbitration ids seen within the window."""
     count, ids = 0, set()
@@ -178,21 +172,22 @@ def watch_frames(bus: can.BusABC, window_s: float) -> tuple[int, set[int]]:
 
 
 def check_can_bus(ctx: CheckContext) -> list[Outcome]:
-    """CAN link state (sysfs + ip for SocketCAN, opening the bus otherwise), then frames seen."""
+    """CAN link state (sysfs + ip for live SocketCAN, opening the bus otherwise), then frames."""
     settings = ctx.config.bms.can
     outcomes: list[Outcome] = []
-    if settings.interface == "socketcan":
+    live_socketcan = settings.interface == "socketcan" and not settings.replay
+    if live_socketcan:
         link = socketcan_link(ctx, settings)
         outcomes.append(link)
         if link.verdict is Verdict.FAIL:
             return outcomes
     try:
-        bus = open_bus(settings)
-    except (can.CanError, OSError, ValueError, ImportError) as exc:
+        bus = open_bus(settings)  # the station's own way to open the bus (or its replay)
+    except BusError as exc:
         log.warning("cannot open CAN bus %s/%s: %s", settings.interface, settings.channel, exc)
         outcomes.append(
             failed(
-                f"cannot open {settings.interface} {settings.channel}: {exc}",
+                str(exc),
                 "check bms.can.interface/channel and that the adapter is plugged in "
                 "(`ls -l /dev/serial/by-id`)",
                 line=LINK,
@@ -200,8 +195,13 @@ def check_can_bus(ctx: CheckContext) -> list[Outcome]:
         )
         return outcomes
     try:
-        if settings.interface != "socketcan":
-            outcomes.append(passed(f"{settings.interface} {settings.channel} opened", line=LINK))
+        if not live_socketcan:
+            where = (
+                f"replay {settings.replay}"
+                if settings.replay
+                else f"{settings.interface} {settings.channel}"
+            )
+            outcomes.append(passed(f"{where} opened", line=LINK))
         count, ids = watch_frames(bus, ctx.frame_window_s)
     finally:
         bus.shutdown()
