@@ -1,8 +1,9 @@
 """The built-in self-test checks, one module per part, each calling the part's real seam.
 
-can (python-can bus, BMS probe through the pack profile), modbus (pymodbus), camera (the Camera
-seam and vision.quality), nodes and scale (the node link), broker (paho MQTT client), key,
-clock, disk (the outbox's filesystem); bms holds the pack-profile helpers of can and modbus.
+can (the station's bus opener, then the BMS probe through the pack profile's source), modbus
+(the agent's ModbusLink), camera (the Camera seam and vision.quality), nodes and scale (the
+node link), broker (the MQTT client), key, clock, disk (the outbox's filesystem); bms holds the
+pack-profile helpers shared by can and modbus.
 """
 
 from edge_agent.selftest.checks.broker import check_broker
