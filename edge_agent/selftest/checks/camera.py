@@ -68,7 +68,6 @@ def check_camera(ctx: CheckContext) -> Outcome:
     except ImageError as exc:
         return failed(f"not a readable image: {exc}", SOURCE_STEP)
     except CameraError as exc:
-        log.warning("camera %s failed: %s", settings.source, exc)
         return failed(str(exc), SOURCE_STEP)
     except OSError as exc:
         log.warning("camera %s failed: %s", settings.source, exc)

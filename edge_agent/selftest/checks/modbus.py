@@ -61,9 +61,9 @@ def check_modbus(ctx: CheckContext) -> Outcome:
     try:
         regs = asyncio.run(read_probe(settings, address))
     except ModbusConnectionError as exc:
-        log.warning("modbus probe of %s failed: %s", where, exc)
         if exc.address is None:  # raised by connect, before any register was asked for
             return failed(f"cannot connect to {where}", wiring)
+        log.warning("modbus probe of %s failed: %s", where, exc)
         return failed(f"no answer from device {settings.device_id} at {where}: {exc}", wiring)
     except ModbusError as exc:
         if exc.exception_code is None:
