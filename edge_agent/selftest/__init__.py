@@ -5,25 +5,21 @@ Public API::
     from edge_agent.selftest import CheckContext, register_check, run_selftest, passed, failed
     register_check("nodes", my_hello_check, title="Nodes say hello",
                    required=lambda cfg: bool(cfg.nodes.ports), replace=True)
-    set_frame_gate(my_gate)          # (frame, LabelSettings) -> GateResult
-    report = run_selftest(CheckContext(config=load_config(path)))
+    report = run_selftest(CheckContext(config=agent_config))  # any SelftestConfig
     report.exit_code                 # 0 when every required check passed
+
+The built-in checks live in ``selftest.checks``, one module per part.
 """
 
 from __future__ import annotations
 
 from edge_agent.selftest.builtin import register_builtin_checks
-from edge_agent.selftest.frame_gate import (
-    GateResult,
-    basic_frame_gate,
-    current_frame_gate,
-    set_frame_gate,
-)
 from edge_agent.selftest.model import (
     CheckContext,
     CheckResult,
     Outcome,
     Report,
+    SelftestConfig,
     Verdict,
     failed,
     passed,
@@ -48,14 +44,11 @@ __all__ = [
     "CheckContext",
     "CheckResult",
     "CheckSpec",
-    "GateResult",
     "Outcome",
     "Report",
+    "SelftestConfig",
     "Verdict",
     "always",
-    "basic_frame_gate",
-    "current_frame_gate",
-    "default_frame_gate",
     "failed",
     "get_check",
     "never",
@@ -66,7 +59,6 @@ __all__ = [
     "render_json",
     "render_table",
     "run_selftest",
-    "set_frame_gate",
     "skipped",
     "unregister_check",
     "warned",

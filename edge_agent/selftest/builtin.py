@@ -2,37 +2,26 @@
 
 from __future__ import annotations
 
-from edge_agent.config import AgentConfig
-from edge_agent.selftest.bms_info import can_required, modbus_required
-from edge_agent.selftest.camera_check import check_camera
-from edge_agent.selftest.can_check import check_can
-from edge_agent.selftest.host_checks import check_clock, check_disk, check_signing_key
-from edge_agent.selftest.modbus_check import check_modbus
-from edge_agent.selftest.mqtt_check import check_broker
-from edge_agent.selftest.node_checks import check_node_ports, check_scale_placeholder
+from edge_agent.selftest.checks import can, nodes
+from edge_agent.selftest.checks.bms import can_required, modbus_required
+from edge_agent.selftest.checks.broker import broker_required, check_broker
+from edge_agent.selftest.checks.camera import camera_required, check_camera
+from edge_agent.selftest.checks.clock import check_clock
+from edge_agent.selftest.checks.disk import check_disk
+from edge_agent.selftest.checks.key import check_signing_key
+from edge_agent.selftest.checks.modbus import check_modbus
+from edge_agent.selftest.checks.scale import check_scale
 from edge_agent.selftest.registry import always, never, register_check
-
-
-def _camera_required(config: AgentConfig) -> bool:
-    return bool(config.label.source) or config.label.backend == "picamera2"
-
-
-def _nodes_required(config: AgentConfig) -> bool:
-    return bool(config.nodes.ports)
-
-
-def _broker_required(config: AgentConfig) -> bool:
-    return bool(config.uplink.mqtt.host)
 
 
 def register_builtin_checks() -> None:
     """Register (or re-register) every built-in check."""
     register_check(
         "can",
-        check_can,
+        can.check_can,
         title="CAN bus",
         required=can_required,
-        timeout_s=10,
+        timeout_s=can.TIMEOUT_S,
         order=10,
         replace=True,
     )
@@ -49,25 +38,26 @@ def register_builtin_checks() -> None:
         "camera",
         check_camera,
         title="Label camera",
-        required=_camera_required,
+        required=camera_required,
         timeout_s=15,
         order=30,
         replace=True,
     )
     register_check(
         "nodes",
-        check_node_ports,
+        nodes.check_nodes,
         title="Nodes",
-        required=_nodes_required,
-        timeout_s=10,
+        required=nodes.nodes_required,
+        timeout_s=nodes.PROBE_TIMEOUT_S,
         order=40,
         replace=True,
     )
     register_check(
         "scale",
-        check_scale_placeholder,
+        check_scale,
         title="Scale at zero",
-        required=_nodes_required,
+        required=nodes.nodes_required,
+        timeout_s=nodes.PROBE_TIMEOUT_S,
         order=50,
         replace=True,
     )
@@ -75,7 +65,7 @@ def register_builtin_checks() -> None:
         "broker",
         check_broker,
         title="MQTT broker",
-        required=_broker_required,
+        required=broker_required,
         order=60,
         replace=True,
     )
@@ -100,9 +90,3 @@ def register_builtin_checks() -> None:
         order=90,
         replace=True,
     )
-    # the field kit's real checks replace the port-only node defaults and add the BMS probe
-    from edge_agent.selftest.checks_bms import register_bms_probe
-    from edge_agent.selftest.checks_nodes import register_node_checks
-
-    register_bms_probe()
-    register_node_checks()

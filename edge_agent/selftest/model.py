@@ -6,9 +6,35 @@ import enum
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from edge_agent.config import AgentConfig
+from edge_agent.bms.settings import BmsSettings
+from edge_agent.nodes.settings import NodeSettings
+from edge_agent.signing.settings import SigningSettings
+from edge_agent.station.settings import StationSettings
+from edge_agent.uplink.settings import UplinkSettings
+from edge_agent.vision.settings import LabelSettings
+
+
+class SelftestConfig(Protocol):
+    """The config sections the checks read; ``AgentConfig`` satisfies it structurally.
+
+    The self-test does not import ``edge_agent.config`` (only commands/ does): the command
+    passes its ``AgentConfig`` here.
+    """
+
+    @property
+    def station(self) -> StationSettings: ...
+    @property
+    def signing(self) -> SigningSettings: ...
+    @property
+    def bms(self) -> BmsSettings: ...
+    @property
+    def label(self) -> LabelSettings: ...
+    @property
+    def nodes(self) -> NodeSettings: ...
+    @property
+    def uplink(self) -> UplinkSettings: ...
 
 
 class Verdict(enum.StrEnum):
@@ -62,7 +88,7 @@ IpLinkProvider = Callable[[str], Mapping[str, Any] | None]
 class CheckContext:
     """Everything a check may look at. Roots and providers are injectable for tests."""
 
-    config: AgentConfig
+    config: SelftestConfig
     sysfs_root: Path = Path("/sys")
     run_root: Path = Path("/run")
     # `ip -details -json link show dev X` as parsed JSON (one link object), None if unknown.

@@ -12,11 +12,10 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from edge_agent.config import AgentConfig
-from edge_agent.selftest.model import CheckContext, Outcome
+from edge_agent.selftest.model import CheckContext, Outcome, SelftestConfig
 
 CheckFunc = Callable[[CheckContext], "Outcome | Sequence[Outcome]"]
-RequiredRule = Callable[[AgentConfig], bool]
+RequiredRule = Callable[[SelftestConfig], bool]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -35,12 +34,12 @@ _lock = threading.Lock()
 _checks: dict[str, CheckSpec] = {}
 
 
-def always(_: AgentConfig) -> bool:
+def always(_: SelftestConfig) -> bool:
     """Required rule: the check is always required."""
     return True
 
 
-def never(_: AgentConfig) -> bool:
+def never(_: SelftestConfig) -> bool:
     """Required rule: the check only informs."""
     return False
 

@@ -17,7 +17,7 @@ from edge_agent.config import config_from_plain
 from edge_agent.errors import SimulatorError
 from edge_agent.model import WeightReading
 from edge_agent.selftest import CheckContext, Verdict, run_selftest
-from edge_agent.selftest.checks_nodes import TARE_STEP, scale_outcome
+from edge_agent.selftest.checks.scale import TARE_STEP, scale_outcome
 from edge_agent.sim.fieldkit import FieldKit, FieldKitSpec, broker_address
 from edge_agent.sim.fieldkit_dock import ControlFifo, node_commands
 from tests.support.nodes import require_micropython

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
-import os
+import threading
 from collections.abc import Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from edge_agent.config import AgentConfig, config_from_plain
 from edge_agent.selftest import CheckContext, Report, run_selftest
-from edge_agent.selftest.checks_nodes import port_only_node_checks
+from edge_agent.sim.node_sim import NodeSimulator
 from tests.support.hardware import (
     Broker,
     ModbusServer,
@@ -23,6 +24,7 @@ from tests.support.hardware import (
     mosquitto,
     unique_channel,
 )
+from tests.support.nodes import require_micropython
 
 CAN_PROFILE = 'name = "bench-can"\ntransport = "can"\nmethods = ["gbt27930"]\n'
 MODBUS_PROFILE = 'name = "bench-modbus"\ntransport = "modbus"\nmethods = ["sunspec"]\n'
@@ -66,18 +68,31 @@ class Bench:
         return run_selftest(context)
 
 
+@contextmanager
+def scale_node(workdir: Path) -> Iterator[str]:
+    """The node firmware under the MicroPython unix port in its own loop thread; its port."""
+    require_micropython()
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="bench-node-sim", daemon=True)
+    thread.start()
+    sim = NodeSimulator(role="scale+sensors", workdir=workdir)
+    try:
+        asyncio.run_coroutine_threadsafe(sim.start(), loop).result(timeout=60)
+        yield sim.port
+    finally:
+        asyncio.run_coroutine_threadsafe(sim.close(), loop).result(timeout=60)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
+        loop.close()
+
+
 def start_bench(tmp: Path, stack: ExitStack) -> Bench:
-    """Start Mosquitto, Modbus, a CAN sender and a pty 'node'; write images, keys, profiles."""
-    # this bench's "node" is a bare pty: keep the port-only node checks for its tests
-    stack.enter_context(port_only_node_checks())
+    """Start Mosquitto, Modbus, a CAN sender and a scale node; write images, keys, profiles."""
+    node_port = stack.enter_context(scale_node(tmp / "node"))
     broker = stack.enter_context(mosquitto(tmp / "broker"))
     modbus = stack.enter_context(modbus_tcp_server())
     channel = unique_channel()
     stack.enter_context(can_sender(channel))
-    master, slave = os.openpty()
-    stack.callback(os.close, master)
-    stack.callback(os.close, slave)
-    node_port = os.ttyname(slave)
     label_image(tmp / "camera" / "label-001.png")
     keys = key_dir(tmp / "keys")
     profiles = tmp / "profiles"
@@ -103,7 +118,7 @@ def start_bench(tmp: Path, stack: ExitStack) -> Bench:
             },
         },
         "label": {"source": str(tmp / "camera"), "backend": "files", "min_sharpness": 60.0},
-        "nodes": {"ports": [node_port]},
+        "nodes": {"ports": [node_port], "hello_timeout_s": 5.0, "stable_timeout_s": 6.0},
         "uplink": {
             "mqtt": {
                 "host": broker.host,

@@ -31,7 +31,7 @@ def test_all_parts_up_pass_and_exit_zero(bench: Bench) -> None:
         "modbus": "PASS",
         "camera": "PASS",
         "nodes": "PASS",
-        "scale": "WARN",  # no scale check plugged in on this branch: says so, does not block
+        "scale": "PASS",
         "broker": "PASS",
         "key": "PASS",
         "clock": "PASS",
@@ -41,14 +41,18 @@ def test_all_parts_up_pass_and_exit_zero(bench: Bench) -> None:
     assert "register 0 = [1000, 1001]" in report.result("modbus").detail
     assert "label-001.png" in report.result("camera").detail
     assert "as 'station'" in report.result("broker").detail
+    assert "scale+sensors" in report.result("nodes").detail  # the node's hello, not a bare port
+    assert "stable at 0.000 kg" in report.result("scale").detail
     frames = report.result("can.frames").detail
     assert "from 3 ids" in frames
     assert report.result("can.link").required and not report.result("modbus").required
 
 
-def _expect_only_failure(report: Report, name: str, step_words: str) -> None:
+def _expect_only_failure(
+    report: Report, name: str, step_words: str, *, also: tuple[str, ...] = ()
+) -> None:
     failing = [r.name for r in report.results if r.verdict is Verdict.FAIL]
-    assert failing == [name], verdicts(report)
+    assert failing == [name, *also], verdicts(report)
     line = report.result(name)
     assert line.required
     assert step_words in line.next_step
@@ -121,12 +125,13 @@ def test_key_missing_and_mismatched(bench: Bench, tmp_path: Path) -> None:
 
 def test_node_unplugged(bench: Bench) -> None:
     report = bench.run(bench.config(nodes={"ports": [str(bench.tmp / "dev" / "edge-node-scale")]}))
-    _expect_only_failure(report, "nodes", "plug the node")
+    _expect_only_failure(report, "nodes", "plug the node", also=("scale",))
+    assert report.result("scale").next_step == "fix the Nodes line first"
 
 
 def test_node_glob_matching_nothing(bench: Bench) -> None:
     report = bench.run(bench.config(nodes={"ports": [str(bench.tmp / "dev" / "edge-node-*")]}))
-    _expect_only_failure(report, "nodes", "udev")
+    _expect_only_failure(report, "nodes", "udev", also=("scale",))
 
 
 def test_disk_below_outbox_minimum(bench: Bench) -> None:

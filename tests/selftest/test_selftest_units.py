@@ -1,9 +1,10 @@
-"""Runner, registry, CAN link parsing (fake sysfs), Modbus URL parsing and the frame gate."""
+"""Runner, registry, CAN link parsing (fake sysfs), Modbus URL parsing, camera and host checks."""
 
 from __future__ import annotations
 
 import json
 import select
+import shutil
 import subprocess
 import threading
 import time
@@ -15,30 +16,28 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from edge_agent.bms.modbus.link import parse_url as parse_modbus_url
 from edge_agent.config import config_from_plain
 from edge_agent.errors import ConfigError
 from edge_agent.selftest import (
     CheckContext,
-    GateResult,
     Verdict,
-    basic_frame_gate,
     failed,
     get_check,
     passed,
     register_check,
     run_selftest,
-    set_frame_gate,
     unregister_check,
 )
-from edge_agent.selftest.camera_check import check_camera
-from edge_agent.selftest.can_check import (
+from edge_agent.selftest.checks.camera import check_camera, frame_quality
+from edge_agent.selftest.checks.can import (
     check_can,
     link_bitrate,
     parse_ip_link_json,
     socketcan_link,
 )
-from edge_agent.selftest.modbus_check import parse_modbus_url
 from edge_agent.vision.settings import LabelSettings
+from tests.conftest import require_real_part
 from tests.support.hardware import fake_sysfs_can, ip_link_can_json, label_image
 
 
@@ -114,14 +113,16 @@ def test_socketcan_vcan_passes_without_bitrate(tmp_path: Path) -> None:
 
 
 def test_ip_link_parser_on_real_ip_output() -> None:
+    tool = shutil.which("ip")
+    require_real_part(tool is not None, "iproute2 `ip`")
+    assert tool is not None
     real = subprocess.run(
-        ["ip", "-details", "-json", "link", "show", "dev", "lo"],
+        [tool, "-details", "-json", "link", "show", "dev", "lo"],
         check=False,
         capture_output=True,
         text=True,
     )
-    if real.returncode != 0:
-        pytest.skip("ip not usable here")
+    require_real_part(real.returncode == 0, f"`ip -json` (iproute2 said: {real.stderr.strip()})")
     link = parse_ip_link_json(real.stdout)
     assert link is not None and link["ifname"] == "lo"
     assert link_bitrate(link) is None  # not a CAN link: no bittiming
@@ -150,7 +151,12 @@ def test_modbus_url_forms() -> None:
     tcp = parse_modbus_url("tcp://10.0.0.5:1502")
     assert (tcp.kind, tcp.host, tcp.port) == ("tcp", "10.0.0.5", 1502)
     rtu = parse_modbus_url("rtu:///dev/edge-rs485?baud=9600&parity=e")
-    assert (rtu.kind, rtu.device, rtu.baudrate, rtu.parity) == ("rtu", "/dev/edge-rs485", 9600, "E")
+    assert (rtu.kind, rtu.serial_port, rtu.baudrate, rtu.parity) == (
+        "rtu",
+        "/dev/edge-rs485",
+        9600,
+        "E",
+    )
     for bad in [
         "",
         "http://x",
@@ -173,48 +179,49 @@ def test_modbus_url_parser_only_raises_config_error(url: str) -> None:
     assert target.kind in {"tcp", "rtu"}
 
 
-def test_frame_gate_verdicts(tmp_path: Path) -> None:
+def test_quality_gate_verdicts(tmp_path: Path) -> None:
+    """The camera check judges frames with vision.quality, the station's own gate."""
     settings_ = LabelSettings(min_sharpness=60.0)
     sharp = cv2.imread(str(label_image(tmp_path / "s.png")))
     blurred = cv2.imread(str(label_image(tmp_path / "b.png", blur=6)))
-    assert basic_frame_gate(sharp, settings_).passed
-    res = basic_frame_gate(blurred, settings_)
-    assert not res.passed and res.reason.startswith("blurred") and res.sharpness < 60
+    assert frame_quality(sharp, settings_).passed
+    res = frame_quality(blurred, settings_)
+    assert not res.passed and res.reasons == ("label out of focus",) and res.sharpness < 60
     dark = np.full((100, 100), 10, dtype=np.uint8)
-    assert basic_frame_gate(dark, settings_).reason.startswith("too dark")
+    assert "too dark" in frame_quality(dark, settings_).reasons
     white = np.full((100, 100, 3), 255, dtype=np.uint8)
-    assert basic_frame_gate(white, settings_).reason.startswith("overexposed")
+    assert "overexposed" in frame_quality(white, settings_).reasons
 
 
-def test_frame_gate_is_pluggable(tmp_path: Path) -> None:
+def test_camera_check_applies_every_label_threshold(tmp_path: Path) -> None:
+    """Not only min_sharpness: the old adapter dropped the brightness and glare limits."""
     label_image(tmp_path / "cam" / "a.png")
-    ctx = _ctx(tmp_path, label={"source": str(tmp_path / "cam"), "backend": "files"})
-    seen: list[tuple[int, ...]] = []
-
-    def strict_gate(frame: np.ndarray, _s: LabelSettings) -> GateResult:
-        seen.append(frame.shape)
-        return GateResult(passed=False, reason="no symbol found")
-
-    set_frame_gate(strict_gate)
-    try:
-        out = check_camera(ctx)
-    finally:
-        set_frame_gate(None)
-    assert seen == [(480, 640, 3)]
-    assert out.verdict is Verdict.FAIL and "no symbol found" in out.detail
-    assert check_camera(ctx).verdict is Verdict.PASS
+    source = {"source": str(tmp_path / "cam"), "backend": "files"}
+    assert check_camera(_ctx(tmp_path, label=source)).verdict is Verdict.PASS
+    picky = _ctx(tmp_path, label={**source, "min_brightness": 250.0})
+    out = check_camera(picky)
+    assert out.verdict is Verdict.FAIL and out.detail.endswith("fails the quality gate: too dark")
+    assert "focus" in out.next_step
 
 
-def test_vision_gate_adapter_when_the_vision_package_is_installed(tmp_path: Path) -> None:
-    from edge_agent.selftest.frame_gate import vision_frame_gate
+def test_camera_check_reads_pgm_through_the_folder_camera(tmp_path: Path) -> None:
+    """The Camera seam's files backend serves .pgm (the old check's own suffix list lost it)."""
+    gray = cv2.imread(str(label_image(tmp_path / "label.png")), cv2.IMREAD_GRAYSCALE)
+    (tmp_path / "cam").mkdir()
+    assert cv2.imwrite(str(tmp_path / "cam" / "label-001.pgm"), gray)
+    out = check_camera(_ctx(tmp_path, label={"source": str(tmp_path / "cam"), "backend": "files"}))
+    assert out.verdict is Verdict.PASS, out
+    assert out.detail.startswith(f"640x480 frame from label-001.pgm of 1 in {tmp_path / 'cam'}")
 
-    gate = vision_frame_gate()
-    if gate is None:
-        pytest.skip("edge_agent.vision.quality not on this branch (the basic gate is in use)")
-    settings_ = LabelSettings(min_sharpness=60.0)
-    assert gate(cv2.imread(str(label_image(tmp_path / "s.png"))), settings_).passed
-    blurred = gate(cv2.imread(str(label_image(tmp_path / "b.png", blur=6))), settings_)
-    assert not blurred.passed and blurred.sharpness < 60
+
+def test_camera_check_opens_what_the_station_opens(tmp_path: Path) -> None:
+    """A folder with backend opencv: the station cannot open it, so the check fails too."""
+    label_image(tmp_path / "cam" / "a.png")
+    out = check_camera(_ctx(tmp_path, label={"source": str(tmp_path / "cam"), "backend": "opencv"}))
+    assert out.verdict is Verdict.FAIL and "cannot open camera" in out.detail
+    assert "label.source" in out.next_step
+    auto = check_camera(_ctx(tmp_path, label={"source": str(tmp_path / "cam"), "backend": "auto"}))
+    assert auto.verdict is Verdict.PASS and "a.png of 1 in" in auto.detail
 
 
 def test_camera_single_image_and_unreadable(tmp_path: Path) -> None:
@@ -319,7 +326,7 @@ def test_optional_failure_does_not_block(tmp_path: Path) -> None:
 
 
 def test_modbus_rtu_over_pty_null_modem(tmp_path: Path) -> None:
-    from edge_agent.selftest.modbus_check import check_modbus
+    from edge_agent.selftest.checks.modbus import check_modbus
     from tests.support.hardware import modbus_rtu_server, pty_null_modem
 
     with pty_null_modem() as (server_end, client_end):
@@ -342,7 +349,8 @@ def test_modbus_rtu_over_pty_null_modem(tmp_path: Path) -> None:
 
 
 def test_clock_and_disk_and_key_dir_details(tmp_path: Path) -> None:
-    from edge_agent.selftest.host_checks import check_clock, check_disk, kernel_clock_synchronised
+    from edge_agent.selftest.checks.clock import check_clock, kernel_clock_synchronised
+    from edge_agent.selftest.checks.disk import check_disk
     from tests.support.hardware import key_dir
 
     flag = tmp_path / "run" / "systemd" / "timesync" / "synchronized"
@@ -358,7 +366,7 @@ def test_clock_and_disk_and_key_dir_details(tmp_path: Path) -> None:
     assert out.verdict is Verdict.WARN and "does not exist yet" in out.detail
     keys = key_dir(tmp_path / "keys")
     keys.chmod(0o777)
-    from edge_agent.selftest.host_checks import check_signing_key
+    from edge_agent.selftest.checks.key import check_signing_key
 
     loose = check_signing_key(_ctx(tmp_path, signing={"key_dir": str(keys)}))
     assert loose.verdict is Verdict.WARN and "chmod 700" in loose.next_step

@@ -1,4 +1,9 @@
-"""CAN checks: the interface is up at the configured bitrate, and frames arrive within a window."""
+"""CAN check: the interface is up at the configured bitrate, frames arrive within a window, and
+the BMS answers through the pack profile when the station requires a BMS reading.
+
+The BMS probe runs in the ``can`` check's thread, after the frame window, because a serial CAN
+adapter has one reader.
+"""
 
 from __future__ import annotations
 
@@ -13,8 +18,19 @@ from typing import Any
 
 import can
 
+from edge_agent.bms.can.bus import open_bus
 from edge_agent.bms.settings import CanSettings
-from edge_agent.selftest.model import CheckContext, Outcome, failed, passed, warned
+from edge_agent.errors import BusError
+from edge_agent.selftest.checks.bms import PROBE_TIMEOUT_S, can_required, probe_can_bms
+from edge_agent.selftest.model import (
+    CheckContext,
+    Outcome,
+    SelftestConfig,
+    Verdict,
+    failed,
+    passed,
+    warned,
+)
 
 log = logging.getLogger("edge_agent.selftest.can")
 
@@ -140,14 +156,6 @@ def _read(path: Path) -> str:
         return ""
 
 
-def open_bus(settings: CanSettings) -> can.BusABC:
-    """Open the configured python-can bus (bitrate passed for adapters that set it)."""
-    kwargs: dict[str, Any] = {"interface": settings.interface, "channel": settings.channel}
-    if settings.interface not in {"virtual", "socketcan"}:
-        kwargs["bitrate"] = settings.bitrate
-    return can.Bus(**kwargs)
-
-
 def watch_frames(bus: can.BusABC, window_s: float) -> tuple[int, set[int]]:
     """Count frames and distinct arbitration ids seen within the window."""
     count, ids = 0, set()
@@ -163,22 +171,23 @@ def watch_frames(bus: can.BusABC, window_s: float) -> tuple[int, set[int]]:
     return count, ids
 
 
-def check_can(ctx: CheckContext) -> list[Outcome]:
-    """CAN link state (sysfs + ip for SocketCAN, opening the bus otherwise), then frames seen."""
+def check_can_bus(ctx: CheckContext) -> list[Outcome]:
+    """CAN link state (sysfs + ip for live SocketCAN, opening the bus otherwise), then frames."""
     settings = ctx.config.bms.can
     outcomes: list[Outcome] = []
-    if settings.interface == "socketcan":
+    live_socketcan = settings.interface == "socketcan" and not settings.replay
+    if live_socketcan:
         link = socketcan_link(ctx, settings)
         outcomes.append(link)
-        if link.verdict.value == "FAIL":
+        if link.verdict is Verdict.FAIL:
             return outcomes
     try:
-        bus = open_bus(settings)
-    except (can.CanError, OSError, ValueError, ImportError) as exc:
+        bus = open_bus(settings)  # the station's own way to open the bus (or its replay)
+    except BusError as exc:
         log.warning("cannot open CAN bus %s/%s: %s", settings.interface, settings.channel, exc)
         outcomes.append(
             failed(
-                f"cannot open {settings.interface} {settings.channel}: {exc}",
+                str(exc),
                 "check bms.can.interface/channel and that the adapter is plugged in "
                 "(`ls -l /dev/serial/by-id`)",
                 line=LINK,
@@ -186,8 +195,13 @@ def check_can(ctx: CheckContext) -> list[Outcome]:
         )
         return outcomes
     try:
-        if settings.interface != "socketcan":
-            outcomes.append(passed(f"{settings.interface} {settings.channel} opened", line=LINK))
+        if not live_socketcan:
+            where = (
+                f"replay {settings.replay}"
+                if settings.replay
+                else f"{settings.interface} {settings.channel}"
+            )
+            outcomes.append(passed(f"{where} opened", line=LINK))
         count, ids = watch_frames(bus, ctx.frame_window_s)
     finally:
         bus.shutdown()
@@ -206,3 +220,23 @@ def check_can(ctx: CheckContext) -> list[Outcome]:
             )
         )
     return outcomes
+
+
+def bms_probe_wanted(config: SelftestConfig) -> bool:
+    """True when the station requires a BMS reading and reads it over CAN."""
+    return config.station.bms.required and can_required(config)
+
+
+def check_can(ctx: CheckContext) -> list[Outcome]:
+    """The CAN bus lines, then the BMS probe when the station requires a BMS reading."""
+    outcomes = check_can_bus(ctx)
+    if not bms_probe_wanted(ctx.config):
+        return outcomes
+    if any(o.verdict is Verdict.FAIL for o in outcomes):
+        return outcomes  # the link itself is broken; the link line already says what to do
+    outcomes.append(probe_can_bms(ctx.config))
+    return outcomes
+
+
+# 10 s for the link and the frame window, then the BMS probe's own limit
+TIMEOUT_S = 10.0 + PROBE_TIMEOUT_S

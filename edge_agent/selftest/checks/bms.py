@@ -1,34 +1,72 @@
-"""CAN check plus a BMS probe: when the station requires the BMS reading, the BMS must answer.
+"""The pack profile behind the CAN and Modbus checks: its transport and the BMS probe.
 
 A GB/T 27930 or UDS BMS is silent until asked, so "no frames" cannot tell a wrong bitrate
 from an empty dock. When ``station.bms.required`` is set (a bench with a pack or a BMS on the
 test harness), the self-test asks the BMS through the configured pack profile, exactly as an
-identification does; no answer is then a blocking failure. The probe runs in the ``can``
-check's thread, after the frame window, because a serial CAN adapter has one reader.
+identification does; no answer is then a blocking failure.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Literal
 
-from edge_agent.config import AgentConfig
+from edge_agent.bms.profile import PackProfile, load_profile
+from edge_agent.bms.registry import open_bms
+from edge_agent.bms.settings import BmsSettings
+from edge_agent.bms.source import BmsSource
 from edge_agent.errors import EdgeAgentError
 from edge_agent.model import BmsReading
-from edge_agent.selftest.bms_info import can_required, configured_profile
-from edge_agent.selftest.can_check import check_can
-from edge_agent.selftest.model import CheckContext, Outcome, Verdict, passed
-from edge_agent.selftest.registry import register_check
+from edge_agent.selftest.model import Outcome, SelftestConfig, Verdict, passed
 
 log = logging.getLogger("edge_agent.selftest.bms")
+
+Transport = Literal["can", "modbus"]
 
 BMS_LINE = "bms"
 PROBE_TIMEOUT_S = 5.0
 
 
-def bms_probe_wanted(config: AgentConfig) -> bool:
-    """True when the station requires a BMS reading and reads it over CAN."""
-    return config.station.bms.required and can_required(config)
+def configured_profile(config: SelftestConfig) -> PackProfile | None:
+    """The configured pack profile, or None when it cannot be loaded (logged)."""
+    try:
+        return load_profile(config.bms.profile, config.bms.profile_dirs)
+    except EdgeAgentError as exc:
+        log.info(
+            "self-test: profile %r not loadable (%s); guessing the transport",
+            config.bms.profile,
+            exc,
+        )
+        return None
+
+
+def bms_transport(config: SelftestConfig) -> Transport:
+    """The profile's transport; without a profile, Modbus when bms.modbus.url is set, else CAN."""
+    profile = configured_profile(config)
+    if profile is not None:
+        return profile.transport
+    return "modbus" if config.bms.modbus.url else "can"
+
+
+def can_required(config: SelftestConfig) -> bool:
+    """Required rule: the pack is read over CAN."""
+    return bms_transport(config) == "can"
+
+
+def modbus_required(config: SelftestConfig) -> bool:
+    """Required rule: the pack is read over Modbus."""
+    return bms_transport(config) == "modbus"
+
+
+def open_profile_source(profile: PackProfile, settings: BmsSettings) -> BmsSource:
+    """The BMS source for the profile, opened exactly as the station opens it."""
+    return open_bms(profile, settings)
+
+
+async def _read_once(profile: PackProfile, settings: BmsSettings, timeout: float) -> BmsReading:
+    async with open_profile_source(profile, settings) as source:
+        return await source.read(timeout)
 
 
 def _who(reading: BmsReading) -> str:
@@ -45,10 +83,8 @@ def _who(reading: BmsReading) -> str:
     return ", ".join(parts) or "no identity fields"
 
 
-def probe_can_bms(config: AgentConfig) -> Outcome:
+def probe_can_bms(config: SelftestConfig) -> Outcome:
     """Read the BMS once through the configured profile; FAIL with a next step on no answer."""
-    from edge_agent.bms import read_bms
-
     settings = config.bms.can
     profile = configured_profile(config)
     where = f"replay {settings.replay}" if settings.replay else f"{settings.channel}"
@@ -61,7 +97,7 @@ def probe_can_bms(config: AgentConfig) -> Outcome:
         )
     timeout = min(config.bms.timeout_s, PROBE_TIMEOUT_S)
     try:
-        reading = asyncio.run(read_bms(profile, config.bms, timeout))
+        reading = asyncio.run(_read_once(profile, config.bms, timeout))
     except EdgeAgentError as exc:
         log.warning("self-test BMS probe on %s: %s", where, exc)
         reading = BmsReading(status="failed", problems=(str(exc),))
@@ -85,27 +121,4 @@ def probe_can_bms(config: AgentConfig) -> Outcome:
         ),
         line=BMS_LINE,
         required=True,
-    )
-
-
-def check_can_and_bms(ctx: CheckContext) -> list[Outcome]:
-    """The built-in CAN check, then the BMS probe when the station requires a BMS reading."""
-    outcomes = list(check_can(ctx))
-    if not bms_probe_wanted(ctx.config):
-        return outcomes
-    if any(o.verdict is Verdict.FAIL for o in outcomes):
-        return outcomes  # the link itself is broken; the link line already says what to do
-    outcomes.append(probe_can_bms(ctx.config))
-    return outcomes
-
-
-def register_bms_probe() -> None:
-    """Install the CAN check with the BMS probe over the built-in ``can`` check."""
-    register_check(
-        "can",
-        check_can_and_bms,
-        title="CAN bus",
-        required=can_required,
-        timeout_s=10.0 + PROBE_TIMEOUT_S,
-        replace=True,
     )

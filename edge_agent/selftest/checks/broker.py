@@ -5,12 +5,25 @@ from __future__ import annotations
 import logging
 import ssl
 
-from edge_agent.selftest.model import CheckContext, Outcome, failed, passed, skipped
+from edge_agent.errors import ConfigError
+from edge_agent.selftest.model import (
+    CheckContext,
+    Outcome,
+    SelftestConfig,
+    failed,
+    passed,
+    skipped,
+)
 from edge_agent.uplink.mqtt_client import connect_probe
 
 log = logging.getLogger("edge_agent.selftest.mqtt")
 
 _CREDENTIAL_REASONS = {"Bad user name or password", "Not authorized"}
+
+
+def broker_required(config: SelftestConfig) -> bool:
+    """Required rule: a broker host is configured (empty means the embedded demo broker)."""
+    return bool(config.uplink.mqtt.host)
 
 
 def check_broker(ctx: CheckContext) -> Outcome:
@@ -21,6 +34,8 @@ def check_broker(ctx: CheckContext) -> Outcome:
     where = f"{settings.host}:{settings.port}"
     try:
         ok, reason = connect_probe(settings, timeout_s=max(settings.keepalive_s / 3, 3.0))
+    except ConfigError as exc:
+        return failed(str(exc), "fix the file path in the config or create the file")
     except ssl.SSLError as exc:
         return failed(
             f"TLS handshake with {where} failed: {exc.reason or exc}",
