@@ -25,8 +25,8 @@ from edge_agent.station.metrics import StationMetrics
 from edge_agent.station.settings import StationConfig
 from edge_agent.station.workflow import (
     IdentificationResult,
+    IdentificationWorkflow,
     LabelCapture,
-    Station,
     StationSources,
 )
 from edge_agent.uplink.outbox import Outbox, OutboxMessage
@@ -91,7 +91,7 @@ class StationAgent:
         self.topics: StationTopics | None = None
         self.outbox: Outbox | None = None
         self.publisher: OutboxPublisher | None = None
-        self.station: Station | None = None
+        self.workflow: IdentificationWorkflow | None = None
         self.sink: OutboxSink | None = None
 
     async def __aenter__(self) -> StationAgent:
@@ -124,7 +124,7 @@ class StationAgent:
         self._stack.callback(self.publisher.stop)
         sources = self._given_sources or await self._open_sources()
         self.sink = OutboxSink(self.publisher, uplink.topics)
-        self.station = Station(
+        self.workflow = IdentificationWorkflow(
             settings=cfg.station,
             sources=sources,
             signer=signer,
@@ -208,9 +208,9 @@ class StationAgent:
         profile: PackProfile | None = None,
     ) -> IdentificationResult:
         """One identification; the event is in the outbox when this returns."""
-        if self.station is None:
+        if self.workflow is None:
             raise StationError("station agent is not open")
-        result = await self.station.identify(
+        result = await self.workflow.identify(
             trigger=trigger, observations=observations, profile=profile
         )
         self.metrics.record(result)
