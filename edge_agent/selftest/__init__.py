@@ -55,7 +55,6 @@ __all__ = [
     "always",
     "basic_frame_gate",
     "current_frame_gate",
-    "default_frame_gate",
     "failed",
     "get_check",
     "never",
