@@ -55,7 +55,9 @@ class Gateway:
         self._held: list[tuple[SiteMessage, float]] = []
         self._retry: list[SiteMessage] = []
         self._stop = threading.Event()
-        self._worker = threading.Thread(target=self._run, name="gateway-worker", daemon=True)
+        self._worker = threading.Thread(
+            target=self._run, name="edge-agent-gateway-worker", daemon=True
+        )
 
     def start(self) -> None:
         """Connect both sides and start the worker."""

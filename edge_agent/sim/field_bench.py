@@ -297,7 +297,7 @@ class FieldBench:
         threading.Thread(
             target=_pump,
             args=(proc.stdout, part.lines, log_path),
-            name=f"bench-{name}",
+            name=f"edge-agent-bench-{name}",
             daemon=True,
         ).start()
         return part, self._wait_line(part, ready)

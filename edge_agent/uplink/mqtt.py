@@ -181,7 +181,7 @@ class MqttLink:
             return
         self._connect_async()
         self._thread = threading.Thread(
-            target=self._run, name=f"mqtt-{self.client_id}", daemon=True
+            target=self._run, name=f"edge-agent-mqtt-{self.client_id}", daemon=True
         )
         self._thread.start()
 

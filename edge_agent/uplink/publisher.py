@@ -127,10 +127,12 @@ class OutboxPublisher:
             return
         self.link.start()
         self._settler = threading.Thread(
-            target=self._settle_loop, name="outbox-settler", daemon=True
+            target=self._settle_loop, name="edge-agent-outbox-settler", daemon=True
         )
         self._settler.start()
-        self._thread = threading.Thread(target=self._run, name="outbox-drainer", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, name="edge-agent-outbox-drainer", daemon=True
+        )
         self._thread.start()
 
     def stop(self, timeout: float = 5.0, *, drain: bool = False) -> None:
