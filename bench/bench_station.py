@@ -34,7 +34,7 @@ from edge_agent.signing.keys import init_keys, load_signer  # noqa: E402
 from edge_agent.sim.label_render import render_label  # noqa: E402
 from edge_agent.station.agent import StationAgent  # noqa: E402
 from edge_agent.station.settings import StationSettings  # noqa: E402
-from edge_agent.station.workflow import Station  # noqa: E402
+from edge_agent.station.workflow import IdentificationWorkflow  # noqa: E402
 from tests.support.mosquitto import MosquittoBroker, mosquitto_available  # noqa: E402
 from tests.support.station import (  # noqa: E402
     PACK_CODE,
@@ -149,7 +149,7 @@ class NullSink:
 def cpu_only(work: Path, photo: bytes, n: int) -> list[float]:
     """Last reading -> signed event without the outbox (seconds per identification)."""
     init_keys(work / "keys", "ed25519")
-    station = Station(
+    workflow = IdentificationWorkflow(
         settings=StationSettings(),
         sources=instant_sources(photo),
         signer=load_signer(work / "keys"),
@@ -160,7 +160,7 @@ def cpu_only(work: Path, photo: bytes, n: int) -> list[float]:
     async def run() -> list[float]:
         out = []
         for _ in range(n):
-            r = await station.identify()
+            r = await workflow.identify()
             out.append(r.stored_at - r.sources_done_at)
         return out
 

@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from edge_agent.bms.settings import BmsSettings
-from edge_agent.dataform import bounded, from_plain
+from edge_agent.dataform import from_plain
 from edge_agent.errors import ConfigError
 from edge_agent.gateway.settings import GatewaySettings
 from edge_agent.nodes.settings import NodeSettings
 from edge_agent.signing.settings import SigningSettings
-from edge_agent.station.settings import StationSettings
+from edge_agent.station.settings import MetricsSettings, StationSettings
 from edge_agent.uplink.settings import UplinkSettings
 from edge_agent.vision.settings import LabelSettings
 
@@ -34,14 +34,6 @@ SEARCH_PATH = (
     Path("~/.config/edge-agent/config.toml"),
     Path("/etc/edge-agent/config.toml"),
 )
-
-
-@dataclass(frozen=True, kw_only=True)
-class MetricsSettings:
-    """Prometheus endpoint; port 0 turns it off."""
-
-    host: str = "127.0.0.1"
-    port: int = bounded(0, 65535, default=0)
 
 
 @dataclass(frozen=True, kw_only=True)

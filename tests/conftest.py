@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.leaks import leaked_threads, watch_tasks
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -45,19 +47,11 @@ def shared_data() -> Path:
 
 
 @pytest.fixture(autouse=True)
-def no_leaked_threads() -> Iterator[None]:
-    """Fail a test that leaves non-daemon threads running."""
+def no_leaks() -> Iterator[None]:
+    """Fail a test that leaves threads or asyncio tasks running (see tests/support/leaks.py)."""
     before = set(threading.enumerate())
-    yield
-    deadline = 2.0
-    import time
-
-    end = time.monotonic() + deadline
-    while True:
-        leaked = [
-            t for t in threading.enumerate() if t not in before and t.is_alive() and not t.daemon
-        ]
-        if not leaked or time.monotonic() > end:
-            break
-        time.sleep(0.05)
-    assert not leaked, f"test leaked threads: {[t.name for t in leaked]}"
+    with watch_tasks() as tasks:
+        yield
+    threads = leaked_threads(before)
+    assert not threads, f"test leaked threads: {[t.name for t in threads]}"
+    assert not tasks, f"test left asyncio tasks pending when asyncio.run returned: {tasks}"

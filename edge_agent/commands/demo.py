@@ -7,7 +7,10 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+from edge_agent.config import AgentConfig, config_from_plain
 from edge_agent.errors import ConfigError
+
+SITE, STATION = "demo-site", "bench-1"
 
 
 def register(sub: Any) -> None:
@@ -23,6 +26,32 @@ def register(sub: Any) -> None:
         "--workdir", type=Path, default=None, help="keep keys, outbox and photos here"
     )
     parser.set_defaults(func=_demo)
+
+
+def demo_config(workdir: Path, host: str, port: int, *, protocol: str = "auto") -> AgentConfig:
+    """The agent configuration the demo runs with."""
+    return config_from_plain(
+        {
+            "station": {
+                "site": SITE,
+                "station": STATION,
+                "data_dir": str(workdir / "data"),
+                "bms": {"timeout_s": 4.0, "retries": 0},
+                "label": {"timeout_s": 4.0, "retries": 0},
+                "weight": {"timeout_s": 6.0, "retries": 0},
+                "manufacturers": {"001": ["CATL"], "03U": ["Example Storage"]},
+            },
+            "signing": {"key_dir": str(workdir / "keys")},
+            "uplink": {
+                "mqtt": {
+                    "host": host,
+                    "port": port,
+                    "protocol": protocol,
+                    "client_id": "demo-bench-1",
+                }
+            },
+        }
+    )
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -41,6 +70,6 @@ def _demo(args: argparse.Namespace) -> int:
         broker = (host, int(port))
     if args.workdir is not None:
         args.workdir.mkdir(parents=True, exist_ok=True)
-    outcomes = asyncio.run(run_demo(broker=broker, workdir=args.workdir))
+    outcomes = asyncio.run(run_demo(demo_config, broker=broker, workdir=args.workdir))
     ok = all(o.published and o.verified.startswith("verified") for o in outcomes)
     return 0 if ok else 1

@@ -107,6 +107,7 @@ class SiteSubscriber:
     def _arm_connack_timer(self, client: mqtt.Client) -> None:
         # some 3.1.1-only brokers (amqtt) never answer an MQTT 5 CONNECT with properties
         timer = threading.Timer(CONNACK_TIMEOUT_S, self._no_connack, args=(client,))
+        timer.name = "edge-agent-site-connack-timer"
         timer.daemon = True
         self._connack_timer = timer
         timer.start()
@@ -128,7 +129,7 @@ class SiteSubscriber:
                 self._fallback = threading.Thread(
                     target=self._switch_to_311,
                     args=(client,),
-                    name="site-fallback",
+                    name="edge-agent-site-fallback",
                     daemon=True,
                 )
                 self._fallback.start()

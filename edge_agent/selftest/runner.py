@@ -71,7 +71,10 @@ def run_selftest(
         limit = timeout_s if timeout_s is not None else spec.timeout_s
         # Daemon threads: a check hung in a driver call must not keep the process alive.
         thread = threading.Thread(
-            target=_run_one, args=(spec, ctx, slot), name=f"selftest-{spec.name}", daemon=True
+            target=_run_one,
+            args=(spec, ctx, slot),
+            name=f"edge-agent-selftest-{spec.name}",
+            daemon=True,
         )
         thread.start()
         slots.append((spec, slot, limit))

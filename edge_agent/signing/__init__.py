@@ -4,3 +4,14 @@ Modules: ``cose`` (sign1 / verify_sign1, policies), ``events`` (sign_event / ver
 ``signer`` (Signer protocol, SoftwareSigner, key_id), ``keys`` (station key files),
 ``trust`` (TrustStore, StaticKeys), ``algorithms`` (COSE algorithm ids and checks).
 """
+
+# public modules; importing the package imports none of them
+__all__ = [
+    "algorithms",
+    "cose",
+    "events",
+    "keys",
+    "settings",
+    "signer",
+    "trust",
+]

@@ -1,1 +1,23 @@
-"""Simulators used by tests, the demo and field kits."""
+"""Simulators used by tests, the demo and field kits: BMSs on CAN and Modbus, nodes under the
+MicroPython unix port, label photos, an embedded MQTT broker.
+
+Public modules: ``demo`` (``edge-agent demo``), ``field_bench`` (a whole station of
+simulator processes), and one module per simulated part.
+"""
+
+# public modules; importing the package imports none of them
+__all__ = [
+    "broker",
+    "can_dbc",
+    "can_gbt",
+    "can_pty",
+    "can_uds",
+    "demo",
+    "demo_packs",
+    "field_bench",
+    "label_render",
+    "modbus_regmap",
+    "modbus_server",
+    "modbus_sunspec",
+    "node_sim",
+]

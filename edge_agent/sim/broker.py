@@ -43,7 +43,7 @@ class EmbeddedBroker:
             logging.getLogger(name).setLevel(logging.ERROR)
         ready: Future[None] = Future()
         self._thread = threading.Thread(
-            target=self._run, args=(ready,), name="embedded-broker", daemon=True
+            target=self._run, args=(ready,), name="edge-agent-embedded-broker", daemon=True
         )
         self._thread.start()
         try:

@@ -40,7 +40,9 @@ class PtyNullModem:
 
     def start(self) -> PtyNullModem:
         """Start relaying."""
-        self._thread = threading.Thread(target=self._run, name="pty-null-modem", daemon=False)
+        self._thread = threading.Thread(
+            target=self._run, name="edge-agent-pty-null-modem", daemon=False
+        )
         self._thread.start()
         return self
 

@@ -89,7 +89,7 @@ class SimRunner:
         for sim in self.sims:
             sim.attach(self._send)
         self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="can-sim", daemon=False)
+        self._thread = threading.Thread(target=self._run, name="edge-agent-can-sim", daemon=False)
         self._thread.start()
         return self
 

@@ -17,7 +17,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import cv2
 import paho.mqtt.client as paho
@@ -28,7 +28,6 @@ from rich.table import Table
 from edge_agent.bms import read_bms
 from edge_agent.bms.profile import load_profile
 from edge_agent.bms.settings import BmsSettings, CanSettings, ModbusSettings
-from edge_agent.config import AgentConfig, config_from_plain
 from edge_agent.errors import EdgeAgentError, SimulatorError
 from edge_agent.model import BmsReading, SensorReading, WeightReading
 from edge_agent.signing.algorithms import alg_name
@@ -38,11 +37,11 @@ from edge_agent.signing.trust import TrustStore
 from edge_agent.sim.broker import EmbeddedBroker
 from edge_agent.sim.demo_packs import DEMO_PACKS, DemoPack
 from edge_agent.station.agent import StationAgent
+from edge_agent.station.settings import StationConfig
 from edge_agent.station.view import print_event
 from edge_agent.station.workflow import LabelCapture, StationSources
 
 log = logging.getLogger(__name__)
-SITE, STATION = "demo-site", "bench-1"
 SHORT = {
     "damaged_defective": "damaged",
     "reuse_candidate": "reuse",
@@ -298,33 +297,15 @@ class DemoBench:
         return await read_sensors(self.nodes, timeout, max_age_s=0.5)
 
 
-def demo_config(workdir: Path, host: str, port: int, *, protocol: str = "auto") -> AgentConfig:
-    """The agent configuration the demo runs with."""
-    return config_from_plain(
-        {
-            "station": {
-                "site": SITE,
-                "station": STATION,
-                "data_dir": str(workdir / "data"),
-                "bms": {"timeout_s": 4.0, "retries": 0},
-                "label": {"timeout_s": 4.0, "retries": 0},
-                "weight": {"timeout_s": 6.0, "retries": 0},
-                "manufacturers": {"001": ["CATL"], "03U": ["Example Storage"]},
-            },
-            "signing": {"key_dir": str(workdir / "keys")},
-            "uplink": {
-                "mqtt": {
-                    "host": host,
-                    "port": port,
-                    "protocol": protocol,
-                    "client_id": "demo-bench-1",
-                }
-            },
-        }
-    )
+class DemoConfigFactory(Protocol):
+    """Builds the station configuration of the demo (``commands/demo.py`` owns it)."""
+
+    def __call__(self, workdir: Path, host: str, port: int, *, protocol: str) -> StationConfig:
+        """The configuration for a demo in ``workdir`` publishing to ``host:port``."""
 
 
 async def run_demo(
+    config_for: DemoConfigFactory,
     *,
     console: Console | None = None,
     broker: tuple[str, int] | None = None,
@@ -338,10 +319,6 @@ async def run_demo(
             workdir = Path(
                 stack.enter_context(tempfile.TemporaryDirectory(prefix="edge-agent-demo-"))
             )
-        kid = init_keys(workdir / "keys", "ed25519")
-        trust = TrustStore.load(workdir / "trust.json")
-        trust.add((workdir / "keys" / "station.pub.pem").read_bytes(), station=STATION, site=SITE)
-        trust.save()
         if broker is None:
             embedded = stack.enter_context(EmbeddedBroker())
             host, port = embedded.host, embedded.port
@@ -349,9 +326,17 @@ async def run_demo(
         else:
             host, port = broker
             console.print(f"MQTT broker {host}:{port}")
-        console.print(f"station key {kid.hex()} (Ed25519) registered in the demo trust store")
         # amqtt speaks only MQTT 3.1.1 and hangs on an MQTT 5 CONNECT that carries a Will
-        config = demo_config(workdir, host, port, protocol="auto" if broker else "3.1.1")
+        config = config_for(workdir, host, port, protocol="auto" if broker else "3.1.1")
+        kid = init_keys(config.signing.key_dir, "ed25519")
+        trust = TrustStore.load(workdir / "trust.json")
+        trust.add(
+            (config.signing.key_dir / "station.pub.pem").read_bytes(),
+            station=config.station.station,
+            site=config.station.site,
+        )
+        trust.save()
+        console.print(f"station key {kid.hex()} (Ed25519) registered in the demo trust store")
         subscriber = Subscriber(
             host=host, port=port, prefix=config.uplink.mqtt.topic_prefix, trust=trust
         )
@@ -366,7 +351,7 @@ async def run_demo(
 
 
 async def _identify_all(
-    config: AgentConfig,
+    config: StationConfig,
     bench: DemoBench,
     subscriber: Subscriber,
     packs: tuple[DemoPack, ...],

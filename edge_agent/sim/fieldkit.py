@@ -298,7 +298,7 @@ class FieldKit:
         threading.Thread(
             target=_pump,
             args=(proc.stdout, part.lines, log_path),
-            name=f"fieldkit-{name}",
+            name=f"edge-agent-fieldkit-{name}",
             daemon=True,
         ).start()
         return part, self._wait_line(part, ready)

@@ -17,16 +17,16 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from edge_agent.bms.profile import PackProfile, load_profile
-from edge_agent.config import AgentConfig
 from edge_agent.errors import KeyFileError, StationError
 from edge_agent.model import BmsReading, IdentificationEvent, SensorReading, WeightReading
 from edge_agent.signing.keys import load_signer
 from edge_agent.station.boot import next_boot_epoch
 from edge_agent.station.metrics import StationMetrics
+from edge_agent.station.settings import StationConfig
 from edge_agent.station.workflow import (
     IdentificationResult,
+    IdentificationWorkflow,
     LabelCapture,
-    Station,
     StationSources,
 )
 from edge_agent.uplink.outbox import Outbox, OutboxMessage
@@ -79,7 +79,7 @@ class OutboxSink:
 class StationAgent:
     """Everything one bench needs, opened from config (use as an async context manager)."""
 
-    def __init__(self, config: AgentConfig, *, sources: StationSources | None = None) -> None:
+    def __init__(self, config: StationConfig, *, sources: StationSources | None = None) -> None:
         self.config = config
         self._given_sources = sources
         self.registry = CollectorRegistry()
@@ -91,7 +91,7 @@ class StationAgent:
         self.topics: StationTopics | None = None
         self.outbox: Outbox | None = None
         self.publisher: OutboxPublisher | None = None
-        self.station: Station | None = None
+        self.workflow: IdentificationWorkflow | None = None
         self.sink: OutboxSink | None = None
 
     async def __aenter__(self) -> StationAgent:
@@ -129,7 +129,7 @@ class StationAgent:
         self._stack.callback(self.publisher.stop)
         sources = self._given_sources or await self._open_sources()
         self.sink = OutboxSink(self.publisher, uplink.topics)
-        self.station = Station(
+        self.workflow = IdentificationWorkflow(
             settings=cfg.station,
             sources=sources,
             signer=signer,
@@ -207,9 +207,9 @@ class StationAgent:
         profile: PackProfile | None = None,
     ) -> IdentificationResult:
         """One identification; the event is in the outbox when this returns."""
-        if self.station is None:
+        if self.workflow is None:
             raise StationError("station agent is not open")
-        result = await self.station.identify(
+        result = await self.workflow.identify(
             trigger=trigger, observations=observations, profile=profile
         )
         self.metrics.record(result)

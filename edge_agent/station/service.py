@@ -10,12 +10,12 @@ from typing import Any
 
 from rich.console import Console
 
-from edge_agent.config import AgentConfig
 from edge_agent.errors import EdgeAgentError, StationError
 from edge_agent.event_codec import event_to_plain
 from edge_agent.sd_notify import Notifier, keep_alive
 from edge_agent.station.agent import StationAgent
 from edge_agent.station.control import serve_control, socket_path
+from edge_agent.station.settings import StationConfig
 from edge_agent.station.view import print_event
 
 log = logging.getLogger(__name__)
@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 STOP_GRACE_S = 30.0
 
 
-async def run_service(config: AgentConfig, *, console: Console | None = None) -> int:
+async def run_service(config: StationConfig, *, console: Console | None = None) -> int:
     """Serve identifications until SIGTERM/SIGINT; returns the exit status."""
     console = console or Console()
     notifier = Notifier.from_environment()

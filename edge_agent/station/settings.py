@@ -1,11 +1,21 @@
-"""Config sections of the station workflow: identity of the station, timeouts, triage."""
+"""Config sections of the station workflow: identity of the station, timeouts, triage.
+
+``StationConfig`` is what the station reads of the whole configuration; the station takes it
+as a protocol so that nothing below ``edge_agent.commands`` imports ``edge_agent.config``.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
+from edge_agent.bms.settings import BmsSettings
 from edge_agent.dataform import bounded, pattern
+from edge_agent.nodes.settings import NodeSettings
+from edge_agent.signing.settings import SigningSettings
+from edge_agent.uplink.settings import UplinkSettings
+from edge_agent.vision.settings import LabelSettings
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -44,3 +54,43 @@ class StationSettings:
     manufacturers: dict[str, tuple[str, ...]] = field(
         default_factory=lambda: {"001": ("CATL", "Contemporary Amperex")}
     )
+
+
+@dataclass(frozen=True, kw_only=True)
+class MetricsSettings:
+    """Prometheus endpoint; port 0 turns it off."""
+
+    host: str = "127.0.0.1"
+    port: int = bounded(0, 65535, default=0)
+
+
+class StationConfig(Protocol):
+    """The config sections a station reads (``edge_agent.config.AgentConfig`` has them all)."""
+
+    @property
+    def station(self) -> StationSettings:
+        """Who the station is, its data directory, per-source policies, triage."""
+
+    @property
+    def signing(self) -> SigningSettings:
+        """The station key."""
+
+    @property
+    def bms(self) -> BmsSettings:
+        """Pack profile and the CAN and Modbus buses."""
+
+    @property
+    def label(self) -> LabelSettings:
+        """The label camera."""
+
+    @property
+    def nodes(self) -> NodeSettings:
+        """Scale and sensor nodes."""
+
+    @property
+    def uplink(self) -> UplinkSettings:
+        """Outbox and MQTT."""
+
+    @property
+    def metrics(self) -> MetricsSettings:
+        """Prometheus endpoint."""

@@ -74,8 +74,8 @@ class IdentificationResult:
     stored_at: float = 0.0  # time.perf_counter() when the outbox commit returned
 
 
-class Station:
-    """Runs identifications for one bench station."""
+class IdentificationWorkflow:
+    """Runs identifications for one bench station: sources, reconcile, triage, sign, store."""
 
     def __init__(
         self,

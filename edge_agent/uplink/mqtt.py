@@ -108,6 +108,7 @@ class MqttLink:
         self._subscribed = threading.Event()
         self._connected = threading.Event()
         self._stopping = threading.Event()
+        self._connack_timer: threading.Timer | None = None
         self._thread: threading.Thread | None = None
         self._protocol = first_protocol(settings)
         self._fallback = threading.Event()
@@ -154,7 +155,7 @@ class MqttLink:
             return
         self._connect_async()
         self._thread = threading.Thread(
-            target=self._run, name=f"mqtt-{self.client_id}", daemon=True
+            target=self._run, name=f"edge-agent-mqtt-{self.client_id}", daemon=True
         )
         self._thread.start()
 
@@ -166,7 +167,9 @@ class MqttLink:
     def _arm_connack_timer(self, client: paho.Client) -> None:
         # some 3.1.1-only brokers (amqtt) never answer an MQTT 5 CONNECT that has a Will
         timer = threading.Timer(CONNACK_TIMEOUT_S, self._no_connack, args=(client,))
+        timer.name = "edge-agent-connack-timer"
         timer.daemon = True
+        self._connack_timer = timer
         timer.start()
 
     def _no_connack(self, client: paho.Client) -> None:
@@ -218,6 +221,8 @@ class MqttLink:
     def stop(self, timeout: float = 5.0) -> None:
         """Publish the offline status (a clean disconnect sends no Will), disconnect, join."""
         self._stopping.set()
+        if self._connack_timer is not None:
+            self._connack_timer.cancel()
         if self.connected and self.status is not None:
             try:
                 info = self._client.publish(

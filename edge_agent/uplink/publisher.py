@@ -108,7 +108,9 @@ class OutboxPublisher:
             return
         self.link.start()
         self._settler.start()
-        self._thread = threading.Thread(target=self._run, name="outbox-drainer", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, name="edge-agent-outbox-drainer", daemon=True
+        )
         self._thread.start()
 
     def stop(self, timeout: float = 5.0, *, drain: bool = False) -> None:

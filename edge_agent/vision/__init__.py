@@ -4,3 +4,14 @@ Public entry points: ``vision.camera.camera_from_settings`` / ``open_camera`` (C
 ``vision.reader.read_label`` (async, for the station) and ``read_frames`` (sync),
 ``vision.decode.decode_gray`` (one frame), ``vision.quality.assess`` (quality gate).
 """
+
+# public modules; importing the package imports none of them
+__all__ = [
+    "camera",
+    "camera_files",
+    "decode",
+    "evidence",
+    "quality",
+    "reader",
+    "settings",
+]

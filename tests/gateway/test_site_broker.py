@@ -10,6 +10,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 
+from tests.conftest import require_real_part
 from tests.support.gateway import MOSQUITTO, SITE, Broker, site_broker, tls_client
 
 pytestmark = pytest.mark.timeout(120)
@@ -17,8 +18,7 @@ pytestmark = pytest.mark.timeout(120)
 
 @pytest.fixture
 def broker(tmp_path: Path, pki: Path) -> Iterator[Broker]:
-    if not Path(MOSQUITTO).exists():
-        pytest.skip("mosquitto missing")
+    require_real_part(Path(MOSQUITTO).exists(), f"mosquitto ({MOSQUITTO})")
     b = site_broker(tmp_path / "site", pki)
     b.start()
     yield b

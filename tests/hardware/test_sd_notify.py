@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edge_agent.sd_notify import Notifier, format_state, keep_alive, notify, socket_address
+from tests.conftest import require_real_part
 
 
 @pytest.fixture
@@ -99,8 +100,8 @@ def test_socket_address_forms() -> None:
 def test_same_bytes_as_systemd_notify(path_socket: tuple[socket.socket, str]) -> None:
     """Cross-check against systemd's own systemd-notify tool when it is installed."""
     tool = shutil.which("systemd-notify")
-    if tool is None:
-        pytest.skip("systemd-notify not installed")
+    require_real_part(tool is not None, "systemd-notify (package systemd)")
+    assert tool is not None
     sock, address = path_socket
     env = {**os.environ, "NOTIFY_SOCKET": address}
     subprocess.run(

