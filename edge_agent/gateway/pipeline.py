@@ -66,7 +66,9 @@ class Gateway:
         self._retry: list[SiteMessage] = []
         self._stop = threading.Event()
         self._beat = time.monotonic()  # the worker's last turn (watchdog)
-        self._worker = threading.Thread(target=self._run, name="edge-agent-gateway-worker", daemon=True)
+        self._worker = threading.Thread(
+            target=self._run, name="edge-agent-gateway-worker", daemon=True
+        )
 
     def start(self) -> None:
         """Connect both sides and start the worker."""

@@ -81,7 +81,9 @@ class ControlFifo:
         except OSError as exc:
             raise SimulatorError(f"cannot create control pipe {path}: {exc}") from None
         self._closed = False
-        self._thread = threading.Thread(target=self._run, name="edge-agent-fieldkit-control", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, name="edge-agent-fieldkit-control", daemon=True
+        )
         self._thread.start()
 
     def _run(self) -> None:

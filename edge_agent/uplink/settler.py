@@ -142,7 +142,9 @@ class Settler:
 
     def start(self) -> None:
         """Start the settler thread."""
-        self._thread = threading.Thread(target=self._run, name="edge-agent-outbox-settler", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, name="edge-agent-outbox-settler", daemon=True
+        )
         self._thread.start()
 
     def stop(self, timeout: float) -> None:
