@@ -24,7 +24,7 @@ def test_healthy_pack_is_normal_and_a_reuse_candidate() -> None:
     assert any("SOH 92" in r for r in t.reasons)
 
 
-@pytest.mark.parametrize("observation", ["swelling", "leak", "odour", "damage"])
+@pytest.mark.parametrize("observation", ["swelling", "leak", "damage"])
 def test_observed_damage_is_damaged_defective_p908(observation: str) -> None:
     t = triage(healthy_readings(), [], [observation], SETTINGS)
     assert (t.transport_class, t.packing_instruction, t.disposition) == (
@@ -45,9 +45,18 @@ def test_smoke_or_gas_alarm_or_hot_pack_is_critical_p911() -> None:
     assert any("71" in r for r in t.reasons)
 
 
-def test_insulation_fault_or_deep_discharge_is_damaged() -> None:
+def test_odour_and_gas_alarm_are_graded_alike() -> None:
+    """The same vapour, noticed by a nose or by the bench sensor, gives the same class."""
+    nose = triage(healthy_readings(), [], ["odour"], SETTINGS)
+    sensor = replace(healthy_readings(), sensors=SensorReading(status="ok", gas_alarm=True))
+    gas = triage(sensor, [], [], SETTINGS)
+    assert (nose.transport_class, nose.packing_instruction) == ("critical", "P911")
+    assert (gas.transport_class, gas.packing_instruction) == ("critical", "P911")
+
+
+def test_insulation_fault_is_critical_and_deep_discharge_is_damaged() -> None:
     faulty = replace(healthy_readings(), bms=healthy_bms(faults=("insulation",)))
-    assert triage(faulty, [], [], SETTINGS).transport_class == "damaged_defective"
+    assert triage(faulty, [], [], SETTINGS).transport_class == "critical"
     deep = replace(healthy_readings(), bms=healthy_bms(cell_voltage_min=gbt(1.2, "V", "BMV")))
     t = triage(deep, [], [], SETTINGS)
     assert t.transport_class == "damaged_defective"

@@ -11,6 +11,7 @@ import datetime
 from dataclasses import dataclass
 
 from edge_agent.bms.can.j1939_tp import make_id
+from edge_agent.chemistry import GBT27930_CODES
 from edge_agent.errors import FrameError
 
 CHARGER = 0x56
@@ -43,17 +44,8 @@ PGNS: dict[int, tuple[str, int]] = {
 }
 PGN_BY_NAME = {name: pgn for pgn, (name, _) in PGNS.items()}
 
-BATTERY_TYPES = {
-    0x01: "lead_acid",
-    0x02: "nimh",
-    0x03: "lfp",
-    0x04: "lmo",
-    0x05: "lco",
-    0x06: "ncm",
-    0x07: "li_polymer",
-    0x08: "lto",
-    0xFF: "other",
-}
+# battery type byte -> chemistry token, from the one chemistry table
+BATTERY_TYPES = dict(GBT27930_CODES)
 BATTERY_TYPE_CODES = {v: k for k, v in BATTERY_TYPES.items()}
 
 
@@ -151,12 +143,13 @@ class Bcs:
 
 @dataclass(frozen=True)
 class Bsm:
-    """Battery status: extremes and 2-bit alarm flags."""
+    """Battery status: extremes and 2-bit alarm flags. A temperature is None when its byte is
+    0xFF, J1939's "not available" (it would otherwise read as 205 degC)."""
 
     max_voltage_cell: int
-    max_temperature_c: int
+    max_temperature_c: int | None
     max_temperature_probe: int
-    min_temperature_c: int
+    min_temperature_c: int | None
     min_temperature_probe: int
     faults: tuple[str, ...]
     charge_allowed: bool
@@ -214,7 +207,7 @@ def decode_brm(data: bytes) -> Brm:
     battery_type = BATTERY_TYPES.get(type_code)
     if battery_type is None:
         problems.append(f"BRM battery type code {type_code:#04x} unknown")
-        battery_type = "unknown"
+        battery_type = "other"
     fields: dict[str, object] = {}
     if n >= 12:
         fields["manufacturer"] = _ascii(data[8:12])
@@ -284,6 +277,15 @@ _BSM_FLAGS = (
 )
 
 
+#: every fault token ``decode_bsm`` can emit (the fault vocabulary must know each one)
+BSM_FAULT_NAMES = frozenset(name for _, _, *names in _BSM_FLAGS for name in names)
+NOT_AVAILABLE = 0xFF  # a one-byte value of all ones: "not available" (J1939, GB/T 27930 7.9)
+
+
+def _temperature(byte: int) -> int | None:
+    return None if byte == NOT_AVAILABLE else byte - 50
+
+
 def decode_bsm(data: bytes) -> Bsm:
     """BSM: extremes plus the 2-bit alarm flags as stable fault tokens."""
     _need("BSM", data, 7)
@@ -296,9 +298,9 @@ def decode_bsm(data: bytes) -> Bsm:
             faults.append(low)
     return Bsm(
         max_voltage_cell=data[0] + 1,
-        max_temperature_c=data[1] - 50,
+        max_temperature_c=_temperature(data[1]),
         max_temperature_probe=data[2] + 1,
-        min_temperature_c=data[3] - 50,
+        min_temperature_c=_temperature(data[3]),
         min_temperature_probe=data[4] + 1,
         faults=tuple(faults),
         charge_allowed=((data[6] >> 4) & 3) == 1,

@@ -98,9 +98,9 @@ def encode_bsm(bsm: gbt.Bsm) -> bytes:
     out = bytearray(
         (
             bsm.max_voltage_cell - 1,
-            bsm.max_temperature_c + 50,
+            0xFF if bsm.max_temperature_c is None else bsm.max_temperature_c + 50,
             bsm.max_temperature_probe - 1,
-            bsm.min_temperature_c + 50,
+            0xFF if bsm.min_temperature_c is None else bsm.min_temperature_c + 50,
             bsm.min_temperature_probe - 1,
             0,
             0xC0,  # bits 7-8 reserved: filled with 1

@@ -126,7 +126,7 @@ class GbtCollector:
                 ("rated_voltage", b.rated_voltage_v),
                 ("software_version", b.software_version),
                 ("protocol_version", b.protocol_version),
-                ("cycle_count", b.charge_count),
+                ("charge_count", b.charge_count),  # charges counted by the BMS, not cycles
             ):
                 out.put(name, value, tag)
             out.problems.extend(b.problems)
@@ -144,8 +144,14 @@ class GbtCollector:
             out.put("cell_voltage_max", max(self.bmv), f"{M}:BMV")
         out.put_temperatures(tuple(float(t) for t in self.bmt))
         if self.bsm is not None:
-            out.put("temperature_max", float(self.bsm.max_temperature_c), f"{M}:BSM")
-            out.put("temperature_min", float(self.bsm.min_temperature_c), f"{M}:BSM")
+            for name, temp in (
+                ("temperature_max", self.bsm.max_temperature_c),
+                ("temperature_min", self.bsm.min_temperature_c),
+            ):
+                if temp is None:
+                    out.put_unavailable(name, "0xFF", f"{M}:BSM", "byte 0xFF = not available")
+                else:
+                    out.put(name, float(temp), f"{M}:BSM")
             for token in self.bsm.faults:
                 out.fault(token)
         if self.bsd is not None:
