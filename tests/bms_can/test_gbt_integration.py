@@ -51,7 +51,8 @@ def test_full_reading_every_field_and_unit(channel):
     assert value(s.pack_voltage) == (355.7, "V", "gbt27930:BCS")
     assert value(s.current) == (-1.5, "A", "gbt27930:BCS")
     assert value(s.soc) == (56.0, "%", "gbt27930:BCS")
-    assert value(s.cycle_count) == (312, "1", "gbt27930:BRM")
+    assert value(s.charge_count) == (312, "1", "gbt27930:BRM")  # charges, not cycles
+    assert s.cycle_count is None
     assert s.cell_voltages == CELLS
     assert value(s.cell_voltage_min) == (3.69, "V", "gbt27930:BMV")
     assert value(s.cell_voltage_max) == (3.72, "V", "gbt27930:BMV")
