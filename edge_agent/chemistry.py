@@ -45,8 +45,16 @@ _TABLE = (
     Chemistry("polymer", "lithium-ion polymer", (80.0, 300.0), (0.0, 5.0), 2.5, True, 0x07),
     Chemistry("lto", "lithium titanate", (30.0, 120.0), (0.0, 3.5), 1.5, True, 0x08),
     # SunSpec 802 only says "lithium-ion": cathode unknown, so the lowest non-LTO threshold
-    Chemistry("lithium_ion", "lithium-ion (cathode unknown)", (30.0, 300.0), (0.0, 5.0), 2.0, True,
-              None, 4),  # fmt: skip
+    Chemistry(
+        "lithium_ion",
+        "lithium-ion (cathode unknown)",
+        (30.0, 300.0),
+        (0.0, 5.0),
+        2.0,
+        True,
+        None,
+        4,
+    ),
     Chemistry("nas", "sodium-sulfur", (60.0, 200.0), (0.0, 2.6), None, False, None, 9),
     Chemistry("flow", "flow battery", (5.0, 60.0), (0.0, 2.5), None, False, None, 10),
     Chemistry("other", "other or unknown", (25.0, 300.0), (0.0, 5.0), None, False, 0xFF, 99),
@@ -65,7 +73,7 @@ UNCONFIRMED_PREFIX = "unconfirmed:"  # GB/T 34014 letters whose meaning no sourc
 
 def chemistry(token: str | None) -> Chemistry | None:
     """The table row of a definite token; None for unknown, "other" and unconfirmed ones."""
-    if not token or token == "other":
+    if not token or token == "other":  # noqa: S105 - a chemistry token, not a secret
         return None
     return CHEMISTRIES.get(token)
 

@@ -93,7 +93,6 @@ def reconcile(
     chemistry = chemistry_of(readings)
     bms = assess_reading(readings.bms, chemistry)  # marked values never decide a check
     bms_ok = bms.status in ("ok", "partial")
-    fields = label.fields if label else {}
     checks: list[Check] = []
 
     if label is None:

@@ -109,10 +109,10 @@ def triage(
             f"pack temperature {t_max:g} °C at or above {settings.critical_temperature_c:g} °C"
         )
     bench = sensors.temperatures_c if sensors is not None else ()
-    if any(TEMPERATURE_C[0] <= t <= TEMPERATURE_C[1] and t >= settings.critical_temperature_c
-           for t in bench):  # fmt: skip
+    low, high = TEMPERATURE_C
+    if any(low <= t <= high and t >= settings.critical_temperature_c for t in bench):
         critical.append("bench temperature sensor at or above the critical limit")
-    odd_bench = [t for t in bench if not TEMPERATURE_C[0] <= t <= TEMPERATURE_C[1]]
+    odd_bench = [t for t in bench if not low <= t <= high]
     if odd_bench:
         review.append(
             f"bench temperature sensor reads {odd_bench[0]:g} °C (implausible): "
@@ -173,8 +173,8 @@ def triage(
         disposition = "expert_review"
         reasons.extend(review)
         checks_needed = dict.fromkeys(SETTLING_CHECK[n] for n, _ in implausible)
-        what = "BMS reports values it cannot have" if implausible else "BMS warnings"
-        next_step = f"{what}: set the pack aside for review" + (
+        why = "BMS reports values it cannot have" if implausible else "BMS warnings"
+        next_step = f"{why}: set the pack aside for review" + (
             "; " + "; ".join(checks_needed) if checks_needed else ""
         )
         next_step += "."
