@@ -70,7 +70,7 @@ DEMO_PACKS: tuple[DemoPack, ...] = (
         cells=_cells(96, 3.68, 0.004),
         faults=("insulation",),
         observations=("swelling",),
-        expect_class="damaged_defective",
+        expect_class="critical",  # an insulation fault is critical (issue 14)
         expect_disposition="material_recycling",
     ),
     DemoPack(
