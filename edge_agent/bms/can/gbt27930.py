@@ -59,6 +59,12 @@ def _u16(b: bytes, i: int) -> int:
     return b[i] | (b[i + 1] << 8)
 
 
+def _scaled(b: bytes, i: int, scale: float, offset: float = 0.0) -> float | None:
+    """A scaled 16-bit field; None when it is 0xFFFF ("not available")."""
+    raw = _u16(b, i)
+    return None if raw == 0xFFFF else round(raw * scale + offset, 1)
+
+
 def _need(name: str, data: bytes, n: int) -> None:
     if len(data) < n:
         raise FrameError(f"{name}: needs {n} bytes, got {len(data)}", frame=bytes(data))
@@ -118,26 +124,26 @@ class Brm:
 
 @dataclass(frozen=True)
 class Bcp:
-    """Battery charging parameters."""
+    """Battery charging parameters (None: the field was 0xFFFF, "not available")."""
 
     max_cell_charge_voltage_v: float
     max_charge_current_a: float
-    rated_energy_kwh: float
+    rated_energy_kwh: float | None
     max_charge_voltage_v: float
     max_temperature_c: int
-    soc_pct: float
-    pack_voltage_v: float
+    soc_pct: float | None
+    pack_voltage_v: float | None
 
 
 @dataclass(frozen=True)
 class Bcs:
-    """Charging total status."""
+    """Charging total status (None: the field was all ones, "not available")."""
 
-    voltage_v: float
-    current_a: float
+    voltage_v: float | None
+    current_a: float | None
     max_cell_voltage_v: float
     max_cell_group: int
-    soc_pct: int
+    soc_pct: int | None
     remaining_min: int
 
 
@@ -244,11 +250,11 @@ def decode_bcp(data: bytes) -> Bcp:
     return Bcp(
         max_cell_charge_voltage_v=round(_u16(data, 0) * 0.01, 2),
         max_charge_current_a=round(_u16(data, 2) * 0.1 - 400.0, 1),
-        rated_energy_kwh=round(_u16(data, 4) * 0.1, 1),
+        rated_energy_kwh=_scaled(data, 4, 0.1),
         max_charge_voltage_v=round(_u16(data, 6) * 0.1, 1),
         max_temperature_c=data[8] - 50,
-        soc_pct=round(_u16(data, 9) * 0.1, 1),
-        pack_voltage_v=round(_u16(data, 11) * 0.1, 1),
+        soc_pct=_scaled(data, 9, 0.1),
+        pack_voltage_v=_scaled(data, 11, 0.1),
     )
 
 
@@ -257,11 +263,11 @@ def decode_bcs(data: bytes) -> Bcs:
     _need("BCS", data, 9)
     cell = _u16(data, 4)
     return Bcs(
-        voltage_v=round(_u16(data, 0) * 0.1, 1),
-        current_a=round(_u16(data, 2) * 0.1 - 400.0, 1),
+        voltage_v=_scaled(data, 0, 0.1),
+        current_a=_scaled(data, 2, 0.1, -400.0),
         max_cell_voltage_v=round((cell & 0x0FFF) * 0.01, 2),
         max_cell_group=cell >> 12,
-        soc_pct=data[6],
+        soc_pct=None if data[6] == 0xFF else data[6],
         remaining_min=_u16(data, 7),
     )
 

@@ -131,13 +131,13 @@ class GbtCollector:
                 out.put(name, value, tag)
             out.problems.extend(b.problems)
         if self.bcs is not None:
-            out.put("pack_voltage", self.bcs.voltage_v, f"{M}:BCS")
-            out.put("current", self.bcs.current_a, f"{M}:BCS")
-            out.put("soc", float(self.bcs.soc_pct), f"{M}:BCS")
+            _put(out, "pack_voltage", self.bcs.voltage_v, f"{M}:BCS", "0xFFFF")
+            _put(out, "current", self.bcs.current_a, f"{M}:BCS", "0xFFFF")
+            _put(out, "soc", self.bcs.soc_pct, f"{M}:BCS", "0xFF")
         if self.bcp is not None:
-            out.put("rated_energy", self.bcp.rated_energy_kwh, f"{M}:BCP")
-            out.put("pack_voltage", self.bcp.pack_voltage_v, f"{M}:BCP")
-            out.put("soc", self.bcp.soc_pct, f"{M}:BCP")
+            _put(out, "rated_energy", self.bcp.rated_energy_kwh, f"{M}:BCP", "0xFFFF")
+            _put(out, "pack_voltage", self.bcp.pack_voltage_v, f"{M}:BCP", "0xFFFF")
+            _put(out, "soc", self.bcp.soc_pct, f"{M}:BCP", "0xFFFF")
         out.put_cells(self.bmv, f"{M}:BMV")
         if self.bmv:  # the per-cell list beats the BSD/BCS extremes
             out.put("cell_voltage_min", min(self.bmv), f"{M}:BMV")
@@ -159,6 +159,14 @@ class GbtCollector:
             out.put("cell_voltage_max", self.bsd.max_cell_voltage_v, f"{M}:BSD")
         if self.bcs is not None:
             out.put("cell_voltage_max", self.bcs.max_cell_voltage_v, f"{M}:BCS")
+
+
+def _put(out: ReadingBuilder, name: str, value: float | None, tag: str, raw: str) -> None:
+    """A decoded number, or the "not available" code it came as (None from the decoder)."""
+    if value is None:
+        out.put_unavailable(name, raw, tag, f"{raw} = not available")
+    else:
+        out.put(name, float(value), tag)
 
 
 class GbtSession:
