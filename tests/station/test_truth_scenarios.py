@@ -180,6 +180,8 @@ ROWS: tuple[Row, ...] = (
         "voltage_imbalance_warning", battery=small_battery(events=evt("voltage_imbalance_warning"))),
     Row("sunspec 804 string over-temperature", "sunspec", ("critical", "P911", "material_recycling"),
         "over_temp_alarm", battery=small_battery(extra={804: {"Evt1": 1 << 1}})),
+    Row("sunspec 803 string ground fault", "sunspec", ("critical", "P911", "material_recycling"),
+        "ground_fault", battery=small_battery(string_events=1 << 22), e2e=True),
     Row("sunspec 804 string fuse open", "sunspec", ("damaged_defective", "P908", "material_recycling"),
         "fuse_open", battery=small_battery(extra={804: {"ConFail": 5}})),
     Row("sunspec vendor event bits", "sunspec", ("normal", "P903", "expert_review"),
