@@ -53,7 +53,7 @@ def build_event(
     """Assemble a v1 event; the evidence photo is referenced by its SHA-256."""
     now = ctx.now or datetime.now(UTC)
     # every number in a signed event is marked when implausible or unavailable (issue 14)
-    readings = replace(readings, bms=assess_reading(readings.bms))
+    readings = replace(readings, bms=assess_reading(readings.bms, pack.battery_type))
     evidence: tuple[Evidence, ...] = ()
     if photo_jpeg:
         evidence = (

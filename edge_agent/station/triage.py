@@ -159,6 +159,7 @@ def triage(
         reasons = ["no damage observed, BMS readable, no safety faults"]
         next_step = ""
     reasons.extend(_unjudged_reason(n, v) for n, v in unjudged)
+    reasons.extend(review)
     reasons.extend(notes)
 
     disposition: str
@@ -171,7 +172,6 @@ def triage(
         next_step = "Sources disagree: set the pack aside for review; do not relabel it."
     elif review or implausible:
         disposition = "expert_review"
-        reasons.extend(review)
         checks_needed = dict.fromkeys(SETTLING_CHECK[n] for n, _ in implausible)
         why = "BMS reports values it cannot have" if implausible else "BMS warnings"
         next_step = f"{why}: set the pack aside for review" + (

@@ -16,7 +16,7 @@ from edge_agent.chemistry import CHEMISTRIES
 from edge_agent.model import BmsIdentity, BmsReading, BmsState, Value
 from edge_agent.station.reconcile import chemistry_of, reconcile
 from edge_agent.station.settings import TriageSettings
-from edge_agent.station.triage import triage
+from edge_agent.station.triage import SETTLING_CHECK, triage
 from tests.station.truth_cases import GBT_CODE, identify_pure, readings_of
 
 NUMBERS = st.one_of(
@@ -108,6 +108,14 @@ def _check(bms: BmsReading, label_type: str, observations: tuple[str, ...]) -> N
         assert full.disposition == "expert_review", full.reasons
     elif not implausible:
         assert full.disposition == judged.disposition, (full.reasons, judged.reasons)
+    signed_marks = {
+        f.name
+        for f in fields(BmsState)
+        if f.name in SETTLING_CHECK
+        and isinstance(getattr(event.readings.bms.state, f.name), Value)
+        and getattr(event.readings.bms.state, f.name).quality
+    }
+    assert set(full.unjudged or ()) == signed_marks  # the event shows what triage set aside
     for value in (*fields(BmsState),):
         v = getattr(event.readings.bms.state, value.name)
         if isinstance(v, Value) and isinstance(v.value, float):
