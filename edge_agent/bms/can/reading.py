@@ -177,9 +177,10 @@ class ReadingBuilder:
             if bounds is None or value is None or not isinstance(value.value, int | float):
                 continue
             if not bounds[0] <= float(value.value) <= bounds[1]:
+                # outside the pack model's window, not physically impossible: still judged
                 self.problems.append(
-                    f"implausible {name} {value.value} {value.unit} "
-                    f"(profile limits {bounds[0]:g}..{bounds[1]:g})"
+                    f"{name} {value.value} {value.unit} outside the profile limits "
+                    f"{bounds[0]:g}..{bounds[1]:g}"
                 )
         spread = self.values.get("cell_voltage_spread")
         if (
