@@ -123,7 +123,11 @@ class ReadingBuilder:
             lo, hi = min(cells), max(cells)
             self.put("cell_voltage_min", lo, method)
             self.put("cell_voltage_max", hi, method)
-            self.put("cell_voltage_mean", fmean(cells), method)
+            try:
+                mean = fmean(cells)
+            except OverflowError:  # absurd values near the float limit: plausibility marks them
+                mean = sum(c / len(cells) for c in cells)
+            self.put("cell_voltage_mean", mean, method)
             self.put("cell_voltage_spread", hi - lo, method)
         elif "cell_voltage_min" in self.values and "cell_voltage_max" in self.values:
             lo_v, hi_v = self.values["cell_voltage_min"], self.values["cell_voltage_max"]
