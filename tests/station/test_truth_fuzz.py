@@ -166,3 +166,26 @@ def test_assessment_is_idempotent() -> None:
         value="nan", unit="degC", quality="unavailable", note="not a number"
     )
     assert once.state.cell_voltages == (3.3,)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    events=st.integers(min_value=0, max_value=2**32 - 2),
+    state=st.sampled_from([1, 2, 3, 4, 5, 6, 99, 1234]),
+    soh=st.integers(min_value=0, max_value=65534),
+    soc=st.integers(min_value=0, max_value=65534),
+    con_fail=st.integers(min_value=0, max_value=12),
+)
+def test_any_sunspec_events_state_and_percentages(
+    events: int, state: int, soh: int, soc: int, con_fail: int
+) -> None:
+    from edge_agent.bms.faults import is_known
+    from tests.station.truth_cases import small_battery, sunspec_reading
+
+    battery = small_battery(
+        events=events, state=state, soh=soh / 10, soc=soc / 10, extra={804: {"ConFail": con_fail}}
+    )
+    bms = sunspec_reading(battery)
+    assert all(is_known(name) for name in bms.state.faults), bms.state.faults
+    assert ("state_fault" in bms.state.faults) == (state == 99)
+    _check(bms, "lfp", ())
