@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import fields, replace
 
-from edge_agent.chemistry import cell_voltage_band
+from edge_agent.bms.chemistry import cell_voltage_band
 from edge_agent.model import BmsIdentity, BmsReading, BmsState, Value
 
 INF = math.inf

@@ -1,8 +1,8 @@
-"""Chemistry helpers of the station; the one table lives in ``edge_agent.chemistry``."""
+"""Chemistry helpers of the station; the one table lives in ``edge_agent.bms.chemistry``."""
 
 from __future__ import annotations
 
-from edge_agent.chemistry import (
+from edge_agent.bms.chemistry import (
     DEFAULT_BAND,
     LITHIUM_ION_FAMILY,
     deep_discharge_v,

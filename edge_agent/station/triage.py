@@ -16,9 +16,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import fields
 
+from edge_agent.bms.chemistry import deep_discharge_v, resolve
 from edge_agent.bms.faults import GAS_ALARM, OBSERVATIONS, FaultMeaning, meaning
 from edge_agent.bms.plausibility import TEMPERATURE_C, assess_reading, usable
-from edge_agent.chemistry import deep_discharge_v, resolve
 from edge_agent.model import BmsState, Check, Readings, Triage, Value
 from edge_agent.station.reconcile import pack_label_code
 from edge_agent.station.settings import TriageSettings

@@ -9,10 +9,10 @@ import pytest
 
 from edge_agent.bms.can import gbt27930 as gbt
 from edge_agent.bms.can.dbc_decoder import DbcPlan, load_dbc
+from edge_agent.bms.chemistry import CHEMISTRIES, GBT27930_CODES, SUNSPEC_TYP, energy_band
 from edge_agent.bms.faults import FAULTS, OBSERVATIONS, UNKNOWN, is_known, meaning
 from edge_agent.bms.modbus import sunspec_map
 from edge_agent.bms.profile import list_profiles, load_profile, load_profile_file
-from edge_agent.chemistry import CHEMISTRIES, GBT27930_CODES, SUNSPEC_TYP, energy_band
 from edge_agent.codes import tables
 from edge_agent.errors import ProfileError
 from edge_agent.station.triage import CRITICAL_OBSERVATIONS, KNOWN_OBSERVATIONS

@@ -10,9 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from edge_agent.bms.can.reading import STATE_FIELDS, Limits, ReadingBuilder
+from edge_agent.bms.chemistry import CHEMISTRIES
 from edge_agent.bms.faults import FAULTS
 from edge_agent.bms.plausibility import assess_reading
-from edge_agent.chemistry import CHEMISTRIES
 from edge_agent.model import BmsIdentity, BmsReading, BmsState, Value
 from edge_agent.station.reconcile import chemistry_of, reconcile
 from edge_agent.station.settings import TriageSettings

@@ -11,7 +11,7 @@ import datetime
 from dataclasses import dataclass
 
 from edge_agent.bms.can.j1939_tp import make_id
-from edge_agent.chemistry import GBT27930_CODES
+from edge_agent.bms.chemistry import GBT27930_CODES
 from edge_agent.errors import FrameError
 
 CHARGER = 0x56

@@ -6,11 +6,11 @@ from collections.abc import Mapping
 from dataclasses import replace
 from statistics import fmean
 
+from edge_agent.bms.chemistry import SUNSPEC_TYP
 from edge_agent.bms.modbus.sunspec_decode import DecodedModel, PointValue
 from edge_agent.bms.modbus.sunspec_models import load_model
 from edge_agent.bms.modbus.sunspec_reader import SunSpecScan
 from edge_agent.bms.plausibility import assess_reading
-from edge_agent.chemistry import SUNSPEC_TYP
 from edge_agent.model import BmsIdentity, BmsReading, BmsState, ReadingStatus, Value
 
 UNITS = {"C": "degC", "%WHRtg": "%"}  # SunSpec unit names -> the agent's unit names
