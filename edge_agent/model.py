@@ -23,6 +23,10 @@ CheckStatus = Literal["pass", "warn", "fail", "skip"]
 TransportClass = Literal["normal", "damaged_defective", "critical", "undiagnosable"]
 Disposition = Literal["reuse_candidate", "material_recycling", "expert_review"]
 ClockState = Literal["synced", "unsynced", "unknown"]
+# --- truth of values and faults (issue 14) ---
+# unavailable: the protocol's "no data" code (e.g. GB/T 27930 byte 0xFF) or not a number;
+# implausible: outside what the quantity can physically be (SOH 6500 %, a 40.95 V cell)
+ValueQuality = Literal["unavailable", "implausible"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -32,6 +36,10 @@ class Value:
     value: str | int | float | bool
     unit: str = ""
     method: str = ""  # e.g. "gbt27930:BRM", "uds:F18C", "dbc:BMS_packVoltage", "sunspec:802.SoH"
+    # --- truth of values (issue 14): absent = plausible (or not checked). A marked value is
+    # kept as evidence and never drives triage; an unavailable one holds the raw code as text.
+    quality: ValueQuality | None = None
+    note: str | None = None  # why it is marked: "outside 0..100 %", "byte 0xFF = not available"
 
 
 # --- BMS ------------------------------------------------------------------------------------
@@ -75,7 +83,8 @@ class BmsState:
     temperature_min: Value | None = None  # degC
     temperature_max: Value | None = None  # degC
     temperatures: tuple[float, ...] = ()  # degC, probe order
-    cycle_count: Value | None = None  # 1
+    cycle_count: Value | None = None  # 1, full cycles (SunSpec NCyc)
+    charge_count: Value | None = None  # 1, charge events (GB/T 27930 BRM): not cycles (issue 14)
     insulation_resistance: Value | None = None  # kOhm
     faults: tuple[str, ...] = ()  # stable tokens: "insulation", "cell_overvoltage", ...
 
@@ -212,6 +221,9 @@ class Triage:
     disposition: Disposition
     reasons: tuple[str, ...] = ()
     next_step: str = ""
+    # --- truth of values (issue 14): readings triage could not judge (implausible or
+    # unavailable), as state field names ("soh", "temperature_max"); reasons say which check
+    unjudged: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -83,6 +83,8 @@ class GbtSimConfig:
     use_bam: bool = False  # broadcast TP messages with BAM instead of RTS/CTS
     bhm_length: int = 2  # DLC error when not 2
     bsm_length: int = 7
+    # raw BSM temperature bytes (max, min), e.g. (0xFF, 0xFF) = "not available"; None = encode
+    bsm_temperature_bytes: tuple[int, int] | None = None
 
 
 @dataclass
@@ -252,7 +254,10 @@ class GbtBms:
             faults=c.faults,
             charge_allowed=not c.faults,
         )
-        self._tx("BSM", enc.encode_bsm(bsm)[: c.bsm_length])
+        payload = bytearray(enc.encode_bsm(bsm))
+        if c.bsm_temperature_bytes is not None:
+            payload[1], payload[3] = c.bsm_temperature_bytes
+        self._tx("BSM", bytes(payload[: c.bsm_length]))
         if cells:
             self._message("BMV", enc.encode_bmv(cells))
         if c.temperatures:

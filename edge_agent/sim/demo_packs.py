@@ -48,7 +48,7 @@ DEMO_PACKS: tuple[DemoPack, ...] = (
         expect_disposition="reuse_candidate",
     ),
     DemoPack(
-        title="NCM traction pack (CAN, GB/T 27930): swollen casing, insulation fault",
+        title="NCM traction pack (CAN, GB/T 27930): swollen casing, cell undervoltage alarm",
         bms="gbt27930",
         label_code="001PEA3000017NB6F0001234",
         symbology="datamatrix",
@@ -68,7 +68,7 @@ DEMO_PACKS: tuple[DemoPack, ...] = (
             software_version="0102030405060708",
         ),
         cells=_cells(96, 3.68, 0.004),
-        faults=("insulation",),
+        faults=("cell_undervoltage",),  # an insulation fault would be critical (issue 14)
         observations=("swelling",),
         expect_class="damaged_defective",
         expect_disposition="material_recycling",

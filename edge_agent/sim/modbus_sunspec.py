@@ -94,6 +94,8 @@ class SunSpecBattery:
     current: float = -12.3
     module_serial_prefix: str = "MOD"
     events: int = 0  # 802 Evt1 bits
+    state: int = 3  # 802 State: 3 CONNECTED, 99 FAULT
+    string_events: int = 0  # 803 StrEvt1 bits of every string
     base: int = 40000
     chain: Chain = "normal"
     extra: Mapping[int, PointValues] = field(default_factory=dict)  # model id -> overrides
@@ -167,7 +169,7 @@ def model_point_values(
         "ChaSt": 3,
         "LocRemCtl": 1,
         "Typ": 4,
-        "State": 3,
+        "State": battery.state,
         "Evt1": battery.events,
         "Evt2": 0,
         "EvtVnd1": 0,
@@ -200,7 +202,7 @@ def model_point_values(
                 "StrModTmpMax": max(st),
                 "StrModTmpMin": min(st),
                 "StrModTmpAvg": round(sum(st) / len(st), 1),
-                "StrEvt1": 0,
+                "StrEvt1": battery.string_events,
             }
         )
     models.append(

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
+from edge_agent.bms.plausibility import assess_reading
 from edge_agent.event_codec import uuid7
 from edge_agent.model import (
     Check,
@@ -51,6 +52,8 @@ def build_event(
 ) -> IdentificationEvent:
     """Assemble a v1 event; the evidence photo is referenced by its SHA-256."""
     now = ctx.now or datetime.now(UTC)
+    # every number in a signed event is marked when implausible or unavailable (issue 14)
+    readings = replace(readings, bms=assess_reading(readings.bms, pack.battery_type))
     evidence: tuple[Evidence, ...] = ()
     if photo_jpeg:
         evidence = (

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 
+from edge_agent.bms.plausibility import assess_reading, usable
 from edge_agent.bms.profile import PackProfile
 from edge_agent.model import (
     BmsReading,
@@ -19,8 +20,9 @@ from edge_agent.model import (
     PackIdentity,
     Readings,
     Value,
+    WeightReading,
 )
-from edge_agent.station.chemistry import energy_band, same_chemistry
+from edge_agent.station.chemistry import energy_band, resolve, same_chemistry
 
 PACK_KINDS = ("gbt34014", "gbt34014_cascade")
 DATE_TOLERANCE_DAYS = 45  # cells/modules are often dated weeks before pack assembly
@@ -56,9 +58,15 @@ def _text(value: Value | None) -> str | None:
 
 
 def _number(value: Value | None) -> float | None:
-    if value is None or isinstance(value.value, bool | str):
-        return None
-    return float(value.value)
+    """A number fit to judge on: None when absent, text, implausible or unavailable."""
+    return usable(value)
+
+
+def chemistry_of(readings: Readings) -> str | None:
+    """The chemistry to judge with: a definite token beats an unconfirmed label letter."""
+    label = pack_label_code(readings.label.codes)
+    return resolve(label.fields.get("battery_type") if label else None,
+                   _text(readings.bms.identity.battery_type))[0]  # fmt: skip
 
 
 def rated_energy_kwh(bms: BmsReading) -> float | None:
@@ -82,9 +90,9 @@ def reconcile(
     """Run every cross-check and build the reconciled pack identity."""
     label = pack_label_code(readings.label.codes)
     passport = passport_code(readings.label.codes)
-    bms = readings.bms
+    chemistry = chemistry_of(readings)
+    bms = assess_reading(readings.bms, chemistry)  # marked values never decide a check
     bms_ok = bms.status in ("ok", "partial")
-    fields = label.fields if label else {}
     checks: list[Check] = []
 
     if label is None:
@@ -106,9 +114,7 @@ def reconcile(
         checks.extend(_label_vs_bms(label, bms, manufacturers or {}))
         if profile is not None:
             checks.extend(_bms_vs_limits(bms, profile))
-    checks.extend(
-        _weight_vs_energy(readings, fields.get("battery_type") or _text(bms.identity.battery_type))
-    )
+    checks.extend(_weight_vs_energy(readings.weight, bms, chemistry))
     if profile is not None and label is not None:
         checks.extend(_code_vs_profile(label, profile))
 
@@ -203,9 +209,8 @@ def _parse_date(text: str | None) -> date | None:
         return None
 
 
-def _weight_vs_energy(readings: Readings, chemistry: str | None) -> list[Check]:
-    weight = readings.weight
-    energy = rated_energy_kwh(readings.bms) if readings.bms.status in ("ok", "partial") else None
+def _weight_vs_energy(weight: WeightReading, bms: BmsReading, chemistry: str | None) -> list[Check]:
+    energy = rated_energy_kwh(bms) if bms.status in ("ok", "partial") else None
     if weight.mass_kg is None or weight.status == "failed":
         return [Check(name="weight_vs_energy", status="skip", detail="no stable weight")]
     if energy is None:
@@ -316,9 +321,11 @@ def _identity(
         fields.get("manufacturer"),
         _text(ident.manufacturer) if ident else None,
     )
-    chem = pick(
-        "battery_type", fields.get("battery_type"), _text(ident.battery_type) if ident else None
+    chem, chem_source = resolve(
+        fields.get("battery_type"), _text(ident.battery_type) if ident else None
     )
+    if chem_source:
+        source["battery_type"] = chem_source
     made = pick(
         "production_date",
         fields.get("production_date"),

@@ -86,7 +86,7 @@ def test_brm_binary_serial_bad_date_and_unknown_type():
     raw[12:16] = (305419896).to_bytes(4, "little")
     raw[17] = 13  # month 13
     b = gbt.decode_brm(bytes(raw))
-    assert b.battery_type == "unknown" and b.serial == "305419896" and b.production_date is None
+    assert b.battery_type == "other" and b.serial == "305419896" and b.production_date is None
     assert any("battery type" in p for p in b.problems) and any("date" in p for p in b.problems)
 
 

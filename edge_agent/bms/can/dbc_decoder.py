@@ -20,6 +20,7 @@ import cantools
 
 from edge_agent.bms.can.profile_sections import DbcSection
 from edge_agent.bms.can.reading import ReadingBuilder
+from edge_agent.bms.faults import is_known
 from edge_agent.errors import ProfileError
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,13 @@ class DbcPlan:
                 signal_obj.setdefault(signal.name, signal)
         self.fields: dict[str, str] = dict(section.fields)
         self.faults: dict[str, str] = dict(section.faults)
+        unknown = sorted(token for token in self.faults if not is_known(token))
+        if unknown:
+            raise ProfileError(
+                f"fault tokens not in the fault vocabulary (edge_agent/bms/faults.py): "
+                f"{', '.join(unknown)}",
+                key_path=f"{name}.dbc.faults",
+            )
         self.cells = self._pattern(section.cell_voltages, signal_obj, "cell_voltages")
         self.temps = self._pattern(section.temperatures, signal_obj, "temperatures")
         self.serial: list[str] = list(section.serial.signals) if section.serial else []

@@ -11,6 +11,7 @@ import datetime
 from dataclasses import dataclass
 
 from edge_agent.bms.can.j1939_tp import make_id
+from edge_agent.bms.chemistry import GBT27930_CODES
 from edge_agent.errors import FrameError
 
 CHARGER = 0x56
@@ -43,17 +44,8 @@ PGNS: dict[int, tuple[str, int]] = {
 }
 PGN_BY_NAME = {name: pgn for pgn, (name, _) in PGNS.items()}
 
-BATTERY_TYPES = {
-    0x01: "lead_acid",
-    0x02: "nimh",
-    0x03: "lfp",
-    0x04: "lmo",
-    0x05: "lco",
-    0x06: "ncm",
-    0x07: "li_polymer",
-    0x08: "lto",
-    0xFF: "other",
-}
+# battery type byte -> chemistry token, from the one chemistry table
+BATTERY_TYPES = dict(GBT27930_CODES)
 BATTERY_TYPE_CODES = {v: k for k, v in BATTERY_TYPES.items()}
 
 
@@ -65,6 +57,12 @@ def can_id(name: str, *, source: int, dest: int) -> int:
 
 def _u16(b: bytes, i: int) -> int:
     return b[i] | (b[i + 1] << 8)
+
+
+def _scaled(b: bytes, i: int, scale: float, offset: float = 0.0) -> float | None:
+    """A scaled 16-bit field; None when it is 0xFFFF ("not available")."""
+    raw = _u16(b, i)
+    return None if raw == 0xFFFF else round(raw * scale + offset, 1)
 
 
 def _need(name: str, data: bytes, n: int) -> None:
@@ -126,37 +124,38 @@ class Brm:
 
 @dataclass(frozen=True)
 class Bcp:
-    """Battery charging parameters."""
+    """Battery charging parameters (None: the field was 0xFFFF, "not available")."""
 
     max_cell_charge_voltage_v: float
     max_charge_current_a: float
-    rated_energy_kwh: float
+    rated_energy_kwh: float | None
     max_charge_voltage_v: float
     max_temperature_c: int
-    soc_pct: float
-    pack_voltage_v: float
+    soc_pct: float | None
+    pack_voltage_v: float | None
 
 
 @dataclass(frozen=True)
 class Bcs:
-    """Charging total status."""
+    """Charging total status (None: the field was all ones, "not available")."""
 
-    voltage_v: float
-    current_a: float
+    voltage_v: float | None
+    current_a: float | None
     max_cell_voltage_v: float
     max_cell_group: int
-    soc_pct: int
+    soc_pct: int | None
     remaining_min: int
 
 
 @dataclass(frozen=True)
 class Bsm:
-    """Battery status: extremes and 2-bit alarm flags."""
+    """Battery status: extremes and 2-bit alarm flags. A temperature is None when its byte is
+    0xFF, J1939's "not available" (it would otherwise read as 205 degC)."""
 
     max_voltage_cell: int
-    max_temperature_c: int
+    max_temperature_c: int | None
     max_temperature_probe: int
-    min_temperature_c: int
+    min_temperature_c: int | None
     min_temperature_probe: int
     faults: tuple[str, ...]
     charge_allowed: bool
@@ -214,7 +213,7 @@ def decode_brm(data: bytes) -> Brm:
     battery_type = BATTERY_TYPES.get(type_code)
     if battery_type is None:
         problems.append(f"BRM battery type code {type_code:#04x} unknown")
-        battery_type = "unknown"
+        battery_type = "other"
     fields: dict[str, object] = {}
     if n >= 12:
         fields["manufacturer"] = _ascii(data[8:12])
@@ -251,11 +250,11 @@ def decode_bcp(data: bytes) -> Bcp:
     return Bcp(
         max_cell_charge_voltage_v=round(_u16(data, 0) * 0.01, 2),
         max_charge_current_a=round(_u16(data, 2) * 0.1 - 400.0, 1),
-        rated_energy_kwh=round(_u16(data, 4) * 0.1, 1),
+        rated_energy_kwh=_scaled(data, 4, 0.1),
         max_charge_voltage_v=round(_u16(data, 6) * 0.1, 1),
         max_temperature_c=data[8] - 50,
-        soc_pct=round(_u16(data, 9) * 0.1, 1),
-        pack_voltage_v=round(_u16(data, 11) * 0.1, 1),
+        soc_pct=_scaled(data, 9, 0.1),
+        pack_voltage_v=_scaled(data, 11, 0.1),
     )
 
 
@@ -264,11 +263,11 @@ def decode_bcs(data: bytes) -> Bcs:
     _need("BCS", data, 9)
     cell = _u16(data, 4)
     return Bcs(
-        voltage_v=round(_u16(data, 0) * 0.1, 1),
-        current_a=round(_u16(data, 2) * 0.1 - 400.0, 1),
+        voltage_v=_scaled(data, 0, 0.1),
+        current_a=_scaled(data, 2, 0.1, -400.0),
         max_cell_voltage_v=round((cell & 0x0FFF) * 0.01, 2),
         max_cell_group=cell >> 12,
-        soc_pct=data[6],
+        soc_pct=None if data[6] == 0xFF else data[6],
         remaining_min=_u16(data, 7),
     )
 
@@ -284,6 +283,15 @@ _BSM_FLAGS = (
 )
 
 
+#: every fault token ``decode_bsm`` can emit (the fault vocabulary must know each one)
+BSM_FAULT_NAMES = frozenset(name for _, _, *names in _BSM_FLAGS for name in names)
+NOT_AVAILABLE = 0xFF  # a one-byte value of all ones: "not available" (J1939, GB/T 27930 7.9)
+
+
+def _temperature(byte: int) -> int | None:
+    return None if byte == NOT_AVAILABLE else byte - 50
+
+
 def decode_bsm(data: bytes) -> Bsm:
     """BSM: extremes plus the 2-bit alarm flags as stable fault tokens."""
     _need("BSM", data, 7)
@@ -296,9 +304,9 @@ def decode_bsm(data: bytes) -> Bsm:
             faults.append(low)
     return Bsm(
         max_voltage_cell=data[0] + 1,
-        max_temperature_c=data[1] - 50,
+        max_temperature_c=_temperature(data[1]),
         max_temperature_probe=data[2] + 1,
-        min_temperature_c=data[3] - 50,
+        min_temperature_c=_temperature(data[3]),
         min_temperature_probe=data[4] + 1,
         faults=tuple(faults),
         charge_allowed=((data[6] >> 4) & 3) == 1,

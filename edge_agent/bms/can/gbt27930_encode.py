@@ -7,7 +7,9 @@ import datetime
 from edge_agent.bms.can import gbt27930 as gbt
 
 
-def _u16(value: float, scale: float, offset: float = 0.0) -> bytes:
+def _u16(value: float | None, scale: float, offset: float = 0.0) -> bytes:
+    if value is None:
+        return b"\xff\xff"  # not available
     raw = round((value - offset) / scale)
     return max(0, min(0xFFFF, raw)).to_bytes(2, "little")
 
@@ -72,7 +74,7 @@ def encode_bcs(bcs: gbt.Bcs) -> bytes:
         _u16(bcs.voltage_v, 0.1)
         + _u16(bcs.current_a, 0.1, -400.0)
         + cell.to_bytes(2, "little")
-        + bytes((bcs.soc_pct,))
+        + bytes((0xFF if bcs.soc_pct is None else bcs.soc_pct,))
         + bcs.remaining_min.to_bytes(2, "little")
     )
 
@@ -98,9 +100,9 @@ def encode_bsm(bsm: gbt.Bsm) -> bytes:
     out = bytearray(
         (
             bsm.max_voltage_cell - 1,
-            bsm.max_temperature_c + 50,
+            0xFF if bsm.max_temperature_c is None else bsm.max_temperature_c + 50,
             bsm.max_temperature_probe - 1,
-            bsm.min_temperature_c + 50,
+            0xFF if bsm.min_temperature_c is None else bsm.min_temperature_c + 50,
             bsm.min_temperature_probe - 1,
             0,
             0xC0,  # bits 7-8 reserved: filled with 1

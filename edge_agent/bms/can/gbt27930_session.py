@@ -126,26 +126,32 @@ class GbtCollector:
                 ("rated_voltage", b.rated_voltage_v),
                 ("software_version", b.software_version),
                 ("protocol_version", b.protocol_version),
-                ("cycle_count", b.charge_count),
+                ("charge_count", b.charge_count),  # charges counted by the BMS, not cycles
             ):
                 out.put(name, value, tag)
             out.problems.extend(b.problems)
         if self.bcs is not None:
-            out.put("pack_voltage", self.bcs.voltage_v, f"{M}:BCS")
-            out.put("current", self.bcs.current_a, f"{M}:BCS")
-            out.put("soc", float(self.bcs.soc_pct), f"{M}:BCS")
+            _put(out, "pack_voltage", self.bcs.voltage_v, f"{M}:BCS", "0xFFFF")
+            _put(out, "current", self.bcs.current_a, f"{M}:BCS", "0xFFFF")
+            _put(out, "soc", self.bcs.soc_pct, f"{M}:BCS", "0xFF")
         if self.bcp is not None:
-            out.put("rated_energy", self.bcp.rated_energy_kwh, f"{M}:BCP")
-            out.put("pack_voltage", self.bcp.pack_voltage_v, f"{M}:BCP")
-            out.put("soc", self.bcp.soc_pct, f"{M}:BCP")
+            _put(out, "rated_energy", self.bcp.rated_energy_kwh, f"{M}:BCP", "0xFFFF")
+            _put(out, "pack_voltage", self.bcp.pack_voltage_v, f"{M}:BCP", "0xFFFF")
+            _put(out, "soc", self.bcp.soc_pct, f"{M}:BCP", "0xFFFF")
         out.put_cells(self.bmv, f"{M}:BMV")
         if self.bmv:  # the per-cell list beats the BSD/BCS extremes
             out.put("cell_voltage_min", min(self.bmv), f"{M}:BMV")
             out.put("cell_voltage_max", max(self.bmv), f"{M}:BMV")
         out.put_temperatures(tuple(float(t) for t in self.bmt))
         if self.bsm is not None:
-            out.put("temperature_max", float(self.bsm.max_temperature_c), f"{M}:BSM")
-            out.put("temperature_min", float(self.bsm.min_temperature_c), f"{M}:BSM")
+            for name, temp in (
+                ("temperature_max", self.bsm.max_temperature_c),
+                ("temperature_min", self.bsm.min_temperature_c),
+            ):
+                if temp is None:
+                    out.put_unavailable(name, "0xFF", f"{M}:BSM", "byte 0xFF = not available")
+                else:
+                    out.put(name, float(temp), f"{M}:BSM")
             for token in self.bsm.faults:
                 out.fault(token)
         if self.bsd is not None:
@@ -153,6 +159,14 @@ class GbtCollector:
             out.put("cell_voltage_max", self.bsd.max_cell_voltage_v, f"{M}:BSD")
         if self.bcs is not None:
             out.put("cell_voltage_max", self.bcs.max_cell_voltage_v, f"{M}:BCS")
+
+
+def _put(out: ReadingBuilder, name: str, value: float | None, tag: str, raw: str) -> None:
+    """A decoded number, or the "not available" code it came as (None from the decoder)."""
+    if value is None:
+        out.put_unavailable(name, raw, tag, f"{raw} = not available")
+    else:
+        out.put(name, float(value), tag)
 
 
 class GbtSession:

@@ -7,10 +7,12 @@ derives cell statistics, applies the profile's plausibility limits and sets the 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, fields
 from statistics import fmean
 from typing import TYPE_CHECKING
 
+from edge_agent.bms.plausibility import assess_reading
 from edge_agent.model import BmsIdentity, BmsReading, BmsState, ReadingStatus, Value
 
 if TYPE_CHECKING:  # only the type: this module stays free of profile loading
@@ -36,6 +38,7 @@ UNITS: dict[str, str] = {
     "temperature_min": "degC",
     "temperature_max": "degC",
     "cycle_count": "1",
+    "charge_count": "1",
     "insulation_resistance": "kOhm",
 }
 
@@ -63,6 +66,9 @@ class ReadingBuilder:
             return
         if name not in IDENTITY_FIELDS and name not in STATE_FIELDS:
             raise KeyError(f"unknown reading field {name!r}")
+        if name in self.values and self.values[name].quality == "unavailable":
+            gone = self.values.pop(name)  # a real value beats a "no data" code
+            self.problems.append(f"{name}: {gone.method} sent {gone.value} ({gone.note})")
         if name in self.values:
             kept = self.values[name]
             if name in IDENTITY_FIELDS and method != kept.method and value != kept.value:
@@ -72,6 +78,16 @@ class ReadingBuilder:
         if isinstance(value, float) and unit:
             value = round(value, 6)
         self.values[name] = Value(value=value, unit=unit, method=method)
+
+    def put_unavailable(self, name: str, raw: str, method: str, note: str) -> None:
+        """Record that ``name`` came as the protocol's "no data" code ``raw`` (first method
+        wins; a later method with a real value still cannot replace it, so the evidence stays)."""
+        self.put(name, raw, method)
+        kept = self.values[name]
+        if kept.method == method and kept.value == raw:
+            self.values[name] = Value(
+                value=raw, unit=kept.unit, method=method, quality="unavailable", note=note
+            )
 
     def put_cells(self, cells: tuple[float, ...], method: str) -> None:
         """Per-cell voltages in BMS index order (first method wins)."""
@@ -94,20 +110,26 @@ class ReadingBuilder:
 
     def build(self, limits: PlausibilityLimits | None = None) -> BmsReading:
         """The final reading: derived cell statistics, limit checks and status."""
-        if self.cells:
+        cells = [c for c in self.cells if math.isfinite(c)]
+        if cells:
             method = self.cells_method
-            lo, hi = min(self.cells), max(self.cells)
+            lo, hi = min(cells), max(cells)
             self.put("cell_voltage_min", lo, method)
             self.put("cell_voltage_max", hi, method)
-            self.put("cell_voltage_mean", fmean(self.cells), method)
+            try:
+                mean = fmean(cells)
+            except OverflowError:  # absurd values near the float limit: plausibility marks them
+                mean = sum(c / len(cells) for c in cells)
+            self.put("cell_voltage_mean", mean, method)
             self.put("cell_voltage_spread", hi - lo, method)
         elif "cell_voltage_min" in self.values and "cell_voltage_max" in self.values:
             lo_v, hi_v = self.values["cell_voltage_min"], self.values["cell_voltage_max"]
             if isinstance(lo_v.value, float | int) and isinstance(hi_v.value, float | int):
                 self.put("cell_voltage_spread", float(hi_v.value) - float(lo_v.value), hi_v.method)
-        if self.temperatures:
-            self.put("temperature_min", float(min(self.temperatures)), "derived")
-            self.put("temperature_max", float(max(self.temperatures)), "derived")
+        temps = [t for t in self.temperatures if math.isfinite(t)]
+        if temps:
+            self.put("temperature_min", float(min(temps)), "derived")
+            self.put("temperature_max", float(max(temps)), "derived")
         if limits is not None:
             self._check_limits(limits)
         identity = BmsIdentity(
@@ -127,7 +149,7 @@ class ReadingBuilder:
             status = "partial"
         else:
             status = "ok"
-        return BmsReading(
+        reading = BmsReading(
             status=status,
             transport=self.transport,
             methods=tuple(self.methods),
@@ -136,6 +158,7 @@ class ReadingBuilder:
             state=state,
             problems=tuple(self.problems),
         )
+        return assess_reading(reading)
 
     def _check_limits(self, limits: PlausibilityLimits) -> None:
         checks = (
@@ -151,9 +174,10 @@ class ReadingBuilder:
             if bounds is None or value is None or not isinstance(value.value, int | float):
                 continue
             if not bounds[0] <= float(value.value) <= bounds[1]:
+                # outside the pack model's window, not physically impossible: still judged
                 self.problems.append(
-                    f"implausible {name} {value.value} {value.unit} "
-                    f"(profile limits {bounds[0]:g}..{bounds[1]:g})"
+                    f"{name} {value.value} {value.unit} outside the profile limits "
+                    f"{bounds[0]:g}..{bounds[1]:g}"
                 )
         spread = self.values.get("cell_voltage_spread")
         if (

@@ -12,6 +12,7 @@ from edge_agent.bms.modbus.registers import (
     words_to_float,
     words_to_text,
 )
+from edge_agent.bms.plausibility import assess_reading
 from edge_agent.model import BmsIdentity, BmsReading, BmsState, ReadingStatus, Value
 
 SIGNED = {"u16": "uint16", "i16": "int16", "u32": "uint32", "i32": "int32"}
@@ -80,7 +81,7 @@ def to_reading(
     _derive_cell_summary(state)
     got_any = bool(identity) or any(k for k in state if state[k])
     status: ReadingStatus = "failed" if not got_any else ("partial" if issues else "ok")
-    return BmsReading(
+    reading = BmsReading(
         status=status,
         transport="modbus",
         methods=("regmap",),
@@ -89,6 +90,7 @@ def to_reading(
         state=BmsState(**state),  # type: ignore[arg-type]
         problems=tuple(issues),
     )
+    return assess_reading(reading)  # implausible numbers marked (issue 14)
 
 
 def _derive_cell_summary(state: dict[str, object]) -> None:

@@ -6,13 +6,20 @@ from collections.abc import Mapping
 from dataclasses import replace
 from statistics import fmean
 
+from edge_agent.bms.chemistry import SUNSPEC_TYP
 from edge_agent.bms.modbus.sunspec_decode import DecodedModel, PointValue
 from edge_agent.bms.modbus.sunspec_models import load_model
 from edge_agent.bms.modbus.sunspec_reader import SunSpecScan
+from edge_agent.bms.plausibility import assess_reading
 from edge_agent.model import BmsIdentity, BmsReading, BmsState, ReadingStatus, Value
 
 UNITS = {"C": "degC", "%WHRtg": "%"}  # SunSpec unit names -> the agent's unit names
-CHEMISTRY = {1: "lead_acid", 2: "nimh", 3: "nicd", 4: "lithium_ion", 9: "nas", 10: "flow"}
+CHEMISTRY = SUNSPEC_TYP  # 802 Typ -> chemistry token, from the one chemistry table
+STATE_FAULT = 99  # 802 State symbol FAULT
+# event bitfields with official symbols: (model, point in the fixed block or string group)
+EVENT_POINTS = ((802, "Evt1"), (803, "StrEvt1"), (804, "Evt1"))
+VENDOR_POINTS = ("Evt2", "EvtVnd1", "EvtVnd2", "StrEvt2", "StrEvtVnd1", "StrEvtVnd2")
+CONNECTION_FAILURES = ((803, "StrConFail"), (804, "ConFail"))  # enum16, 0 = NO_FAILURE
 IDENTITY_POINTS = {"manufacturer": "Mn", "model": "Md", "serial": "SN", "software_version": "Vr"}
 STATE_802 = {
     "pack_voltage": "V",
@@ -70,14 +77,64 @@ def _module_serials(modules: list[DecodedModel]) -> dict[str, Value]:
     return out
 
 
-def _faults(base: DecodedModel) -> tuple[str, ...]:
-    """Active Evt1 bits as lower-case symbol names from the official definition."""
-    point = base.points.get("Evt1")
-    if point is None or not isinstance(point.raw, int):
-        return ()
-    definition = load_model(802).group.point("Evt1")
-    symbols = definition.symbols if definition is not None else ()
-    return tuple(name.lower() for name, bit in symbols if point.raw >> bit & 1)
+def _symbols(model_id: int, point: str) -> tuple[tuple[str, int], ...]:
+    model = load_model(model_id)
+    definition = model.group.point(point)
+    if definition is None and model.repeating is not None:
+        definition = model.repeating.point(point)
+    return definition.symbols if definition is not None else ()
+
+
+def fault_names() -> frozenset[str]:
+    """Every fault token ``_faults`` can emit (the fault vocabulary must know each one)."""
+    names = {name.lower() for m, p in EVENT_POINTS for name, _ in _symbols(m, p)}
+    names |= {name.lower() for m, p in CONNECTION_FAILURES for name, v in _symbols(m, p) if v}
+    return frozenset(names | {"state_fault", "vendor_event"})
+
+
+def _groups(model: DecodedModel) -> list[Mapping[str, PointValue]]:
+    return [model.points, *model.repeats]
+
+
+def _faults(models: tuple[DecodedModel, ...]) -> tuple[str, ...]:
+    """Active event bits (802, every 803 string, every 804), State FAULT, string connection
+    failures and vendor event bits, as lower-case symbol names of the official definitions."""
+    found: list[str] = []
+
+    def add(name: str) -> None:
+        if name not in found:
+            found.append(name)
+
+    for model in models:
+        for model_id, name in EVENT_POINTS:
+            if model.id != model_id:
+                continue
+            symbols = _symbols(model_id, name)
+            for group in _groups(model):
+                point = group.get(name)
+                if point is not None and isinstance(point.raw, int):
+                    for symbol, bit in symbols:
+                        if point.raw >> bit & 1:
+                            add(symbol.lower())
+        for model_id, name in CONNECTION_FAILURES:
+            if model.id != model_id:
+                continue
+            names = dict((v, k) for k, v in _symbols(model_id, name))
+            for group in _groups(model):
+                point = group.get(name)
+                if point is not None and isinstance(point.raw, int) and point.raw:
+                    add(names.get(point.raw, "string_fault").lower())
+        if model.id in (802, 803, 804):
+            for group in _groups(model):
+                for name in VENDOR_POINTS:
+                    point = group.get(name)
+                    if point is not None and isinstance(point.raw, int) and point.raw:
+                        add("vendor_event")
+        if model.id == 802:
+            state = model.points.get("State")
+            if state is not None and state.raw == STATE_FAULT:
+                add("state_fault")
+    return tuple(found)
 
 
 def _cells(modules: list[DecodedModel]) -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -113,10 +170,10 @@ def _state(models: tuple[DecodedModel, ...]) -> BmsState:
             fields[name] = _value(
                 802, base.points.get(point), "1" if name == "cycle_count" else None
             )
-        fields["faults"] = _faults(base)
     if bank is not None:
         fields["temperature_max"] = _value(803, bank.points.get("ModTmpMax"))
         fields["temperature_min"] = _value(803, bank.points.get("ModTmpMin"))
+    fields["faults"] = _faults(models)
     voltages, temperatures = _cells([m for m in models if m.id == 805])
     fields["cell_voltages"] = voltages
     fields["temperatures"] = temperatures
@@ -161,7 +218,7 @@ def to_reading(scan: SunSpecScan, *, profile: str = "") -> BmsReading:
     status: ReadingStatus = "ok" if not problems else "partial"
     if common is None and base is None:
         status = "failed"
-    return BmsReading(
+    reading = BmsReading(
         status=status,
         transport="modbus",
         methods=("sunspec",),
@@ -173,6 +230,7 @@ def to_reading(scan: SunSpecScan, *, profile: str = "") -> BmsReading:
         state=_state(scan.models),
         problems=tuple(problems),
     )
+    return assess_reading(reading)
 
 
 def model_values(model: DecodedModel) -> Mapping[str, object]:
