@@ -10,9 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from statistics import fmean
 
-from edge_agent.model import BmsIdentity, BmsReading, BmsState, ReadingStatus, Value
+from edge_agent.model import BmsIdentity, BmsReading, BmsState, EcuIdentity, ReadingStatus, Value
 
-IDENTITY_FIELDS = frozenset(f.name for f in fields(BmsIdentity)) - {"other_ids"}
+IDENTITY_FIELDS = frozenset(f.name for f in fields(BmsIdentity)) - {"other_ids", "ecu"}
+# the BMS controller's own identity (UDS identification DIDs): "ecu.serial", "ecu.part_number"
+ECU_FIELDS = frozenset(f"ecu.{f.name}" for f in fields(EcuIdentity))
 STATE_FIELDS = frozenset(
     f.name for f in fields(BmsState) if f.name not in {"cell_voltages", "temperatures", "faults"}
 )
@@ -68,11 +70,12 @@ class ReadingBuilder:
         identifier for a filled identity field is kept in ``other_ids`` under its method."""
         if value is None:
             return
-        if name not in IDENTITY_FIELDS and name not in STATE_FIELDS:
+        if name not in IDENTITY_FIELDS and name not in STATE_FIELDS and name not in ECU_FIELDS:
             raise KeyError(f"unknown reading field {name!r}")
         if name in self.values:
             kept = self.values[name]
-            if name in IDENTITY_FIELDS and method != kept.method and value != kept.value:
+            text_field = name in IDENTITY_FIELDS or name in ECU_FIELDS
+            if text_field and method != kept.method and value != kept.value:
                 self.others.setdefault(method, Value(value=value, unit=kept.unit, method=method))
             return
         unit = UNITS.get(name, "")
@@ -117,9 +120,11 @@ class ReadingBuilder:
             self.put("temperature_max", float(max(self.temperatures)), "derived")
         if limits is not None:
             self._check_limits(limits)
+        ecu = {k[4:]: v for k, v in self.values.items() if k in ECU_FIELDS}
         identity = BmsIdentity(
             **{k: v for k, v in self.values.items() if k in IDENTITY_FIELDS},
             other_ids=dict(self.others) or None,
+            ecu=EcuIdentity(**ecu) if ecu else None,
         )
         state = BmsState(
             **{k: v for k, v in self.values.items() if k in STATE_FIELDS},
