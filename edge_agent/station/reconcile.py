@@ -21,8 +21,17 @@ from edge_agent.model import (
     Value,
 )
 from edge_agent.station.chemistry import energy_band, same_chemistry
+from edge_agent.station.identity import (
+    PACK_KINDS,
+    component_codes,
+    identity_checks,
+    pack_identity,
+    pack_label_code,
+    passport_code,
+)
 
-PACK_KINDS = ("gbt34014", "gbt34014_cascade")
+__all__ = ["PACK_KINDS", "Reconciliation", "pack_label_code", "passport_code", "reconcile"]
+
 DATE_TOLERANCE_DAYS = 45  # cells/modules are often dated weeks before pack assembly
 ENERGY_SLACK = 0.25  # beyond the band by up to 25 % -> warn, more -> fail
 
@@ -33,20 +42,6 @@ class Reconciliation:
 
     pack: PackIdentity
     checks: tuple[Check, ...]
-
-
-def pack_label_code(codes: tuple[LabelCode, ...]) -> LabelCode | None:
-    """The label's GB/T 34014 code (24-char first, then cascade form), if any."""
-    for kind in PACK_KINDS:
-        for code in codes:
-            if code.kind == kind:
-                return code
-    return None
-
-
-def passport_code(codes: tuple[LabelCode, ...]) -> LabelCode | None:
-    """The label's EU battery-passport identifier, if any."""
-    return next((c for c in codes if c.kind == "passport"), None)
 
 
 def _text(value: Value | None) -> str | None:
@@ -87,9 +82,10 @@ def reconcile(
     fields = label.fields if label else {}
     checks: list[Check] = []
 
+    components = component_codes(readings.label.codes, bms if bms_ok else None)
     if label is None:
         detail = (
-            "no GB/T 34014 code on the label"
+            "no pack-level GB/T 34014 code on the label"
             + (" (passport identifier found)" if passport else "")
             + ("; " + "; ".join(readings.label.problems) if readings.label.problems else "")
         )
@@ -111,8 +107,16 @@ def reconcile(
     )
     if profile is not None and label is not None:
         checks.extend(_code_vs_profile(label, profile))
+    checks.extend(identity_checks(label, components))
 
-    pack = _identity(label, passport, bms if bms_ok else None)
+    pack = pack_identity(
+        label,
+        passport,
+        bms if bms_ok else None,
+        codes=readings.label.codes,
+        manufacturers=manufacturers,
+        rated_energy_kwh=rated_energy_kwh(bms) if bms_ok else None,
+    )
     return Reconciliation(pack=pack, checks=tuple(checks))
 
 
@@ -126,7 +130,13 @@ def _label_vs_bms(
     ident = bms.identity
 
     bms_serial = _text(ident.serial)
-    if bms_serial and len(bms_serial) in (19, 24) and bms_serial.isalnum():
+    # a module or cell code from the BMS is a component code, not a disagreement
+    if (
+        bms_serial
+        and len(bms_serial) in (19, 24)
+        and bms_serial.isalnum()
+        and bms_serial[3:4].upper() not in ("M", "C")
+    ):
         status: CheckStatus = "pass" if bms_serial.upper() == label.text.upper() else "fail"
         out.append(
             Check(
@@ -290,58 +300,3 @@ def _code_vs_profile(label: LabelCode, profile: PackProfile) -> list[Check]:
             )
         )
     return out
-
-
-def _identity(
-    label: LabelCode | None, passport: LabelCode | None, bms: BmsReading | None
-) -> PackIdentity:
-    fields = label.fields if label else {}
-    ident = bms.identity if bms else None
-    source: dict[str, str] = {}
-
-    def pick(name: str, label_value: str | None, bms_value: str | None) -> str | None:
-        if label_value and bms_value:
-            source[name] = "both" if label_value == bms_value else "label"
-            return label_value
-        if label_value:
-            source[name] = "label"
-            return label_value
-        if bms_value:
-            source[name] = "bms"
-            return bms_value
-        return None
-
-    manufacturer = pick(
-        "manufacturer",
-        fields.get("manufacturer"),
-        _text(ident.manufacturer) if ident else None,
-    )
-    chem = pick(
-        "battery_type", fields.get("battery_type"), _text(ident.battery_type) if ident else None
-    )
-    made = pick(
-        "production_date",
-        fields.get("production_date"),
-        _text(ident.production_date) if ident else None,
-    )
-    serial = pick("serial", fields.get("serial"), _text(ident.serial) if ident else None)
-    vin = _text(ident.vin) if ident else None
-    if vin:
-        source["vin"] = "bms"
-    energy = rated_energy_kwh(bms) if bms else None
-    if energy is not None:
-        source["rated_energy_kwh"] = "bms"
-    if label is not None:
-        source["pack_code"] = "label"
-    return PackIdentity(
-        pack_code=label.text if label else None,
-        code_kind=label.kind if label else None,
-        passport_id=passport.text if passport else None,
-        manufacturer=manufacturer,
-        battery_type=chem,
-        production_date=made,
-        serial=serial,
-        vin=vin,
-        rated_energy_kwh=round(energy, 3) if energy is not None else None,
-        source=source,
-    )
