@@ -223,7 +223,8 @@ class PackIdentity:
     rated_capacity_ah: float | None = None  # Ah
     nominal_voltage_v: float | None = None  # V
     production_date_confidence: DateConfidence | None = None
-    component_codes: tuple[ComponentCode, ...] = ()  # module and cell codes read, not the pack's
+    # module and cell codes read, not the pack's (None, not empty, so old events stay as they were)
+    component_codes: tuple[ComponentCode, ...] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -336,4 +337,4 @@ class IntakeRecord:
     eu_category: EuBatteryCategory | None = None  # Regulation (EU) 2023/1542 category
     soh_definition: SohDefinition | None = None  # of readings.bms.state.soh
     technician: str | None = length(1, 64, default=None)
-    observations: tuple[Observation, ...] = ()
+    observations: tuple[Observation, ...] | None = None

@@ -231,7 +231,7 @@ def pack_identity(
         rated_capacity_ah=round(capacity, 3) if capacity is not None else None,
         nominal_voltage_v=round(voltage, 3) if voltage is not None else None,
         production_date_confidence=confidence,
-        component_codes=component_codes(codes, bms),
+        component_codes=component_codes(codes, bms) or None,
     )
 
 

@@ -35,7 +35,7 @@ def test_module_code_read_before_the_pack_code_is_kept_not_taken_for_the_pack() 
     rec = reconcile(readings, manufacturers=MAKERS)
     assert rec.pack.pack_code == PACK_CODE
     assert rec.pack.product_level == "pack"
-    assert [(c.code, c.product_level, c.source) for c in rec.pack.component_codes] == [
+    assert [(c.code, c.product_level, c.source) for c in rec.pack.component_codes or ()] == [
         (MODULE_CODE, "module", "label")
     ]
     checks = _checks(rec)
@@ -47,6 +47,7 @@ def test_only_a_module_code_gives_no_pack_code() -> None:
     readings = replace(healthy_readings(), label=_label(MODULE_CODE))
     rec = reconcile(readings, manufacturers=MAKERS)
     assert rec.pack.pack_code is None and rec.pack.product_level is None
+    assert rec.pack.component_codes is not None
     assert rec.pack.component_codes[0].code == MODULE_CODE
     checks = _checks(rec)
     assert checks["label.code"] == "fail"
@@ -58,7 +59,9 @@ def test_cell_code_from_the_bms_is_a_component_not_a_mismatch() -> None:
     bms = replace(readings.bms, identity=replace(readings.bms.identity, serial=gbt(CELL_CODE)))
     rec = reconcile(replace(readings, bms=bms), manufacturers=MAKERS)
     assert "label_vs_bms.code" not in _checks(rec)
-    assert [(c.code, c.source) for c in rec.pack.component_codes] == [(CELL_CODE, "gbt27930:BRM")]
+    assert [(c.code, c.source) for c in rec.pack.component_codes or ()] == [
+        (CELL_CODE, "gbt27930:BRM")
+    ]
     assert rec.pack.serial is None  # a code is not a serial
 
 
