@@ -13,6 +13,7 @@ from edge_agent.model import (
     ClockState,
     Evidence,
     IdentificationEvent,
+    IntakeRecord,
     PackIdentity,
     Readings,
     Triage,
@@ -48,6 +49,7 @@ def build_event(
     triage: Triage,
     observations: tuple[str, ...],
     photo_jpeg: bytes | None,
+    intake: IntakeRecord | None = None,
 ) -> IdentificationEvent:
     """Assemble a v1 event; the evidence photo is referenced by its SHA-256."""
     now = ctx.now or datetime.now(UTC)
@@ -75,4 +77,5 @@ def build_event(
         triage=triage,
         observations=observations,
         evidence=evidence,
+        intake=intake,
     )

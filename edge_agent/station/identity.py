@@ -107,9 +107,7 @@ def _component(code: str, level: str, source: str) -> ComponentCode:
     return ComponentCode(code=code, product_level=level, source=source)  # type: ignore[arg-type]
 
 
-def identity_checks(
-    label: LabelCode | None, components: tuple[ComponentCode, ...]
-) -> list[Check]:
+def identity_checks(label: LabelCode | None, components: tuple[ComponentCode, ...]) -> list[Check]:
     """Flag module and cell codes: kept as component codes, never taken for the pack code."""
     if not components:
         return []
@@ -192,9 +190,7 @@ def pack_identity(
     if chem_source:
         source["battery_type"] = chem_source
 
-    made, confidence, made_source = _date(
-        fields, _text(ident.production_date) if ident else None
-    )
+    made, confidence, made_source = _date(fields, _text(ident.production_date) if ident else None)
     if made_source:
         source["production_date"] = made_source
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
-from edge_agent.dataform import bounded, pattern
+from edge_agent.dataform import bounded, length, pattern
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -28,6 +29,35 @@ class TriageSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
+class IntakeSettings:
+    """Defaults for the intake record a recycler reports ([station.intake]); flags override."""
+
+    consignor_name: str | None = length(1, 200, default=None)  # who usually delivers the packs
+    consignor_uscc: str | None = length(18, 18, default=None)  # GB 32100, check char verified
+    technician: str | None = length(1, 64, default=None)  # id of the technician at this bench
+    # Regulation (EU) 2023/1542 category when the pack profile does not state one
+    battery_category: Literal["", "ev", "industrial", "stationary", "lmt"] = ""
+    # EU status of a reuse candidate: repurposed (second life) or re-used (same purpose)
+    reuse_status: Literal["for_repurposing", "for_reuse"] = "for_repurposing"
+    packs_in_equipment: bool = False  # packs arrive in or with equipment: UN 3481, not 3480
+
+    def __post_init__(self) -> None:
+        if self.consignor_uscc is not None:
+            from edge_agent.codes.uscc import parse_uscc
+
+            parse_uscc(self.consignor_uscc)  # a CodeError names the position and reason
+
+
+@dataclass(frozen=True, kw_only=True)
+class DockSettings:
+    """How dock triggers become identifications ([station.dock])."""
+
+    # triggers this close to the first one (dock switch, weight rise, BMS traffic) belong to
+    # the same docking; the first one starts the identification at once
+    merge_window_s: float = bounded(0.0, 600.0, default=10.0)
+
+
+@dataclass(frozen=True, kw_only=True)
 class StationSettings:
     """Who this station is, where it keeps its data, and how it runs identifications."""
 
@@ -44,3 +74,7 @@ class StationSettings:
     manufacturers: dict[str, tuple[str, ...]] = field(
         default_factory=lambda: {"001": ("CATL", "Contemporary Amperex")}
     )
+    # --- intake record and docking (issue 14) ---
+    enterprise_id: str | None = length(1, 64, default=None)  # this site's enterprise id (USCC)
+    intake: IntakeSettings = field(default_factory=IntakeSettings)
+    dock: DockSettings = field(default_factory=DockSettings)

@@ -129,6 +129,8 @@ def test_unconfirmed_tables_are_flagged_and_consistent() -> None:
     assert tables.YEARS["A"] == 2020 and tables.YEARS["F"] == 2025 and tables.YEARS["R"] == 2034
     assert "I" not in tables.YEARS and "O" not in tables.YEARS
     assert sorted(tables.DAYS.values()) == list(range(1, 31))
-    assert tables.DAYS_EXTRAPOLATED == {"0": 31} and not set(tables.DAYS_EXTRAPOLATED) & set(tables.DAYS)
+    assert tables.DAYS_EXTRAPOLATED == {"0": 31} and not set(tables.DAYS_EXTRAPOLATED) & set(
+        tables.DAYS
+    )
     assert tables.MONTHS["C"] == 12
     assert set(tables.BATTERY_TYPES) <= tables.BATTERY_TYPE_LETTERS

@@ -115,7 +115,9 @@ def test_ecu_identity_never_fills_the_pack() -> None:
     rec = reconcile(replace(readings, bms=replace(readings.bms, identity=ident)), manufacturers={})
     assert rec.pack.manufacturer_name is None and rec.pack.manufacturer is None
     assert rec.pack.serial is None
-    assert rec.pack.production_date == "2020-11-11" and rec.pack.source["production_date"] == "label"
+    assert (
+        rec.pack.production_date == "2020-11-11" and rec.pack.source["production_date"] == "label"
+    )
 
 
 def test_rated_capacity_voltage_and_energy() -> None:

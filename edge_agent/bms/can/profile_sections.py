@@ -90,6 +90,7 @@ class UdsSection:
     def pending_answer_s(self) -> float:
         """How long the tester waits after each NRC 0x78 "response pending" (P2* client)."""
         return self.p2_star_s + self.latency_s
+
     tx_padding: int | None = bounded(0, 255, default=None)
 
 
