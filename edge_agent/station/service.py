@@ -89,6 +89,7 @@ async def run_service(config: AgentConfig, *, console: Console | None = None) ->
                 log.info("dock trigger %s docked=%s: %s", signal_.kind, signal_.docked, action)
                 if action != "start":
                     continue
+                console.print(f"docked ({signal_.kind}): identifying")
                 # a docking while a requested identification runs joins it: one event
                 job = asyncio.create_task(agent.identify(trigger=signal_.kind))
                 busy.add(job)
