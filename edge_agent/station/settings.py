@@ -45,7 +45,8 @@ class IntakeSettings:
         if self.consignor_uscc is not None:
             from edge_agent.codes.uscc import parse_uscc
 
-            parse_uscc(self.consignor_uscc)  # a CodeError names the position and reason
+            # a CodeError names the position and reason; the event carries the upper-case form
+            object.__setattr__(self, "consignor_uscc", parse_uscc(self.consignor_uscc))
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -121,5 +121,5 @@ def test_category_and_soh_definition_come_from_the_profile_or_stay_open() -> Non
 def test_config_refuses_a_uscc_with_a_wrong_check_character() -> None:
     with pytest.raises(ConfigError, match="check character"):
         config_from_plain({"station": {"intake": {"consignor_uscc": "91350100M000100Y44"}}})
-    config = config_from_plain({"station": {"intake": {"consignor_uscc": USCC}}})
+    config = config_from_plain({"station": {"intake": {"consignor_uscc": USCC.lower()}}})
     assert config.station.intake.consignor_uscc == USCC
