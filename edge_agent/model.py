@@ -23,8 +23,6 @@ CheckStatus = Literal["pass", "warn", "fail", "skip"]
 TransportClass = Literal["normal", "damaged_defective", "critical", "undiagnosable"]
 Disposition = Literal["reuse_candidate", "material_recycling", "expert_review"]
 ClockState = Literal["synced", "unsynced", "unknown"]
-ProductLevel = Literal["pack", "module", "cell"]
-DateConfidence = Literal["confirmed", "extrapolated"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -197,6 +195,11 @@ class Readings:
 
 
 # --- identity, checks, triage ---------------------------------------------------------------
+
+
+# --- identity kept apart (issue 14) ---
+ProductLevel = Literal["pack", "module", "cell"]  # GB/T 34014 product type P, M, C
+DateConfidence = Literal["confirmed", "extrapolated"]  # of a date read from a GB/T 34014 code
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -10,11 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from statistics import fmean
 
-from edge_agent.model import BmsIdentity, BmsReading, BmsState, EcuIdentity, ReadingStatus, Value
+from edge_agent.model import BmsIdentity, BmsReading, BmsState, ReadingStatus, Value
 
 IDENTITY_FIELDS = frozenset(f.name for f in fields(BmsIdentity)) - {"other_ids", "ecu"}
-# the BMS controller's own identity (UDS identification DIDs): "ecu.serial", "ecu.part_number"
-ECU_FIELDS = frozenset(f"ecu.{f.name}" for f in fields(EcuIdentity))
 STATE_FIELDS = frozenset(
     f.name for f in fields(BmsState) if f.name not in {"cell_voltages", "temperatures", "faults"}
 )
@@ -36,6 +34,17 @@ UNITS: dict[str, str] = {
     "cycle_count": "1",
     "insulation_resistance": "kOhm",
 }
+
+
+def _ecu_fields() -> frozenset[str]:
+    from edge_agent.model import EcuIdentity
+
+    return frozenset(f"ecu.{f.name}" for f in fields(EcuIdentity))
+
+
+# the BMS controller's own identity (UDS identification DIDs): "ecu.serial", "ecu.part_number";
+# text like identity fields, built into ``BmsIdentity.ecu``, never into the pack's fields
+ECU_FIELDS = _ecu_fields()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -70,18 +79,28 @@ class ReadingBuilder:
         identifier for a filled identity field is kept in ``other_ids`` under its method."""
         if value is None:
             return
-        if name not in IDENTITY_FIELDS and name not in STATE_FIELDS and name not in ECU_FIELDS:
+        if name in ECU_FIELDS:
+            self._put_ecu(name, value, method)
+            return
+
+        if name not in IDENTITY_FIELDS and name not in STATE_FIELDS:
             raise KeyError(f"unknown reading field {name!r}")
         if name in self.values:
             kept = self.values[name]
-            text_field = name in IDENTITY_FIELDS or name in ECU_FIELDS
-            if text_field and method != kept.method and value != kept.value:
+            if name in IDENTITY_FIELDS and method != kept.method and value != kept.value:
                 self.others.setdefault(method, Value(value=value, unit=kept.unit, method=method))
             return
         unit = UNITS.get(name, "")
         if isinstance(value, float) and unit:
             value = round(value, 6)
         self.values[name] = Value(value=value, unit=unit, method=method)
+
+    def _put_ecu(self, name: str, value: str | float | bool, method: str) -> None:
+        kept = self.values.get(name)
+        if kept is None:
+            self.values[name] = Value(value=value, method=method)
+        elif method != kept.method and value != kept.value:
+            self.others.setdefault(method, Value(value=value, method=method))
 
     def put_cells(self, cells: tuple[float, ...], method: str) -> None:
         """Per-cell voltages in BMS index order (first method wins)."""
@@ -120,6 +139,9 @@ class ReadingBuilder:
             self.put("temperature_max", float(max(self.temperatures)), "derived")
         if limits is not None:
             self._check_limits(limits)
+
+        from edge_agent.model import EcuIdentity
+
         ecu = {k[4:]: v for k, v in self.values.items() if k in ECU_FIELDS}
         identity = BmsIdentity(
             **{k: v for k, v in self.values.items() if k in IDENTITY_FIELDS},
