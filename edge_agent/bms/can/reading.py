@@ -95,13 +95,6 @@ class ReadingBuilder:
             value = round(value, 6)
         self.values[name] = Value(value=value, unit=unit, method=method)
 
-    def _put_ecu(self, name: str, value: str | float | bool, method: str) -> None:
-        kept = self.values.get(name)
-        if kept is None:
-            self.values[name] = Value(value=value, method=method)
-        elif method != kept.method and value != kept.value:
-            self.others.setdefault(method, Value(value=value, method=method))
-
     def put_cells(self, cells: tuple[float, ...], method: str) -> None:
         """Per-cell voltages in BMS index order (first method wins)."""
         if cells and not self.cells:
@@ -120,6 +113,13 @@ class ReadingBuilder:
     def has_data(self) -> bool:
         """True when any value was decoded."""
         return bool(self.values or self.cells or self.temperatures)
+
+    def _put_ecu(self, name: str, value: str | float | bool, method: str) -> None:
+        kept = self.values.get(name)
+        if kept is None:
+            self.values[name] = Value(value=value, method=method)
+        elif method != kept.method and value != kept.value:
+            self.others.setdefault(method, Value(value=value, method=method))
 
     def build(self, limits: Limits | None = None) -> BmsReading:
         """The final reading: derived cell statistics, limit checks and status."""
