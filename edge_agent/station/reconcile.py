@@ -21,17 +21,8 @@ from edge_agent.model import (
     Value,
 )
 from edge_agent.station.chemistry import energy_band, same_chemistry
-from edge_agent.station.identity import (
-    PACK_KINDS,
-    component_codes,
-    identity_checks,
-    pack_identity,
-    pack_label_code,
-    passport_code,
-)
 
-__all__ = ["PACK_KINDS", "Reconciliation", "pack_label_code", "passport_code", "reconcile"]
-
+PACK_KINDS = ("gbt34014", "gbt34014_cascade")
 DATE_TOLERANCE_DAYS = 45  # cells/modules are often dated weeks before pack assembly
 ENERGY_SLACK = 0.25  # beyond the band by up to 25 % -> warn, more -> fail
 
@@ -42,6 +33,20 @@ class Reconciliation:
 
     pack: PackIdentity
     checks: tuple[Check, ...]
+
+
+def pack_label_code(codes: tuple[LabelCode, ...]) -> LabelCode | None:
+    """The label's pack-level GB/T 34014 code (24-char first, then the cascade form), if any."""
+    from edge_agent.station import identity
+
+    return identity.pack_label_code(codes)
+
+
+def passport_code(codes: tuple[LabelCode, ...]) -> LabelCode | None:
+    """The label's EU battery-passport identifier, if any."""
+    from edge_agent.station import identity
+
+    return identity.passport_code(codes)
 
 
 def _text(value: Value | None) -> str | None:
@@ -82,7 +87,9 @@ def reconcile(
     fields = label.fields if label else {}
     checks: list[Check] = []
 
-    components = component_codes(readings.label.codes, bms if bms_ok else None)
+    from edge_agent.station import identity  # the pack's identity, kept apart (issue 14)
+
+    components = identity.component_codes(readings.label.codes, bms if bms_ok else None)
     if label is None:
         detail = (
             "no pack-level GB/T 34014 code on the label"
@@ -107,9 +114,9 @@ def reconcile(
     )
     if profile is not None and label is not None:
         checks.extend(_code_vs_profile(label, profile))
-    checks.extend(identity_checks(label, components))
+    checks.extend(identity.identity_checks(label, components))
 
-    pack = pack_identity(
+    pack = identity.pack_identity(
         label,
         passport,
         bms if bms_ok else None,
