@@ -33,7 +33,6 @@ from edge_agent.bms.can import gbt27930_encode as enc  # noqa: E402
 from edge_agent.bms.can.gbt27930_session import GbtCollector  # noqa: E402
 from edge_agent.bms.can.j1939_tp import TpReceiver  # noqa: E402
 from edge_agent.bms.can.reading import ReadingBuilder  # noqa: E402
-from edge_agent.bms.can.source_base import limits_of  # noqa: E402
 from edge_agent.bms.modbus.sunspec_map import to_reading  # noqa: E402
 from edge_agent.bms.modbus.sunspec_reader import scan  # noqa: E402
 from edge_agent.bms.profile import PackProfile, load_profile  # noqa: E402
@@ -117,7 +116,9 @@ def gbt_reading(
     collector.bmt = gbt.decode_bmt(enc.encode_bmt(temps))
     builder = ReadingBuilder(transport="can", profile=profile.name, methods=["gbt27930"])
     collector.apply(builder)
-    return replace(builder.build(limits_of(profile)), duration_ms=1830.0)
+    # the profile's plausibility limits, as the CAN source applies them
+    reading = builder.build(profile.limits)  # type: ignore[arg-type]
+    return replace(reading, duration_ms=1830.0)
 
 
 def silent_reading(profile: PackProfile) -> BmsReading:
@@ -133,7 +134,7 @@ def silent_reading(profile: PackProfile) -> BmsReading:
             )
         )
     )
-    reading = builder.build(limits_of(profile))
+    reading = builder.build(profile.limits)  # type: ignore[arg-type]
     return replace(reading, methods=("gbt27930",), duration_ms=5003.0)
 
 

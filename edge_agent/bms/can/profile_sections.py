@@ -132,7 +132,7 @@ def check_can_sections(
     """Cross-field checks the types cannot express: (key path, problem) pairs."""
     from edge_agent.bms.can.reading import ECU_FIELDS, IDENTITY_FIELDS, STATE_FIELDS
 
-    known = IDENTITY_FIELDS | STATE_FIELDS | ECU_FIELDS
+    known = (IDENTITY_FIELDS - {"ecu"}) | STATE_FIELDS | ECU_FIELDS
     problems: list[tuple[str, str]] = []
     if uds is not None:
         for i, did in enumerate(uds.dids):
@@ -152,7 +152,7 @@ def check_can_sections(
             if key not in known:
                 problems.append((f"{name}.dbc.fields.{key}", "unknown reading field"))
         for key in dbc.constants:
-            if key not in IDENTITY_FIELDS:
+            if key not in IDENTITY_FIELDS - {"ecu"}:
                 problems.append(
                     (f"{name}.dbc.constants.{key}", "constants must be identity fields")
                 )
