@@ -29,6 +29,17 @@ from edge_agent.station.settings import StationSettings
 LITHIUM_ION = frozenset({"lfp", "ncm", "nca", "lmo", "lco", "lto", "polymer", "lithium_ion"})
 # transport classes that ADR SP 376 covers (damaged/defective, including "cannot be diagnosed")
 SP376_CLASSES = frozenset({"damaged_defective", "critical", "undiagnosable"})
+# config text -> the event's tokens (the config validates the text with a pattern)
+CATEGORIES: dict[str, EuBatteryCategory] = {
+    "ev": "ev",
+    "industrial": "industrial",
+    "stationary": "stationary",
+    "lmt": "lmt",
+}
+REUSE_STATUS: dict[str, EuBatteryStatus] = {
+    "for_repurposing": "for_repurposing",
+    "for_reuse": "for_reuse",
+}
 
 
 def un_number(chemistry: str | None, *, in_equipment: bool) -> UnNumber | None:
@@ -80,8 +91,8 @@ def intake_record(
         consignor = Consignor(name=defaults.consignor_name, uscc=defaults.consignor_uscc)
     category: EuBatteryCategory | None = None
     for candidate in (profile.battery_category if profile else "", defaults.battery_category):
-        if candidate:
-            category = candidate
+        if candidate in CATEGORIES:
+            category = CATEGORIES[candidate]
             break
     soh_definition: SohDefinition | None = None
     if readings.bms.state.soh is not None:
@@ -92,7 +103,7 @@ def intake_record(
         special_provision=special_provision(triage) if un is not None else None,
         consignor=consignor,
         enterprise_id=settings.enterprise_id,
-        eu_status=eu_status(triage, defaults.reuse_status),
+        eu_status=eu_status(triage, REUSE_STATUS.get(defaults.reuse_status, "for_repurposing")),
         eu_category=category,
         soh_definition=soh_definition,
         technician=technician or defaults.technician,

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
-from edge_agent.dataform import bounded, length, pattern
+from edge_agent.dataform import bounded, pattern
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -32,13 +31,13 @@ class TriageSettings:
 class IntakeSettings:
     """Defaults for the intake record a recycler reports ([station.intake]); flags override."""
 
-    consignor_name: str | None = length(1, 200, default=None)  # who usually delivers the packs
-    consignor_uscc: str | None = length(18, 18, default=None)  # GB 32100, check char verified
-    technician: str | None = length(1, 64, default=None)  # id of the technician at this bench
+    consignor_name: str | None = pattern(r"[^\x00-\x1f]{1,200}", default=None)  # usual sender
+    consignor_uscc: str | None = pattern(r"[0-9A-Za-z]{18}", default=None)  # GB 32100, checked
+    technician: str | None = pattern(r"[^\x00-\x1f]{1,64}", default=None)  # id at this bench
     # Regulation (EU) 2023/1542 category when the pack profile does not state one
-    battery_category: Literal["", "ev", "industrial", "stationary", "lmt"] = ""
+    battery_category: str = pattern(r"(ev|industrial|stationary|lmt)?", default="")
     # EU status of a reuse candidate: repurposed (second life) or re-used (same purpose)
-    reuse_status: Literal["for_repurposing", "for_reuse"] = "for_repurposing"
+    reuse_status: str = pattern(r"for_repurposing|for_reuse", default="for_repurposing")
     packs_in_equipment: bool = False  # packs arrive in or with equipment: UN 3481, not 3480
 
     def __post_init__(self) -> None:
@@ -69,13 +68,13 @@ class StationSettings:
     label: SourcePolicy = field(default_factory=lambda: SourcePolicy(timeout_s=3.0))
     weight: SourcePolicy = field(default_factory=lambda: SourcePolicy(timeout_s=5.0))
     dock_weight_threshold_kg: float = bounded(0.0, 10000.0, default=2.0)
+    # --- intake record and docking (issue 14) ---
+    enterprise_id: str | None = pattern(r"[^\x00-\x1f]{1,64}", default=None)  # this site's id
+    intake: IntakeSettings = field(default_factory=IntakeSettings)
+    dock: DockSettings = field(default_factory=DockSettings)
     triage: TriageSettings = field(default_factory=TriageSettings)
     # GB/T 34014 manufacturer code -> names a BMS may report for it (site-maintained; only the
     # CATL example is from a public source, see reference/standards.md 1.1).
     manufacturers: dict[str, tuple[str, ...]] = field(
         default_factory=lambda: {"001": ("CATL", "Contemporary Amperex")}
     )
-    # --- intake record and docking (issue 14) ---
-    enterprise_id: str | None = length(1, 64, default=None)  # this site's enterprise id (USCC)
-    intake: IntakeSettings = field(default_factory=IntakeSettings)
-    dock: DockSettings = field(default_factory=DockSettings)

@@ -15,7 +15,6 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -228,63 +227,6 @@ def test_docked_pack_fails_scale_zero_then_identifies(bench: BenchProcess) -> No
     assert checks["label_vs_bms.battery_type"] == "pass"
     rc, doc = bench.selftest(None, "--only", "scale")
     assert rc == 0 and verdicts(doc) == {"scale": "PASS"}, doc
-
-
-def _dock_events(
-    catcher: EventCatcher, trust: TrustStore, boot_epoch: int | None = None
-) -> list[Any]:
-    """The verified dock-triggered events the catcher holds (of one service run, when given)."""
-    events = [verify_event(m, trust).event for m in list(catcher.events)]
-    docked = [e for e in events if e.trigger in ("dock_switch", "weight")]
-    return [e for e in docked if boot_epoch is None or e.boot_epoch == boot_epoch]
-
-
-def test_one_docking_gives_one_event_and_docking_again_another(
-    bench: BenchProcess, broker: MosquittoBroker, tmp_path: Path
-) -> None:
-    """Dock switch and weight rise of one docking give one identification (issue 14)."""
-    trust = TrustStore.load(Path(bench.state["trust"]))
-    catcher = EventCatcher(broker.host, broker.port)
-    out_path = tmp_path / "run.out"
-    with open(out_path, "w", encoding="utf-8") as sink:
-        service = subprocess.Popen(
-            [sys.executable, "-m", "edge_agent", "--config", str(bench.config), "run"],
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            env={**agent_env(), "COLUMNS": "200"},
-        )
-    try:
-        deadline = time.monotonic() + 60
-        while "ready" not in out_path.read_text():
-            assert service.poll() is None, out_path.read_text()
-            assert time.monotonic() < deadline, out_path.read_text()
-            time.sleep(0.05)
-        bench.control("dock")  # the node sends the weight rise and the dock switch
-        deadline = time.monotonic() + 60
-        while not _dock_events(catcher, trust):
-            assert time.monotonic() < deadline, out_path.read_text()
-            time.sleep(0.1)
-        epoch = _dock_events(catcher, trust)[0].boot_epoch
-        time.sleep(6.0)  # before the fix the second trigger's event came 2 s after the first
-        assert len(_dock_events(catcher, trust, epoch)) == 1, out_path.read_text()
-        bench.control("undock")
-        time.sleep(2.0)
-        bench.control("dock")
-        deadline = time.monotonic() + 60
-        while len(_dock_events(catcher, trust, epoch)) < 2:
-            assert time.monotonic() < deadline, out_path.read_text()
-            time.sleep(0.1)
-        time.sleep(6.0)
-        events = _dock_events(catcher, trust, epoch)
-    finally:
-        bench.control("undock")
-        catcher.close()
-        service.send_signal(signal.SIGTERM)
-        rc = service.wait(30)
-    assert rc == 0
-    assert len(events) == 2, out_path.read_text()
-    assert events[0].event_id != events[1].event_id and events[0].seq < events[1].seq
-    assert out_path.read_text().count("identifying") == 2
 
 
 def test_node_unplugged_last(bench: BenchProcess) -> None:

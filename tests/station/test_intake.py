@@ -123,3 +123,7 @@ def test_config_refuses_a_uscc_with_a_wrong_check_character() -> None:
         config_from_plain({"station": {"intake": {"consignor_uscc": "91350100M000100Y44"}}})
     config = config_from_plain({"station": {"intake": {"consignor_uscc": USCC.lower()}}})
     assert config.station.intake.consignor_uscc == USCC
+    with pytest.raises(ConfigError, match="battery_category"):
+        config_from_plain({"station": {"intake": {"battery_category": "car"}}})
+    with pytest.raises(ConfigError, match="reuse_status"):
+        config_from_plain({"station": {"intake": {"reuse_status": "reused"}}})
