@@ -17,7 +17,6 @@ from edge_agent.model import Consignor
 from edge_agent.sd_notify import Notifier, keep_alive
 from edge_agent.station.agent import StationAgent
 from edge_agent.station.control import serve_control, socket_path
-from edge_agent.station.docking import Docking
 from edge_agent.station.view import print_event
 
 log = logging.getLogger(__name__)
@@ -83,6 +82,8 @@ async def run_service(config: AgentConfig, *, console: Console | None = None) ->
             # one docking, one identification: the first trigger starts it at once (the loop
             # never waits for it, so later triggers are judged when they happen), later ones
             # join it within the window or while it runs, until an undock
+            from edge_agent.station.docking import Docking
+
             docking = Docking(window_s=config.station.dock.merge_window_s)
             async for signal_ in agent.dock_triggers():
                 action = docking.on_signal(signal_, running=agent.identifying)
