@@ -78,6 +78,7 @@ def test_one_docking_gives_one_event_and_docking_again_another(
     try:
         _wait(lambda: "ready" in out_path.read_text() or service.poll() is not None, 60, out_path)
         assert service.poll() is None, out_path.read_text()
+        time.sleep(2.0)  # the service learns the empty scale, so the weight rise is a trigger
         kit.control("dock")  # the node sends the weight rise and the dock switch
         _wait(lambda: _dock_events(catcher, trust), 60, out_path)
         epoch = _dock_events(catcher, trust)[0].boot_epoch
