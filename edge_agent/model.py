@@ -65,6 +65,25 @@ class BmsIdentity:
     # further identifiers keyed by where they came from: "uds:F191" (a second hardware number),
     # "sunspec:805.SN.1.3" (string 1, module 3 serial): the pack -> module links of GB/T 34014
     other_ids: dict[str, Value] | None = None
+    # --- identity kept apart (issue 14): the BMS controller itself, never the pack ---
+    ecu: EcuIdentity | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class EcuIdentity:
+    """The BMS controller (ECU) as its ISO 14229-1 identification DIDs describe it."""
+
+    part_number: Value | None = None  # F187 vehicle manufacturer spare part number
+    vm_software_number: Value | None = None  # F188 vehicle manufacturer ECU software number
+    vm_software_version: Value | None = None  # F189 vehicle manufacturer ECU software version
+    system_supplier_id: Value | None = None  # F18A system supplier identifier
+    manufacturing_date: Value | None = None  # F18B ECU manufacturing date (ISO 8601 date text)
+    serial: Value | None = None  # F18C ECU serial number
+    hardware_number: Value | None = None  # F191 vehicle manufacturer ECU hardware number
+    supplier_hardware_number: Value | None = None  # F192 system supplier ECU hardware number
+    supplier_hardware_version: Value | None = None  # F193 system supplier ECU hardware version
+    supplier_software_number: Value | None = None  # F194 system supplier ECU software number
+    supplier_software_version: Value | None = None  # F195 system supplier ECU software version
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -187,6 +206,11 @@ class Readings:
 # --- identity, checks, triage ---------------------------------------------------------------
 
 
+# --- identity kept apart (issue 14) ---
+ProductLevel = Literal["pack", "module", "cell"]  # GB/T 34014 product type P, M, C
+DateConfidence = Literal["confirmed", "extrapolated"]  # of a date read from a GB/T 34014 code
+
+
 @dataclass(frozen=True, kw_only=True)
 class PackIdentity:
     """The reconciled identity of the pack."""
@@ -201,6 +225,27 @@ class PackIdentity:
     vin: str | None = None
     rated_energy_kwh: float | None = None
     source: dict[str, str] = field(default_factory=dict)  # field -> "label" | "bms" | "both"
+    # --- identity kept apart (issue 14): facts about the pack only ----------------------------
+    # pack_code holds only a product-level P code; ``manufacturer`` (kept for v1 readers) is
+    # the name when one is known, never a bare code; ``serial`` only a unique serial (not the
+    # GB/T 34014 7-digit daily sequence).
+    product_level: ProductLevel | None = None  # of pack_code (GB/T 34014 position 4)
+    manufacturer_code: str | None = None  # GB/T 34014 manufacturer code, e.g. "001"
+    manufacturer_name: str | None = None  # e.g. "CATL" (BMS, or the site's code table)
+    rated_capacity_ah: float | None = None  # Ah
+    nominal_voltage_v: float | None = None  # V
+    production_date_confidence: DateConfidence | None = None
+    # module and cell codes read, not the pack's (None, not empty, so old events stay as they were)
+    component_codes: tuple[ComponentCode, ...] | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ComponentCode:
+    """A GB/T 34014 module or cell code read at the bench (flagged by a check)."""
+
+    code: str
+    product_level: ProductLevel
+    source: str  # "label" or the BMS method tag, e.g. "uds:F18C", "sunspec:805.SN.1.3"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -263,3 +308,48 @@ class IdentificationEvent:
     triage: Triage
     observations: tuple[str, ...] = ()  # technician: "swelling", "leak", "odour", "damage", ...
     evidence: tuple[Evidence, ...] = length(0, 8, default=())
+    # --- the fields a recycler reports (issue 14) ---------------------------------------------
+    intake: IntakeRecord | None = None
+
+
+# --- the recycler's intake record (issue 14) -------------------------------------------------
+
+UnNumber = Literal["UN3480", "UN3481"]
+SpecialProvision = Literal["SP376", "SP377"]
+EuBatteryStatus = Literal["waste", "for_repurposing", "for_reuse"]
+EuBatteryCategory = Literal["ev", "industrial", "stationary", "lmt"]
+# what the BMS's SOH value means: UN GTR 22 state of certified energy, remaining capacity as a
+# share of rated capacity, or a definition the profile does not state
+SohDefinition = Literal["soce", "capacity", "unspecified"]
+USCC_PATTERN = r"[0-9A-HJ-NPQRTUWXY]{2}[0-9]{6}[0-9A-HJ-NPQRTUWXY]{10}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Consignor:
+    """The enterprise delivering the pack, as entered or scanned at the bench."""
+
+    name: str | None = length(1, 200, default=None)
+    uscc: str | None = pattern(USCC_PATTERN, default=None)  # GB 32100 check character verified
+
+
+@dataclass(frozen=True, kw_only=True)
+class Observation:
+    """One observation and who made it."""
+
+    what: str  # "swelling", "leak", ... (the same token as in ``observations``)
+    by: str | None = None  # technician id; absent when none was given
+
+
+@dataclass(frozen=True, kw_only=True)
+class IntakeRecord:
+    """What a recycler reports about the pack's intake; every field optional, never guessed."""
+
+    un_number: UnNumber | None = None  # lithium-ion only: UN3480 loose, UN3481 in equipment
+    special_provision: SpecialProvision | None = None  # SP376 damaged/defective, SP377 disposal
+    consignor: Consignor | None = None
+    enterprise_id: str | None = length(1, 64, default=None)  # the site's enterprise id
+    eu_status: EuBatteryStatus | None = None  # Regulation (EU) 2023/1542 battery status
+    eu_category: EuBatteryCategory | None = None  # Regulation (EU) 2023/1542 category
+    soh_definition: SohDefinition | None = None  # of readings.bms.state.soh
+    technician: str | None = length(1, 64, default=None)
+    observations: tuple[Observation, ...] | None = None

@@ -59,6 +59,11 @@ class PackProfile:
     dbc: DbcSection | None = None
     sunspec: SunSpecSection | None = None
     regmap: RegisterMapSection | None = None
+    # for the intake record: Regulation (EU) 2023/1542 category of this pack model, and what
+    # its SOH value means ("soce": UN GTR 22 state of certified energy, "capacity": remaining
+    # capacity of rated); empty = not stated by the profile (the event then says so)
+    battery_category: Literal["", "ev", "industrial", "stationary", "lmt"] = ""
+    soh_definition: Literal["", "soce", "capacity", "unspecified"] = ""
     path: str = ""  # where it was loaded from (filled by the loader)
 
 

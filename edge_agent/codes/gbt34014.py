@@ -5,11 +5,16 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
+from typing import Literal
 
 from edge_agent.codes import tables
 from edge_agent.errors import CodeError
 
 PRODUCT_TYPES = {"P": "pack", "M": "module", "C": "cell"}
+ProductLevel = Literal["pack", "module", "cell"]
+#: "confirmed": every date character is backed by a source (tables.py, itself unconfirmed
+#: against the standard text); "extrapolated": a year letter or day 31 read by extrapolation.
+DateConfidence = Literal["confirmed", "extrapolated"]
 _ALNUM = re.compile(r"[A-Z0-9]")
 
 
@@ -21,6 +26,7 @@ class ProductionDate:
     year: int
     month: int
     day: int
+    confidence: DateConfidence = "confirmed"
 
     @property
     def iso(self) -> str:
@@ -39,13 +45,14 @@ class PackCode:
     battery_type: str  # chemistry token, or "unconfirmed:<letter>"
     spec: str
     traceability: str
-    production_date: ProductionDate
-    serial: str
+    production_date: ProductionDate | None  # None when the date characters cannot be read
+    serial: str  # the 7-digit sequence within the production day: not unique on its own
+    date_problem: str = ""  # why production_date is None
 
     @property
-    def product_level(self) -> str:
+    def product_level(self) -> ProductLevel:
         """``pack``, ``module`` or ``cell``."""
-        return PRODUCT_TYPES[self.product_type]
+        return _level(self.product_type)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -58,9 +65,21 @@ class CascadeCode:
     battery_type_letter: str
     battery_type: str
     spec: str
-    production_date: ProductionDate
+    production_date: ProductionDate | None
     serial: str
     original_level: str  # the P/M/C after the "R" mark (meaning unconfirmed)
+    date_problem: str = ""
+
+    @property
+    def product_level(self) -> ProductLevel:
+        """``pack``, ``module`` or ``cell`` of the re-coded product."""
+        return _level(self.product_type)
+
+
+def _level(letter: str) -> ProductLevel:
+    level = PRODUCT_TYPES[letter]
+    assert level in ("pack", "module", "cell")
+    return level  # type: ignore[return-value]
 
 
 def _fail(text: str, position: int, reason: str) -> CodeError:
@@ -89,22 +108,25 @@ def _product_type(text: str, position: int) -> str:
     return letter
 
 
-def _date(text: str, position: int) -> ProductionDate:
+def _date(text: str, position: int) -> tuple[ProductionDate | None, str]:
+    """The date, or None and why: the date tables are unconfirmed, so a date that cannot be
+    read never costs the pack its code."""
     y, m, d = text[position - 1], text[position], text[position + 1]
+    days = {**tables.DAYS, **tables.DAYS_EXTRAPOLATED}
     if y not in tables.YEARS:
-        raise _fail(text, position, f"year character {y!r} has no known mapping")
+        return None, f"position {position}: year character {y!r} has no known mapping"
     if m not in tables.MONTHS:
-        raise _fail(text, position + 1, f"month character {m!r} not allowed: 1-9, A-C")
-    if d not in tables.DAYS:
-        raise _fail(text, position + 2, f"day character {d!r} has no known mapping")
-    year, month, day = tables.YEARS[y], tables.MONTHS[m], tables.DAYS[d]
+        return None, f"position {position + 1}: month character {m!r} not allowed: 1-9, A-C"
+    if d not in days:
+        return None, f"position {position + 2}: day character {d!r} has no known mapping"
+    year, month, day = tables.YEARS[y], tables.MONTHS[m], days[d]
     try:
         dt.date(year, month, day)
     except ValueError:
-        raise _fail(
-            text, position + 2, f"day {day} does not exist in {year:04d}-{month:02d}"
-        ) from None
-    return ProductionDate(raw=y + m + d, year=year, month=month, day=day)
+        return None, f"position {position + 2}: day {day} does not exist in {year:04d}-{month:02d}"
+    sourced = y in tables.YEARS_SOURCED and d in tables.DAYS
+    confidence: DateConfidence = "confirmed" if sourced else "extrapolated"
+    return ProductionDate(raw=y + m + d, year=year, month=month, day=day, confidence=confidence), ""
 
 
 def _serial(text: str, position: int) -> str:
@@ -130,7 +152,7 @@ def parse_pack_code(text: str) -> PackCode:
     code = _prepare(text, 24, "GB/T 34014 code")
     ptype = _product_type(code, 4)
     letter, chem = _battery_type(code, 5)
-    date = _date(code, 15)
+    date, date_problem = _date(code, 15)
     serial = _serial(code, 18)
     return PackCode(
         code=code,
@@ -142,6 +164,7 @@ def parse_pack_code(text: str) -> PackCode:
         traceability=code[7:14],
         production_date=date,
         serial=serial,
+        date_problem=date_problem,
     )
 
 
@@ -150,7 +173,7 @@ def parse_cascade_code(text: str) -> CascadeCode:
     code = _prepare(text, 19, "cascade-use code")
     ptype = _product_type(code, 4)
     letter, chem = _battery_type(code, 5)
-    date = _date(code, 8)
+    date, date_problem = _date(code, 8)
     serial = _serial(code, 11)
     if code[17] != tables.CASCADE_MARK:
         raise _fail(code, 18, f"cascade mark {code[17]!r} not allowed: must be 'R'")
@@ -165,4 +188,5 @@ def parse_cascade_code(text: str) -> CascadeCode:
         production_date=date,
         serial=serial,
         original_level=original,
+        date_problem=date_problem,
     )

@@ -33,13 +33,19 @@ class ParsedCode:
             out = {
                 "manufacturer": v.manufacturer,
                 "product_type": v.product_type,
+                "product_level": v.product_level,
                 "battery_type": v.battery_type,
                 "battery_type_letter": v.battery_type_letter,
                 "spec": v.spec,
-                "production_date": v.production_date.iso,
-                "date_code": v.production_date.raw,
                 "serial": v.serial,
             }
+            if v.production_date is not None:
+                out["production_date"] = v.production_date.iso
+                out["production_date_confidence"] = v.production_date.confidence
+                out["date_code"] = v.production_date.raw
+            else:
+                out["date_code"] = v.code[14:17] if isinstance(v, PackCode) else v.code[7:10]
+                out["date_problem"] = v.date_problem
             if isinstance(v, PackCode):
                 out["traceability"] = v.traceability
             else:

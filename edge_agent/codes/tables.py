@@ -28,19 +28,23 @@ YEARS: Final[dict[str, int]] = {
     **{str(d): 2010 + d for d in range(1, 10)},
     **{c: 2020 + i for i, c in enumerate(_YEAR_LETTERS)},
 }
-#: Year characters backed by at least one source (the rest are extrapolated).
-YEARS_SOURCED: Final = frozenset("789ABCDEFHJKLMNPR")
+#: Year characters backed by at least one source (the rest are extrapolated). G = 2026 is in the
+#: same JSON config; after R that config continues S, T, U, V (with U), so ours may be wrong there.
+YEARS_SOURCED: Final = frozenset("789ABCDEFGHJKLMNPR")
 
 #: Position 16 month: 1..9, A = 10, B = 11, C = 12 (NIO + regex; a Kotlin decoder conflicts).
 MONTHS: Final[dict[str, int]] = {**{str(d): d for d in range(1, 10)}, "A": 10, "B": 11, "C": 12}
 
-#: Position 17 day: 1..9 then letters without I, O, Q, U, Z (NIO). That gives 30 days: how
-#: day 31 is written is unknown, and ``0`` (allowed by the regex) has no known meaning.
+#: Position 17 day: 1..9 then letters without I, O, Q, U, Z (NIO). That gives 30 days (sourced).
 _DAY_LETTERS: Final = "ABCDEFGHJKLMNPRSTVWXY"
 DAYS: Final[dict[str, int]] = {
     **{str(d): d for d in range(1, 10)},
     **{c: 10 + i for i, c in enumerate(_DAY_LETTERS) if 10 + i <= 30},
 }
+#: How day 31 is written is in no source. The letter sequence has no letter left (the next one,
+#: Z, is excluded like in VINs), and ``0`` is the one character the Catena-X day regex admits
+#: that means nothing else, so ``0`` is read as day 31, and a date using it is "extrapolated".
+DAYS_EXTRAPOLATED: Final[dict[str, int]] = {"0": 31}
 
 #: Cascade-use (19-character) form: position 18 is always "R"; the meaning of R + P/M/C at
 #: 18-19 is unconfirmed (read here as "re-coded" + the original product level).

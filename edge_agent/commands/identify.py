@@ -15,9 +15,11 @@ from typing import Any
 
 from rich.console import Console
 
+from edge_agent.codes.uscc import parse_uscc
 from edge_agent.config import AgentConfig, load_config
-from edge_agent.errors import StationError
+from edge_agent.errors import CodeError, StationError
 from edge_agent.event_codec import event_from_plain, event_to_plain
+from edge_agent.model import Consignor
 from edge_agent.station.control import request_identify, socket_path
 from edge_agent.station.view import print_event
 
@@ -34,6 +36,15 @@ def register(sub: Any) -> None:
         metavar="WHAT",
         help="technician observation (swelling, leak, odour, damage, smoke, ...); repeatable",
     )
+    parser.add_argument("--technician", metavar="ID", help="who makes the observations")
+    parser.add_argument(
+        "--consignor-name", metavar="NAME", help="enterprise delivering the pack (intake record)"
+    )
+    parser.add_argument(
+        "--consignor-uscc",
+        metavar="CODE",
+        help="its unified social credit code (18 characters, GB 32100; check character verified)",
+    )
     parser.add_argument("--wait", type=float, default=5.0, help="seconds to wait for PUBACK")
     parser.add_argument("--json", action="store_true", help="print the event as JSON")
     parser.set_defaults(func=_identify)
@@ -42,11 +53,26 @@ def register(sub: Any) -> None:
 def _identify(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     observations = [o for item in args.observe for o in item.split(",") if o.strip()]
+    intake = {
+        key: value.strip()
+        for key, value in (
+            ("technician", args.technician),
+            ("consignor_name", args.consignor_name),
+            ("consignor_uscc", args.consignor_uscc),
+        )
+        if value and value.strip()
+    }
+    if "consignor_uscc" in intake:
+        try:
+            intake["consignor_uscc"] = parse_uscc(intake["consignor_uscc"])
+        except CodeError as exc:
+            print(f"error: --consignor-uscc: {exc}", file=sys.stderr)
+            return 2
     path = socket_path(config.station.data_dir)
     answer = None
     if path.exists():
         try:
-            answer = asyncio.run(request_identify(path, observations, args.wait))
+            answer = asyncio.run(request_identify(path, observations, args.wait, **intake))
         except StationError as exc:  # a socket left behind by a killed service
             log.warning("%s; identifying in this process", exc)
     if answer is not None:
@@ -56,7 +82,7 @@ def _identify(args: argparse.Namespace) -> int:
         event = event_from_plain(answer["event"])
         published = bool(answer.get("published"))
     else:
-        event, published = asyncio.run(_in_process(config, observations, args.wait))
+        event, published = asyncio.run(_in_process(config, observations, args.wait, intake))
     if args.json:
         print(
             json.dumps({"published": published, "event": event_to_plain(event)}, ensure_ascii=False)
@@ -67,10 +93,19 @@ def _identify(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _in_process(config: AgentConfig, observations: list[str], wait: float) -> Any:
+async def _in_process(
+    config: AgentConfig, observations: list[str], wait: float, intake: dict[str, str]
+) -> Any:
     from edge_agent.station.agent import StationAgent
 
+    consignor = None
+    if "consignor_name" in intake or "consignor_uscc" in intake:
+        consignor = Consignor(name=intake.get("consignor_name"), uscc=intake.get("consignor_uscc"))
     async with StationAgent(config) as agent:
-        result = await agent.identify(observations=tuple(observations))
+        result = await agent.identify(
+            observations=tuple(observations),
+            consignor=consignor,
+            technician=intake.get("technician"),
+        )
         published = await agent.wait_published(result.event.event_id, wait)
         return result.event, published.delivered

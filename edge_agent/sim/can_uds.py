@@ -35,13 +35,15 @@ DEFAULT_DIDS: dict[int, bytes] = {
 class UdsSimConfig:
     """What the ECU answers."""
 
-    tx_id: int = 0x7E8  # ECU -> tester
-    rx_id: int = 0x7E0  # tester -> ECU
+    tx_id: int = 0x7EC  # ECU -> tester (the BMS's OBD-style ids, ISO 15765-4 ECU #5)
+    rx_id: int = 0x7E4  # tester -> ECU
     extended_ids: bool = False
     dids: dict[int, bytes] = field(default_factory=lambda: dict(DEFAULT_DIDS))
     nrc: dict[int, int] = field(default_factory=dict)  # DID -> negative response code
     silent_dids: tuple[int, ...] = ()
-    pending_dids: tuple[int, ...] = ()  # answer 0x78 first
+    pending_dids: tuple[int, ...] = ()  # answer 0x78 "response pending" first
+    pending_count: int = 1  # how many 0x78 answers precede the real one
+    answer_delay_s: float = 0.0  # pending DIDs: the real answer this long after the request
     silent: bool = False
 
 
@@ -52,6 +54,7 @@ class UdsEcu:
         self.config = config
         self._rx: deque[isotp.CanMessage] = deque()
         self._send: Any = None
+        self._due: list[tuple[float, bytes]] = []  # (monotonic time, response) not yet sent
         self.requests: list[bytes] = []
         mode = (
             isotp.AddressingMode.Normal_29bits
@@ -95,11 +98,15 @@ class UdsEcu:
         while self._layer.available():
             request = self._layer.recv()
             if request is not None:
-                self._answer(bytes(request))
+                self._answer(bytes(request), now)
+        self._due.sort(key=lambda item: item[0])
+        while self._due and self._due[0][0] <= now:
+            self._layer.send(self._due.pop(0)[1])
         self._layer.process()
-        return now + 0.005 if self._layer.transmitting() else now + 0.05
+        wake = now + 0.005 if self._layer.transmitting() else now + 0.05
+        return min([wake, *(at for at, _ in self._due)])
 
-    def _answer(self, request: bytes) -> None:
+    def _answer(self, request: bytes, now: float = 0.0) -> None:
         self.requests.append(request)
         c = self.config
         if not request:
@@ -118,14 +125,19 @@ class UdsEcu:
         did = int.from_bytes(request[1:3], "big")
         if did in c.silent_dids:
             return
+        final_at = now
         if did in c.pending_dids:
-            self._layer.send(b"\x7f\x22\x78")
+            count = max(1, c.pending_count)
+            for i in range(count):  # spread over the delay, the first one at once
+                self._due.append((now + c.answer_delay_s * i / count, b"\x7f\x22\x78"))
+            final_at = now + c.answer_delay_s
         if did in c.nrc:
-            self._layer.send(bytes((0x7F, 0x22, c.nrc[did])))
+            answer = bytes((0x7F, 0x22, c.nrc[did]))
         elif did in c.dids:
-            self._layer.send(b"\x62" + request[1:3] + c.dids[did])
+            answer = b"\x62" + request[1:3] + c.dids[did]
         else:
-            self._layer.send(b"\x7f\x22\x31")  # request out of range
+            answer = b"\x7f\x22\x31"  # request out of range
+        self._due.append((final_at + 1e-6 if did in c.pending_dids else final_at, answer))
 
 
 class UdsEcuSimulator(SimRunner):

@@ -18,7 +18,13 @@ from prometheus_client import CollectorRegistry
 
 from edge_agent.bms.profile import PackProfile, load_profile
 from edge_agent.errors import KeyFileError, StationError
-from edge_agent.model import BmsReading, IdentificationEvent, SensorReading, WeightReading
+from edge_agent.model import (
+    BmsReading,
+    Consignor,
+    IdentificationEvent,
+    SensorReading,
+    WeightReading,
+)
 from edge_agent.signing.keys import load_signer
 from edge_agent.station.boot import next_boot_epoch
 from edge_agent.station.metrics import StationMetrics
@@ -93,6 +99,9 @@ class StationAgent:
         self.publisher: OutboxPublisher | None = None
         self.workflow: IdentificationWorkflow | None = None
         self.sink: OutboxSink | None = None
+        # the identification running now and what it was asked for (requests join it)
+        self._running: asyncio.Task[IdentificationResult] | None = None
+        self._running_asked: tuple[frozenset[str], Consignor | None, str | None] | None = None
 
     async def __aenter__(self) -> StationAgent:
         try:
@@ -199,18 +208,60 @@ class StationAgent:
 
         return await read_sensors(self.nodes, timeout)
 
+    @property
+    def identifying(self) -> bool:
+        """True while an identification runs."""
+        return self._running is not None and not self._running.done()
+
     async def identify(
         self,
         *,
         trigger: str = "request",
         observations: tuple[str, ...] = (),
         profile: PackProfile | None = None,
+        consignor: Consignor | None = None,
+        technician: str | None = None,
+        join: bool = True,
     ) -> IdentificationResult:
-        """One identification; the event is in the outbox when this returns."""
+        """One identification; the event is in the outbox when this returns.
+
+        With ``join`` (the default), a call while an identification runs returns that one's
+        result (the same event) unless it brings something the running one lacks: new
+        observations, a consignor or a technician; those get an identification of their own
+        after the running one, so nothing the technician entered is dropped.
+        """
         if self.workflow is None:
             raise StationError("station agent is not open")
+        asked = (frozenset(o.strip().lower() for o in observations), consignor, technician)
+        running, running_asked = self._running, self._running_asked
+        if join and running is not None and not running.done() and running_asked is not None:
+            adds = bool(asked[0] - running_asked[0])
+            adds |= consignor is not None and consignor != running_asked[1]
+            adds |= technician is not None and technician != running_asked[2]
+            if not adds:
+                return await asyncio.shield(running)
+        task = asyncio.create_task(
+            self._identify_once(trigger, observations, profile, consignor, technician)
+        )
+        self._running, self._running_asked = task, asked
+        # shielded: a caller that gives up must not cancel the identification others joined
+        return await asyncio.shield(task)
+
+    async def _identify_once(
+        self,
+        trigger: str,
+        observations: tuple[str, ...],
+        profile: PackProfile | None,
+        consignor: Consignor | None,
+        technician: str | None,
+    ) -> IdentificationResult:
+        assert self.workflow is not None
         result = await self.workflow.identify(
-            trigger=trigger, observations=observations, profile=profile
+            trigger=trigger,
+            observations=observations,
+            profile=profile,
+            consignor=consignor,
+            technician=technician,
         )
         self.metrics.record(result)
         return result
@@ -232,14 +283,14 @@ class StationAgent:
         return Published(event_id=event_id, delivered=True, latency_s=latency)
 
     async def dock_triggers(self) -> Any:
-        """Async iterator of dock triggers from the nodes (dock switch, weight rise)."""
+        """Async iterator of dock signals from the nodes (dock switch, weight rise and fall)."""
         if self.nodes is None:
             return
         from edge_agent.nodes.readings import dock_events
+        from edge_agent.station.docking import DockSignal
 
         async for trigger in dock_events(
             self.nodes, rise_kg=self.config.station.dock_weight_threshold_kg
         ):
-            if trigger.docked:
-                yield trigger.kind
+            yield DockSignal(kind=trigger.kind, docked=trigger.docked)
         await asyncio.sleep(0)

@@ -14,6 +14,7 @@ from edge_agent.model import (
     ClockState,
     Evidence,
     IdentificationEvent,
+    IntakeRecord,
     PackIdentity,
     Readings,
     Triage,
@@ -49,6 +50,7 @@ def build_event(
     triage: Triage,
     observations: tuple[str, ...],
     photo_jpeg: bytes | None,
+    intake: IntakeRecord | None = None,
 ) -> IdentificationEvent:
     """Assemble a v1 event; the evidence photo is referenced by its SHA-256."""
     now = ctx.now or datetime.now(UTC)
@@ -78,4 +80,5 @@ def build_event(
         triage=triage,
         observations=observations,
         evidence=evidence,
+        intake=intake,
     )

@@ -1,7 +1,8 @@
 """Local control socket of a running station: ``edge-agent identify`` asks the service.
 
 One JSON object per line over a unix socket in the data directory (owner-only permissions):
-request ``{"op": "identify", "observations": [...], "wait_s": 5}``, answer
+request ``{"op": "identify", "observations": [...], "wait_s": 5}`` (optional: ``technician``,
+``consignor_name``, ``consignor_uscc``; the USCC's check character is verified), answer
 ``{"ok": true, "event_id": ..., "published": bool, "event": {...}}`` or
 ``{"ok": false, "error": "..."}``.
 """
@@ -16,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from edge_agent.errors import EdgeAgentError, StationError
+from edge_agent.errors import CodeError, EdgeAgentError, StationError
 
 log = logging.getLogger(__name__)
 SOCKET_NAME = "agent.sock"
@@ -68,20 +69,47 @@ async def _answer(line: bytes, handler: Handler) -> dict[str, Any]:
     wait = request.get("wait_s", 5.0)
     if isinstance(wait, bool) or not isinstance(wait, int | float) or not 0 <= wait <= 600:
         return {"ok": False, "error": "wait_s must be a number 0..600"}
+    intake, problem = _intake_fields(request)
+    if problem:
+        return {"ok": False, "error": problem}
     try:
-        return await handler({"observations": observations, "wait_s": float(wait)})
+        return await handler({"observations": observations, "wait_s": float(wait), **intake})
     except EdgeAgentError as exc:
         return {"ok": False, "error": str(exc)}
 
 
-async def request_identify(path: Path, observations: list[str], wait_s: float) -> dict[str, Any]:
-    """Ask a running service for one identification; StationError when nobody listens."""
+def _intake_fields(request: dict[str, Any]) -> tuple[dict[str, str], str]:
+    """The optional intake fields of a request, validated; (fields, problem)."""
+    out: dict[str, str] = {}
+    for key, most in (("technician", 64), ("consignor_name", 200), ("consignor_uscc", 18)):
+        value = request.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, str) or not 1 <= len(value.strip()) <= most:
+            return {}, f"{key} must be text of 1..{most} characters"
+        out[key] = value.strip()
+    if "consignor_uscc" in out:
+        from edge_agent.codes.uscc import parse_uscc
+
+        try:
+            out["consignor_uscc"] = parse_uscc(out["consignor_uscc"])
+        except CodeError as exc:
+            return {}, f"consignor_uscc: {exc}"
+    return out, ""
+
+
+async def request_identify(
+    path: Path, observations: list[str], wait_s: float, **intake: str
+) -> dict[str, Any]:
+    """Ask a running service for one identification; StationError when nobody listens.
+
+    ``intake``: ``technician``, ``consignor_name``, ``consignor_uscc`` (given ones only)."""
     try:
         reader, writer = await asyncio.open_unix_connection(str(path), limit=16 * 1024 * 1024)
     except (FileNotFoundError, ConnectionRefusedError) as exc:
         raise StationError(f"no running station at {path}: {exc}") from None
     try:
-        request = {"op": "identify", "observations": observations, "wait_s": wait_s}
+        request = {"op": "identify", "observations": observations, "wait_s": wait_s, **intake}
         writer.write(json.dumps(request).encode() + b"\n")
         await writer.drain()
         line = await asyncio.wait_for(reader.readline(), wait_s + 120)

@@ -22,6 +22,7 @@ from edge_agent.model import (
     Value,
     WeightReading,
 )
+from edge_agent.station import identity
 from edge_agent.station.chemistry import energy_band, resolve, same_chemistry
 
 PACK_KINDS = ("gbt34014", "gbt34014_cascade")
@@ -38,17 +39,17 @@ class Reconciliation:
 
 
 def pack_label_code(codes: tuple[LabelCode, ...]) -> LabelCode | None:
-    """The label's GB/T 34014 code (24-char first, then cascade form), if any."""
-    for kind in PACK_KINDS:
-        for code in codes:
-            if code.kind == kind:
-                return code
-    return None
+    """The label's pack-level GB/T 34014 code (24-char first, then the cascade form), if any."""
+    from edge_agent.station import identity
+
+    return identity.pack_label_code(codes)
 
 
 def passport_code(codes: tuple[LabelCode, ...]) -> LabelCode | None:
     """The label's EU battery-passport identifier, if any."""
-    return next((c for c in codes if c.kind == "passport"), None)
+    from edge_agent.station import identity
+
+    return identity.passport_code(codes)
 
 
 def _text(value: Value | None) -> str | None:
@@ -95,9 +96,10 @@ def reconcile(
     bms_ok = bms.status in ("ok", "partial")
     checks: list[Check] = []
 
+    components = identity.component_codes(readings.label.codes, bms if bms_ok else None)
     if label is None:
         detail = (
-            "no GB/T 34014 code on the label"
+            "no pack-level GB/T 34014 code on the label"
             + (" (passport identifier found)" if passport else "")
             + ("; " + "; ".join(readings.label.problems) if readings.label.problems else "")
         )
@@ -117,8 +119,16 @@ def reconcile(
     checks.extend(_weight_vs_energy(readings.weight, bms, chemistry))
     if profile is not None and label is not None:
         checks.extend(_code_vs_profile(label, profile))
+    checks.extend(identity.identity_checks(label, components))
 
-    pack = _identity(label, passport, bms if bms_ok else None)
+    pack = identity.pack_identity(
+        label,
+        passport,
+        bms if bms_ok else None,
+        codes=readings.label.codes,
+        manufacturers=manufacturers,
+        rated_energy_kwh=rated_energy_kwh(bms) if bms_ok else None,
+    )
     return Reconciliation(pack=pack, checks=tuple(checks))
 
 
@@ -132,7 +142,13 @@ def _label_vs_bms(
     ident = bms.identity
 
     bms_serial = _text(ident.serial)
-    if bms_serial and len(bms_serial) in (19, 24) and bms_serial.isalnum():
+    # a module or cell code from the BMS is a component code, not a disagreement
+    if (
+        bms_serial
+        and len(bms_serial) in (19, 24)
+        and bms_serial.isalnum()
+        and bms_serial[3:4].upper() not in ("M", "C")
+    ):
         status: CheckStatus = "pass" if bms_serial.upper() == label.text.upper() else "fail"
         out.append(
             Check(
@@ -295,60 +311,3 @@ def _code_vs_profile(label: LabelCode, profile: PackProfile) -> list[Check]:
             )
         )
     return out
-
-
-def _identity(
-    label: LabelCode | None, passport: LabelCode | None, bms: BmsReading | None
-) -> PackIdentity:
-    fields = label.fields if label else {}
-    ident = bms.identity if bms else None
-    source: dict[str, str] = {}
-
-    def pick(name: str, label_value: str | None, bms_value: str | None) -> str | None:
-        if label_value and bms_value:
-            source[name] = "both" if label_value == bms_value else "label"
-            return label_value
-        if label_value:
-            source[name] = "label"
-            return label_value
-        if bms_value:
-            source[name] = "bms"
-            return bms_value
-        return None
-
-    manufacturer = pick(
-        "manufacturer",
-        fields.get("manufacturer"),
-        _text(ident.manufacturer) if ident else None,
-    )
-    chem, chem_source = resolve(
-        fields.get("battery_type"), _text(ident.battery_type) if ident else None
-    )
-    if chem_source:
-        source["battery_type"] = chem_source
-    made = pick(
-        "production_date",
-        fields.get("production_date"),
-        _text(ident.production_date) if ident else None,
-    )
-    serial = pick("serial", fields.get("serial"), _text(ident.serial) if ident else None)
-    vin = _text(ident.vin) if ident else None
-    if vin:
-        source["vin"] = "bms"
-    energy = rated_energy_kwh(bms) if bms else None
-    if energy is not None:
-        source["rated_energy_kwh"] = "bms"
-    if label is not None:
-        source["pack_code"] = "label"
-    return PackIdentity(
-        pack_code=label.text if label else None,
-        code_kind=label.kind if label else None,
-        passport_id=passport.text if passport else None,
-        manufacturer=manufacturer,
-        battery_type=chem,
-        production_date=made,
-        serial=serial,
-        vin=vin,
-        rated_energy_kwh=round(energy, 3) if energy is not None else None,
-        source=source,
-    )

@@ -12,6 +12,7 @@ from rich.console import Console
 
 from edge_agent.errors import EdgeAgentError, StationError
 from edge_agent.event_codec import event_to_plain
+from edge_agent.model import Consignor
 from edge_agent.sd_notify import Notifier, keep_alive
 from edge_agent.station.agent import StationAgent
 from edge_agent.station.control import serve_control, socket_path
@@ -42,8 +43,17 @@ async def run_service(config: StationConfig, *, console: Console | None = None) 
             assert task is not None
             busy.add(task)  # the control connection's task: answer included
             task.add_done_callback(busy.discard)
+            consignor = None
+            if request.get("consignor_name") or request.get("consignor_uscc"):
+                consignor = Consignor(
+                    name=request.get("consignor_name"), uscc=request.get("consignor_uscc")
+                )
+            # a request while an identification runs (a docking) joins it: the same event
             result = await agent.identify(
-                trigger="request", observations=tuple(request["observations"])
+                trigger="request",
+                observations=tuple(request["observations"]),
+                consignor=consignor,
+                technician=request.get("technician"),
             )
             wait = 0.0 if stop.is_set() else request["wait_s"]
             published = await agent.wait_published(result.event.event_id, wait)
@@ -55,23 +65,37 @@ async def run_service(config: StationConfig, *, console: Console | None = None) 
                 "event": event_to_plain(result.event),
             }
 
+        def report(job: asyncio.Task[Any]) -> None:
+            if job.cancelled():
+                return
+            exc = job.exception()
+            if isinstance(exc, EdgeAgentError):
+                log.error("identification refused: %s", exc)
+                console.print(f"[bold red]identification refused:[/] {exc}")
+            elif exc is not None:  # a bug must not stop the bench from serving the next pack
+                log.error("identification failed", exc_info=exc)
+                console.print("[bold red]identification failed; see the log[/]")
+            else:
+                print_event(job.result().event, console=console, published=None)
+
         async def dock_loop() -> None:
-            async for kind in agent.dock_triggers():
-                job = asyncio.create_task(agent.identify(trigger=kind))
+            # one docking, one identification: the first trigger starts it at once (the loop
+            # never waits for it, so later triggers are judged when they happen), later ones
+            # join it within the window or while it runs, until an undock
+            from edge_agent.station.docking import Docking
+
+            docking = Docking(window_s=config.station.dock.merge_window_s)
+            async for signal_ in agent.dock_triggers():
+                action = docking.on_signal(signal_, running=agent.identifying)
+                log.info("dock trigger %s docked=%s: %s", signal_.kind, signal_.docked, action)
+                if action != "start":
+                    continue
+                console.print(f"docked ({signal_.kind}): identifying")
+                # a docking while a requested identification runs joins it: one event
+                job = asyncio.create_task(agent.identify(trigger=signal_.kind))
                 busy.add(job)
                 job.add_done_callback(busy.discard)
-                try:
-                    # shielded: stopping the loop must not abandon a pack half identified
-                    result = await asyncio.shield(job)
-                except EdgeAgentError as exc:
-                    log.error("identification refused: %s", exc)
-                    console.print(f"[bold red]identification refused:[/] {exc}")
-                    continue
-                except Exception:  # a bug must not stop the bench from serving the next pack
-                    log.exception("identification failed")
-                    console.print("[bold red]identification failed; see the log[/]")
-                    continue
-                print_event(result.event, console=console, published=None)
+                job.add_done_callback(report)
 
         path = socket_path(config.station.data_dir)
         server = await serve_control(path, identify_request)

@@ -38,6 +38,36 @@ class TriageSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
+class IntakeSettings:
+    """Defaults for the intake record a recycler reports ([station.intake]); flags override."""
+
+    consignor_name: str | None = pattern(r"[^\x00-\x1f]{1,200}", default=None)  # usual sender
+    consignor_uscc: str | None = pattern(r"[0-9A-Za-z]{18}", default=None)  # GB 32100, checked
+    technician: str | None = pattern(r"[^\x00-\x1f]{1,64}", default=None)  # id at this bench
+    # Regulation (EU) 2023/1542 category when the pack profile does not state one
+    battery_category: str = pattern(r"(ev|industrial|stationary|lmt)?", default="")
+    # EU status of a reuse candidate: repurposed (second life) or re-used (same purpose)
+    reuse_status: str = pattern(r"for_repurposing|for_reuse", default="for_repurposing")
+    packs_in_equipment: bool = False  # packs arrive in or with equipment: UN 3481, not 3480
+
+    def __post_init__(self) -> None:
+        if self.consignor_uscc is not None:
+            from edge_agent.codes.uscc import parse_uscc
+
+            # a CodeError names the position and reason; the event carries the upper-case form
+            object.__setattr__(self, "consignor_uscc", parse_uscc(self.consignor_uscc))
+
+
+@dataclass(frozen=True, kw_only=True)
+class DockSettings:
+    """How dock triggers become identifications ([station.dock])."""
+
+    # triggers this close to the first one (dock switch, weight rise, BMS traffic) belong to
+    # the same docking; the first one starts the identification at once
+    merge_window_s: float = bounded(0.0, 600.0, default=10.0)
+
+
+@dataclass(frozen=True, kw_only=True)
 class StationSettings:
     """Who this station is, where it keeps its data, and how it runs identifications."""
 
@@ -48,6 +78,10 @@ class StationSettings:
     label: SourcePolicy = field(default_factory=lambda: SourcePolicy(timeout_s=3.0))
     weight: SourcePolicy = field(default_factory=lambda: SourcePolicy(timeout_s=5.0))
     dock_weight_threshold_kg: float = bounded(0.0, 10000.0, default=2.0)
+    # --- intake record and docking (issue 14) ---
+    enterprise_id: str | None = pattern(r"[^\x00-\x1f]{1,64}", default=None)  # this site's id
+    intake: IntakeSettings = field(default_factory=IntakeSettings)
+    dock: DockSettings = field(default_factory=DockSettings)
     triage: TriageSettings = field(default_factory=TriageSettings)
     # GB/T 34014 manufacturer code -> names a BMS may report for it (site-maintained; only the
     # CATL example is from a public source, see reference/standards.md 1.1).

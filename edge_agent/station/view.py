@@ -36,9 +36,16 @@ def render_event(event: IdentificationEvent, *, published: bool | None = None) -
     ident.add_row("Pack code", pack.pack_code or Text("not read", style="bold red"))
     if pack.passport_id:
         ident.add_row("Passport", pack.passport_id)
-    ident.add_row("Manufacturer", pack.manufacturer or "-")
+    if pack.component_codes:
+        listed = ", ".join(f"{c.product_level} {c.code}" for c in pack.component_codes)
+        ident.add_row("Components", Text(listed, style="yellow"))
+    maker = " ".join(x for x in (pack.manufacturer_code, pack.manufacturer_name) if x)
+    ident.add_row("Manufacturer", maker or pack.manufacturer or "-")
     ident.add_row("Chemistry", pack.battery_type or "-")
-    ident.add_row("Made", pack.production_date or "-")
+    made = pack.production_date or "-"
+    if pack.production_date and pack.production_date_confidence == "extrapolated":
+        made += " (extrapolated)"
+    ident.add_row("Made", made)
     ident.add_row("VIN", pack.vin or "-")
     energy = f"{pack.rated_energy_kwh:.1f} kWh" if pack.rated_energy_kwh else "-"
     ident.add_row("Rated energy", energy)
@@ -63,6 +70,9 @@ def render_event(event: IdentificationEvent, *, published: bool | None = None) -
     cond.add_row("Weight", f"{mass} ({'stable' if weight.stable else weight.status})")
     if state.faults:
         cond.add_row("Faults", Text(", ".join(state.faults), style="bold red"))
+    ecu = bms.identity.ecu
+    if ecu is not None and (ecu.serial or ecu.part_number):
+        cond.add_row("BMS ECU", f"serial {_v(ecu.serial)}, part {_v(ecu.part_number)}")
     others = bms.identity.other_ids or {}
     if others:
         first_key = next(iter(others))
@@ -87,6 +97,12 @@ def render_event(event: IdentificationEvent, *, published: bool | None = None) -
     )
     for reason in tri.reasons:
         verdict.append(f"  - {reason}\n")
+    intake = event.intake
+    if intake is not None and intake.un_number:
+        transport = intake.un_number + (
+            f" {intake.special_provision}" if intake.special_provision else ""
+        )
+        verdict.append(f"  {transport}  EU status: {intake.eu_status or 'open'}\n")
     if tri.next_step:
         verdict.append(f"Next: {tri.next_step}", style="bold cyan")
 

@@ -18,8 +18,10 @@ from edge_agent.bms.profile import PackProfile
 from edge_agent.errors import StationError
 from edge_agent.model import (
     BmsReading,
+    Consignor,
     IdentificationEvent,
     LabelReading,
+    Observation,
     Readings,
     SensorReading,
     WeightReading,
@@ -28,6 +30,7 @@ from edge_agent.signing.events import sign_event
 from edge_agent.signing.signer import Signer
 from edge_agent.station.assemble import EventContext, build_event
 from edge_agent.station.boot import Sequence, clock_state
+from edge_agent.station.intake import intake_record
 from edge_agent.station.reconcile import reconcile
 from edge_agent.station.settings import SourcePolicy, StationSettings
 from edge_agent.station.triage import KNOWN_OBSERVATIONS, triage
@@ -102,6 +105,8 @@ class IdentificationWorkflow:
         trigger: str = "request",
         observations: tuple[str, ...] = (),
         profile: PackProfile | None = None,
+        consignor: Consignor | None = None,
+        technician: str | None = None,
     ) -> IdentificationResult:
         """One identification now; raises OutboxFullError when the outbox refuses it."""
         unknown = [o for o in observations if o.strip().lower() not in KNOWN_OBSERVATIONS]
@@ -111,11 +116,21 @@ class IdentificationWorkflow:
             )
         async with self._lock:  # one pack on the bench at a time
             return await self._identify(
-                trigger, tuple(o.strip().lower() for o in observations), profile or self._profile
+                trigger,
+                tuple(o.strip().lower() for o in observations),
+                profile or self._profile,
+                consignor=consignor,
+                technician=technician,
             )
 
     async def _identify(
-        self, trigger: str, observations: tuple[str, ...], profile: PackProfile | None
+        self,
+        trigger: str,
+        observations: tuple[str, ...],
+        profile: PackProfile | None,
+        *,
+        consignor: Consignor | None = None,
+        technician: str | None = None,
     ) -> IdentificationResult:
         s = self._settings
         src = self._sources
@@ -136,6 +151,17 @@ class IdentificationWorkflow:
         readings = Readings(bms=bms, label=label, weight=weight, sensors=sensors)
         rec = reconcile(readings, profile=profile, manufacturers=s.manufacturers)
         verdict = triage(readings, rec.checks, observations, s.triage)
+        by = technician or s.intake.technician
+        intake = intake_record(
+            readings=readings,
+            pack=rec.pack,
+            triage=verdict,
+            settings=s,
+            profile=profile,
+            consignor=consignor,
+            technician=technician,
+            observations=[Observation(what=o, by=by) for o in observations],
+        )
         ctx = EventContext(
             site=s.site,
             station=s.station,
@@ -153,6 +179,7 @@ class IdentificationWorkflow:
             triage=verdict,
             observations=observations,
             photo_jpeg=photo,
+            intake=intake,
         )
         message = sign_event(event, self._signer)
         await self._sink.store(event, message, photo)

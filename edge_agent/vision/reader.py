@@ -95,7 +95,13 @@ def vote(frames: Sequence[FrameResult]) -> tuple[list[DecodedSymbol], list[str]]
             first.setdefault(key, sym)
     ranked = sorted(first, key=lambda k: (first[k].parsed.kind not in IDENTITY_KINDS, -votes[k], k))
     problems: list[str] = []
-    pack = [k for k in ranked if first[k].parsed.kind in ("gbt34014", "gbt34014_cascade")]
+    # module and cell codes on the same label are not a disagreement about the pack code
+    pack = [
+        k
+        for k in ranked
+        if first[k].parsed.kind in ("gbt34014", "gbt34014_cascade")
+        and getattr(first[k].parsed.value, "product_type", "P") == "P"
+    ]
     if len(pack) > 1:
         seen = ", ".join(f"{k[1]} ({votes[k]}/{len(frames)} frames)" for k in pack)
         problems.append(f"frames disagree on the pack code: {seen}")

@@ -78,14 +78,16 @@ def test_tp_abort_across_processes(modem):
 
 
 def test_uds_over_slcan(modem):
-    p = load_profile("uds-generic")
+    p = load_profile("uds-example-vendor")
     p = replace(p, uds=replace(p.uds, request_timeout_s=1.0))
     with sim_process("--slcan", modem.b_path, "--protocol", "uds"):
         r = read(p, slcan(modem.a_path), timeout=10.0)
-    assert value(r.identity.serial) == ("BMS0042137755", "", "uds:F18C")
+    ecu = r.identity.ecu
+    assert ecu is not None
+    assert value(ecu.serial) == ("BMS0042137755", "", "uds:F18C")
     assert value(r.identity.vin) == ("WVWZZZE1ZPP012345", "", "uds:F190")
-    assert value(r.identity.production_date) == ("2022-03-14", "", "uds:F18B")
-    assert value(r.identity.software_version) == ("S0815", "", "uds:F195")
+    assert value(ecu.manufacturing_date) == ("2022-03-14", "", "uds:F18B")
+    assert value(ecu.supplier_software_version) == ("S0815", "", "uds:F195")
     # the simulator has no SOH DID 0x0105: a per-DID problem, the rest is read
     assert r.status == "partial" and r.problems == (
         "uds:0105: negative response 0x31 (RequestOutOfRange)",

@@ -21,6 +21,19 @@ def test_second_hardware_number_goes_to_other_ids_and_state_duplicates_do_not() 
     assert reading.state.soc is not None and reading.state.soc.value == 50.0
 
 
+def test_ecu_fields_build_the_ecu_identity_apart_from_the_pack() -> None:
+    builder = ReadingBuilder(profile="uds-generic")
+    builder.put("ecu.serial", "BMS0042", "uds:F18C")
+    builder.put("ecu.system_supplier_id", "LGES", "uds:F18A")
+    builder.put("serial", "PACK-77", "gbt27930:BRM")
+    ident = builder.build().identity
+    assert ident.serial == Value(value="PACK-77", method="gbt27930:BRM")
+    assert ident.ecu is not None
+    assert ident.ecu.serial == Value(value="BMS0042", method="uds:F18C")
+    assert ident.ecu.system_supplier_id == Value(value="LGES", method="uds:F18A")
+    assert ident.manufacturer is None
+
+
 def test_no_other_ids_when_nothing_extra() -> None:
     builder = ReadingBuilder()
     builder.put("serial", "ABC", "uds:F18C")

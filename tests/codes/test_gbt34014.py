@@ -17,8 +17,10 @@ def test_valid_code_fields() -> None:
     assert code.battery_type_letter == "B" and code.battery_type == "lfp"
     assert code.spec == "S1"
     assert code.traceability == "ABCDEFG"
+    assert code.production_date is not None
     assert code.production_date.raw == "A3A"
     assert code.production_date.iso == "2020-03-10"
+    assert code.production_date.confidence == "confirmed"
     assert code.serial == "0000123"
 
 
@@ -38,7 +40,8 @@ def test_battery_types(letter: str, token: str) -> None:
     [("7C9", "2017-12-09"), ("8BY", "2018-11-30"), ("F1J", "2025-01-18"), ("HAP", "2027-10-23")],
 )
 def test_dates(date: str, iso: str) -> None:
-    assert parse_pack_code(VALID[:14] + date + VALID[17:]).production_date.iso == iso
+    parsed = parse_pack_code(VALID[:14] + date + VALID[17:]).production_date
+    assert parsed is not None and parsed.iso == iso
 
 
 @pytest.mark.parametrize(
@@ -47,10 +50,6 @@ def test_dates(date: str, iso: str) -> None:
         (VALID[:23], 0, "must be 24 characters, got 23"),
         ("001XBS1ABCDEFGA3A0000123", 4, "product type 'X'"),
         ("001PHS1ABCDEFGA3A0000123", 5, "battery type 'H'"),
-        ("001PBS1ABCDEFGI3A0000123", 15, "year character 'I'"),
-        ("001PBS1ABCDEFGA0A0000123", 16, "month character '0'"),
-        ("001PBS1ABCDEFGA3I0000123", 17, "day character 'I'"),
-        ("001PBS1ABCDEFGA2Y0000123", 17, "day 30 does not exist in 2020-02"),
         ("001PBS1ABCDEFGA3A00001X3", 23, "serial character 'X'"),
         ("001PBS1ABCDEFGA3A0000000", 18, "serial 0000000"),
         ("001PBS1aBCDEFGA3A0000123", 8, "lower-case letter 'a'"),
@@ -64,12 +63,54 @@ def test_each_violation_has_position_and_reason(text: str, position: int, reason
     assert reason in info.value.reason
 
 
+@pytest.mark.parametrize(
+    ("date", "iso", "confidence"),
+    [
+        ("A30", "2020-03-31", "extrapolated"),  # day 31: no source says how it is written
+        ("F1Y", "2025-01-30", "confirmed"),
+        ("G11", "2026-01-01", "confirmed"),
+        ("S11", "2035-01-01", "extrapolated"),  # year letters after R are extrapolated
+        ("Y5A", "2040-05-10", "extrapolated"),
+    ],
+)
+def test_day_31_and_extrapolated_years_parse_with_the_date_confidence(
+    date: str, iso: str, confidence: str
+) -> None:
+    code = parse_pack_code(VALID[:14] + date + VALID[17:])
+    assert code.production_date is not None
+    assert (code.production_date.iso, code.production_date.confidence) == (iso, confidence)
+    assert code.code == VALID[:14] + date + VALID[17:]
+
+
+@pytest.mark.parametrize(
+    ("date", "problem"),
+    [
+        ("I3A", "position 15: year character 'I' has no known mapping"),
+        ("A0A", "position 16: month character '0' not allowed"),
+        ("A3I", "position 17: day character 'I' has no known mapping"),
+        ("A2Y", "position 17: day 30 does not exist in 2020-02"),
+        ("A40", "position 17: day 31 does not exist in 2020-04"),
+    ],
+)
+def test_an_unreadable_date_never_costs_the_code(date: str, problem: str) -> None:
+    code = parse_pack_code(VALID[:14] + date + VALID[17:])
+    assert code.production_date is None
+    assert code.date_problem.startswith(problem)
+    assert code.manufacturer == "001" and code.serial == "0000123"
+
+
+@pytest.mark.parametrize(("letter", "level"), [("P", "pack"), ("M", "module"), ("C", "cell")])
+def test_product_level(letter: str, level: str) -> None:
+    assert parse_pack_code(VALID[:3] + letter + VALID[4:]).product_level == level
+    assert parse_cascade_code(f"03U{letter}E12B5T0001234RP").product_level == level
+
+
 def test_cascade_code() -> None:
     code = parse_cascade_code("03UME12B5T0001234RP")
     assert code.manufacturer == "03U"
     assert code.product_type == "M"
     assert code.battery_type == "ncm"
-    assert code.production_date.iso == "2021-05-26"
+    assert code.production_date is not None and code.production_date.iso == "2021-05-26"
     assert code.serial == "0001234"
     assert code.original_level == "P"
 
@@ -88,5 +129,8 @@ def test_unconfirmed_tables_are_flagged_and_consistent() -> None:
     assert tables.YEARS["A"] == 2020 and tables.YEARS["F"] == 2025 and tables.YEARS["R"] == 2034
     assert "I" not in tables.YEARS and "O" not in tables.YEARS
     assert sorted(tables.DAYS.values()) == list(range(1, 31))
+    assert tables.DAYS_EXTRAPOLATED == {"0": 31} and not set(tables.DAYS_EXTRAPOLATED) & set(
+        tables.DAYS
+    )
     assert tables.MONTHS["C"] == 12
     assert set(tables.BATTERY_TYPES) <= tables.BATTERY_TYPE_LETTERS

@@ -69,6 +69,22 @@ def test_frames_that_disagree_are_flagged() -> None:
     assert any("disagree" in p for p in reading.problems)
 
 
+def test_module_code_beside_the_pack_code_is_no_disagreement() -> None:
+    module = CODE[:3] + "M" + CODE[4:-3] + "042"
+    a = render_label(module, "qr", seed=1, degrade=0.0)
+    b = render_label(CODE, "qr", seed=2, degrade=0.0)
+    width = max(a.shape[1], b.shape[1])
+    pad = [
+        np.pad(x, ((0, 0), (0, width - x.shape[1]), (0, 0)), constant_values=245) for x in (a, b)
+    ]
+    reading = read_frames([np.vstack(pad)], LabelSettings()).reading
+    assert {c.text: c.fields["product_level"] for c in reading.codes} == {
+        module: "module",
+        CODE: "pack",
+    }
+    assert reading.status == "ok", reading.problems
+
+
 def test_blank_frame_fails_with_reasons() -> None:
     blank = np.full((480, 640, 3), 128, np.uint8)
     reading = read_frames([blank], LabelSettings()).reading

@@ -11,20 +11,27 @@ from typing import Literal
 
 from edge_agent.dataform import bounded, length
 
-# Identification DIDs (ISO 14229-1 annex C), mapped to reading fields; several DIDs may feed
-# the same field, the first one answered wins (order below).
+# Identification DIDs (ISO 14229-1 annex C) and the reading field each fills. They describe the
+# BMS controller (ECU), so they fill ``ecu.*`` fields, never the pack's identity; only F190 (the
+# VIN of the vehicle the BMS was paired with) is not about the ECU.
 STANDARD_DIDS: tuple[tuple[int, str], ...] = (
-    (0xF18C, "serial"),  # ECU serial number
+    (0xF18C, "ecu.serial"),  # ECU serial number
     (0xF190, "vin"),
-    (0xF18A, "manufacturer"),  # system supplier identifier
-    (0xF187, "part_number"),  # vehicle manufacturer spare part number
-    (0xF18B, "production_date"),  # ECU manufacturing date
-    (0xF193, "hardware_version"),  # supplier ECU hardware version
-    (0xF191, "hardware_version"),  # vehicle manufacturer ECU hardware number
-    (0xF192, "hardware_version"),  # supplier ECU hardware number
-    (0xF195, "software_version"),  # supplier ECU software version
-    (0xF194, "software_version"),  # supplier ECU software number
+    (0xF18A, "ecu.system_supplier_id"),  # system supplier identifier
+    (0xF187, "ecu.part_number"),  # vehicle manufacturer spare part number
+    (0xF188, "ecu.vm_software_number"),  # vehicle manufacturer ECU software number
+    (0xF189, "ecu.vm_software_version"),  # vehicle manufacturer ECU software version
+    (0xF18B, "ecu.manufacturing_date"),  # ECU manufacturing date
+    (0xF191, "ecu.hardware_number"),  # vehicle manufacturer ECU hardware number
+    (0xF192, "ecu.supplier_hardware_number"),  # system supplier ECU hardware number
+    (0xF193, "ecu.supplier_hardware_version"),  # system supplier ECU hardware version
+    (0xF194, "ecu.supplier_software_number"),  # system supplier ECU software number
+    (0xF195, "ecu.supplier_software_version"),  # system supplier ECU software version
 )
+#: ISO 14229-2 defaults: P2 (server response) 50 ms, P2* (after NRC 0x78 "response pending")
+#: 5000 ms. Profiles may override both for slow ECUs.
+P2_DEFAULT_S = 0.05
+P2_STAR_DEFAULT_S = 5.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -64,7 +71,26 @@ class UdsSection:
     extended_ids: bool = False
     standard_dids: bool = True  # read the identification DIDs F187..F195
     dids: tuple[UdsDid, ...] = ()
-    request_timeout_s: float = bounded(0.05, 10.0, default=1.0)
+    p2_s: float = bounded(0.001, 10.0, default=P2_DEFAULT_S)  # ISO 14229-2 P2 server max
+    p2_star_s: float = bounded(0.01, 60.0, default=P2_STAR_DEFAULT_S)  # after NRC 0x78
+    # the tester's allowance for adapter, bus and ISO-TP latency on top of P2 and P2*
+    # (ISO 14229-2's delta P2): the tester waits P2 + latency, and P2* + latency once pending
+    latency_s: float = bounded(0.0, 10.0, default=0.5)
+    # overrides P2 + latency as the wait for the first answer (an old profile key)
+    request_timeout_s: float | None = bounded(0.05, 10.0, default=None)
+
+    @property
+    def first_answer_s(self) -> float:
+        """How long the tester waits for the first answer to a request (P2 client)."""
+        if self.request_timeout_s is not None:
+            return self.request_timeout_s
+        return self.p2_s + self.latency_s
+
+    @property
+    def pending_answer_s(self) -> float:
+        """How long the tester waits after each NRC 0x78 "response pending" (P2* client)."""
+        return self.p2_star_s + self.latency_s
+
     tx_padding: int | None = bounded(0, 255, default=None)
 
 
@@ -104,9 +130,9 @@ def check_can_sections(
     *, name: str, uds: UdsSection | None, dbc: DbcSection | None
 ) -> list[tuple[str, str]]:
     """Cross-field checks the types cannot express: (key path, problem) pairs."""
-    from edge_agent.bms.can.reading import IDENTITY_FIELDS, STATE_FIELDS
+    from edge_agent.bms.can.reading import ECU_FIELDS, IDENTITY_FIELDS, STATE_FIELDS
 
-    known = IDENTITY_FIELDS | STATE_FIELDS
+    known = (IDENTITY_FIELDS - {"ecu"}) | STATE_FIELDS | ECU_FIELDS
     problems: list[tuple[str, str]] = []
     if uds is not None:
         for i, did in enumerate(uds.dids):
@@ -126,7 +152,7 @@ def check_can_sections(
             if key not in known:
                 problems.append((f"{name}.dbc.fields.{key}", "unknown reading field"))
         for key in dbc.constants:
-            if key not in IDENTITY_FIELDS:
+            if key not in IDENTITY_FIELDS - {"ecu"}:
                 problems.append(
                     (f"{name}.dbc.constants.{key}", "constants must be identity fields")
                 )

@@ -64,6 +64,10 @@ class ReadingBuilder:
         identifier for a filled identity field is kept in ``other_ids`` under its method."""
         if value is None:
             return
+        if name in ECU_FIELDS or name == "ecu":
+            self._put_ecu(name, value, method)
+            return
+
         if name not in IDENTITY_FIELDS and name not in STATE_FIELDS:
             raise KeyError(f"unknown reading field {name!r}")
         if name in self.values and self.values[name].quality == "unavailable":
@@ -104,6 +108,16 @@ class ReadingBuilder:
         if token not in self.faults:
             self.faults.append(token)
 
+    def _put_ecu(self, name: str, value: str | float | bool, method: str) -> None:
+        """An ECU identifier ("ecu.serial"): text, first method wins, later ones in other_ids."""
+        if name not in ECU_FIELDS:
+            raise KeyError(f"unknown reading field {name!r}")
+        kept = self.values.get(name)
+        if kept is None:
+            self.values[name] = Value(value=value, method=method)
+        elif method != kept.method and value != kept.value:
+            self.others.setdefault(method, Value(value=value, method=method))
+
     def has_data(self) -> bool:
         """True when any value was decoded."""
         return bool(self.values or self.cells or self.temperatures)
@@ -132,9 +146,14 @@ class ReadingBuilder:
             self.put("temperature_max", float(max(temps)), "derived")
         if limits is not None:
             self._check_limits(limits)
+
+        from edge_agent.model import EcuIdentity
+
+        ecu = {k[4:]: v for k, v in self.values.items() if k in ECU_FIELDS}
         identity = BmsIdentity(
-            **{k: v for k, v in self.values.items() if k in IDENTITY_FIELDS},
+            **{k: v for k, v in self.values.items() if k in IDENTITY_FIELDS and k != "ecu"},
             other_ids=dict(self.others) or None,
+            ecu=EcuIdentity(**ecu) if ecu else None,
         )
         state = BmsState(
             **{k: v for k, v in self.values.items() if k in STATE_FIELDS},
@@ -187,3 +206,15 @@ class ReadingBuilder:
             and spread.value > limits.max_cell_spread_v
         ):
             self.fault("cell_imbalance")
+
+
+def _ecu_fields() -> frozenset[str]:
+    from edge_agent.model import EcuIdentity
+
+    return frozenset(f"ecu.{f.name}" for f in fields(EcuIdentity))
+
+
+# the BMS controller's own identity (UDS identification DIDs): "ecu.serial", "ecu.part_number";
+# built into ``BmsIdentity.ecu``, never into the pack's fields. ("ecu" itself, in
+# IDENTITY_FIELDS as a BmsIdentity field, is no reading field: ``put`` refuses it.)
+ECU_FIELDS = _ecu_fields()

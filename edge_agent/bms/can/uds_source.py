@@ -2,7 +2,9 @@
 
 udsoncan's client is blocking, so the reads run in an executor thread while the bus's
 notifier keeps feeding the ISO-TP stack. Each DID is its own result: a negative response or
-a timeout becomes a problem line, not a failure; only a silent ECU fails the method.
+a timeout becomes a problem line, not a failure; only a silent ECU fails the method. Timing
+follows ISO 14229-2 (P2 50 ms, P2* 5 s after NRC 0x78 "response pending", plus the tester's
+latency allowance); an ECU that answers "pending" is busy, never silent.
 """
 
 from __future__ import annotations
@@ -87,6 +89,8 @@ def read_dids_blocking(
     config["data_identifiers"] = {did: _RawCodec for did in dids}
     config["exception_on_negative_response"] = True
     config["use_server_timing"] = False
+    pending: list[int] = []  # NRC 0x78 count of the request in flight
+    config["nrc78_callback"] = lambda: pending.append(1)
     results: list[DidResult] = []
     silent = 0
     with Client(PythonIsoTpConnection(stack), config=cast(Any, config)) as client:
@@ -98,17 +102,26 @@ def read_dids_blocking(
             if silent >= 2 and not any(r.answered for r in results):
                 results.append(DidResult(did, problem="not read: ECU silent"))
                 continue
-            timeout = min(section.request_timeout_s, remaining)
+            first = min(section.first_answer_s, remaining)
+            # the overall limit is only the read's budget: an ECU that keeps saying "pending"
+            # (0x78) gets P2* per answer, as ISO 14229-2 allows, until the budget runs out
             client.set_configs(
-                {"request_timeout": timeout, "p2_timeout": timeout, "p2_star_timeout": timeout}
+                {
+                    "request_timeout": remaining,
+                    "p2_timeout": first,
+                    "p2_star_timeout": section.pending_answer_s,
+                }
             )
-            results.append(_read_one(client, did, timeout))
+            pending.clear()
+            results.append(_read_one(client, did, first, section.pending_answer_s, pending))
             if results[-1].problem.startswith("no response"):
                 silent += 1
     return results
 
 
-def _read_one(client: Client, did: int, timeout: float) -> DidResult:
+def _read_one(
+    client: Client, did: int, first: float, after_pending: float, pending: list[int]
+) -> DidResult:
     try:
         response = client.read_data_by_identifier(did)
         return DidResult(did, payload=response.service_data.values[did], answered=True)
@@ -118,7 +131,14 @@ def _read_one(client: Client, did: int, timeout: float) -> DidResult:
             did, problem=f"negative response 0x{code:02X} ({exc.response.code_name})", answered=True
         )
     except uds_exc.TimeoutException:
-        return DidResult(did, problem=f"no response within {timeout:.2f} s")
+        if pending:  # the ECU is there and busy: not silence
+            return DidResult(
+                did,
+                problem=f"response pending (0x78) {len(pending)} time(s), then no answer "
+                f"within {after_pending:.2f} s",
+                answered=True,
+            )
+        return DidResult(did, problem=f"no response within {first:.2f} s")
     except (uds_exc.InvalidResponseException, uds_exc.UnexpectedResponseException) as exc:
         return DidResult(did, problem=f"bad response: {exc}", answered=True)
     except (can.CanError, OSError) as exc:
