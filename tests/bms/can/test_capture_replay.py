@@ -169,7 +169,7 @@ def test_profiles_cli(capsys, tmp_path, monkeypatch):
     for name in ("gbt27930-generic", "uds-generic", "gm-hv-battery", "tesla-model3"):
         assert name in listing
     assert main(["profiles", "validate"]) == 0
-    shipped = list((Path(__file__).resolve().parents[2] / "edge_agent/bms/profiles").glob("*.toml"))
+    shipped = list((Path(__file__).resolve().parents[3] / "edge_agent/bms/profiles").glob("*.toml"))
     assert capsys.readouterr().out.count("ok ") == len(shipped) >= 4
     assert main(["profiles", "show", "tesla-model3"]) == 0
     shown = json.loads(capsys.readouterr().out)

@@ -17,7 +17,7 @@ import pytest
 from tests.conftest import require_real_part
 from tests.support.bms_modbus import pty_available
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 
 

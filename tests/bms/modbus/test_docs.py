@@ -13,7 +13,7 @@ from edge_agent.bms.profile import load_profile_file
 from edge_agent.cli import build_parser
 from tests.support.bms_modbus import run
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "modbus.md"
+DOC = Path(__file__).resolve().parents[3] / "docs" / "modbus.md"
 
 
 def _blocks(kind: str) -> list[str]:

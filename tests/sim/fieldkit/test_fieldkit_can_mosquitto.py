@@ -33,7 +33,7 @@ from tests.support.fieldkit import (
 )
 from tests.support.mosquitto import MosquittoBroker
 
-PROFILE_DIR = Path(__file__).resolve().parents[2] / "edge_agent" / "bms" / "profiles"
+PROFILE_DIR = Path(__file__).resolve().parents[3] / "edge_agent" / "bms" / "profiles"
 pytestmark = pytest.mark.timeout(240)
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from edge_agent.cli import main
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_documented_profile_commands(capsys, monkeypatch, tmp_path):
@@ -20,4 +20,4 @@ def test_documented_profile_commands(capsys, monkeypatch, tmp_path):
     for command in commands:
         assert main(shlex.split(command)[1:]) == 0, command
     out = capsys.readouterr().out
-    assert "ok       tests/bms_can/data/demo-pack.toml" in out and '"name": "demo-pack"' in out
+    assert "ok       tests/bms/can/data/demo-pack.toml" in out and '"name": "demo-pack"' in out

@@ -249,7 +249,7 @@ def test_profile_errors_name_the_problem(tmp_path):
 
 GM = cantools.database.load_file(
     str(
-        Path(__file__).resolve().parents[2]
+        Path(__file__).resolve().parents[3]
         / "edge_agent/bms/profiles/dbc/gm_global_a_high_voltage_management.dbc"
     )
 )
