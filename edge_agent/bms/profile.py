@@ -28,7 +28,7 @@ SHIPPED_DIR = Path(__file__).parent / "profiles"
 
 
 @dataclass(frozen=True, kw_only=True)
-class PlausibilityLimits:
+class ProfileLimits:
     """A profile's [limits]: plausible ranges of this pack model's values (None = unchecked).
 
     ``ReadingBuilder.build`` checks a reading against them: a value outside becomes a problem,
@@ -53,7 +53,7 @@ class PackProfile:
     bitrate: int = bounded(10_000, 1_000_000, default=250_000)
     manufacturer_codes: tuple[str, ...] = ()  # GB/T 34014 manufacturer codes this model carries
     battery_type: str = ""  # expected chemistry token
-    limits: PlausibilityLimits = field(default_factory=PlausibilityLimits)
+    limits: ProfileLimits = field(default_factory=ProfileLimits)
     gbt27930: GbtSection | None = None
     uds: UdsSection | None = None
     dbc: DbcSection | None = None

@@ -1,8 +1,8 @@
 """Simulators used by tests, the demo and field kits: BMSs on CAN and Modbus, nodes under the
 MicroPython unix port, label photos, an embedded MQTT broker.
 
-Public modules: ``demo`` (``edge-agent demo``), ``field_bench`` (a whole station of
-simulator processes), and one module per simulated part.
+Public modules: ``demo`` (``edge-agent demo``), ``fieldkit`` (a whole station of
+simulator processes, the field kit), and one module per simulated part.
 """
 
 # public modules; importing the package imports none of them
@@ -14,7 +14,8 @@ __all__ = [
     "can_uds",
     "demo",
     "demo_packs",
-    "field_bench",
+    "fieldkit",
+    "fieldkit_dock",
     "label_render",
     "modbus_regmap",
     "modbus_server",

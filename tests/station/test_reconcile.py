@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import replace
 
-from edge_agent.bms.profile import PackProfile, PlausibilityLimits
+from edge_agent.bms.profile import PackProfile, ProfileLimits
 from edge_agent.model import BmsIdentity, BmsReading, Check, LabelReading, WeightReading
 from edge_agent.station.reconcile import reconcile
 from tests.support.station import PACK_CODE, gbt, healthy_bms, healthy_readings, label_with
@@ -101,7 +101,7 @@ def test_profile_limits_and_code_vs_profile() -> None:
         methods=("gbt27930",),
         manufacturer_codes=("03U",),
         battery_type="lfp",
-        limits=PlausibilityLimits(cell_voltage_v=(2.5, 3.65), max_cell_spread_v=0.002),
+        limits=ProfileLimits(cell_voltage_v=(2.5, 3.65), max_cell_spread_v=0.002),
     )
     rec = reconcile(healthy_readings(), profile=profile)
     checks = by_name(rec.checks)

@@ -15,10 +15,11 @@ from dataclasses import dataclass, field, replace
 
 import pytest
 
+from edge_agent.bms import read_bms
 from edge_agent.bms.can.gbt27930 import Brm
-from edge_agent.bms.can.profile_source import read_bms
 from edge_agent.bms.modbus.sunspec_source import SunSpecSource
 from edge_agent.bms.profile import load_profile
+from edge_agent.bms.settings import BmsSettings
 from edge_agent.model import (
     BmsIdentity,
     BmsReading,
@@ -322,7 +323,7 @@ def test_scenario_end_to_end_through_the_simulator(row: Row) -> None:
         )
         channel = f"truth-{abs(hash(row.name)) % 10**8}"
         with GbtBmsSimulator(channel=channel, config=row.gbt):
-            bms = asyncio.run(read_bms(fast, virtual(channel), 8.0))
+            bms = asyncio.run(read_bms(fast, BmsSettings(can=virtual(channel)), 8.0))
     assert bms.status in ("ok", "partial"), bms.problems
     event = identify_pure(row.readings(bms), row.observations, _profile(row))  # type: ignore[arg-type]
     _assert_row(row, event)

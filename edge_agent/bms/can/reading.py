@@ -16,7 +16,7 @@ from edge_agent.bms.plausibility import assess_reading
 from edge_agent.model import BmsIdentity, BmsReading, BmsState, ReadingStatus, Value
 
 if TYPE_CHECKING:  # only the type: this module stays free of profile loading
-    from edge_agent.bms.profile import PlausibilityLimits
+    from edge_agent.bms.profile import ProfileLimits
 
 IDENTITY_FIELDS = frozenset(f.name for f in fields(BmsIdentity)) - {"other_ids"}
 STATE_FIELDS = frozenset(
@@ -122,7 +122,7 @@ class ReadingBuilder:
         """True when any value was decoded."""
         return bool(self.values or self.cells or self.temperatures)
 
-    def build(self, limits: PlausibilityLimits | None = None) -> BmsReading:
+    def build(self, limits: ProfileLimits | None = None) -> BmsReading:
         """The final reading: derived cell statistics, limit checks and status."""
         cells = [c for c in self.cells if math.isfinite(c)]
         if cells:
@@ -179,7 +179,7 @@ class ReadingBuilder:
         )
         return assess_reading(reading)
 
-    def _check_limits(self, limits: PlausibilityLimits) -> None:
+    def _check_limits(self, limits: ProfileLimits) -> None:
         checks = (
             ("pack_voltage", limits.pack_voltage_v),
             ("cell_voltage_min", limits.cell_voltage_v),
