@@ -122,13 +122,13 @@ class Subscriber:
             self._client.disconnect()
 
 
-class DemoBench:
+class DemoSimulators:
     """The simulated parts of the bench and the per-pack state the station's sources read."""
 
     def __init__(self, workdir: Path, console: Console) -> None:
         self.workdir = workdir
         self.console = console
-        self.can = CanSettings(interface="virtual", channel=f"demo-bench-{id(self)}")
+        self.can = CanSettings(interface="virtual", channel=f"demo-sims-{id(self)}")
         self.pack: DemoPack | None = None
         self.label_dir = workdir / "labels"
         self.modbus_port = 0
@@ -342,26 +342,26 @@ async def run_demo(
         )
         subscriber.start()
         stack.callback(subscriber.stop)
-        bench = DemoBench(workdir, console)
-        await bench.start()
+        sims = DemoSimulators(workdir, console)
+        await sims.start()
         try:
-            return await _identify_all(config, bench, subscriber, packs, console)
+            return await _identify_all(config, sims, subscriber, packs, console)
         finally:
-            await bench.stop()
+            await sims.stop()
 
 
 async def _identify_all(
     config: StationConfig,
-    bench: DemoBench,
+    sims: DemoSimulators,
     subscriber: Subscriber,
     packs: tuple[DemoPack, ...],
     console: Console,
 ) -> list[DemoOutcome]:
     sources = StationSources(
-        bms=bench.read_bms,
-        label=bench.read_label,
-        weight=bench.read_weight,
-        sensors=bench.read_sensors,
+        bms=sims.read_bms,
+        label=sims.read_label,
+        weight=sims.read_weight,
+        sensors=sims.read_sensors,
     )
     outcomes: list[DemoOutcome] = []
     async with StationAgent(config, sources=sources) as agent:
@@ -371,8 +371,8 @@ async def _identify_all(
             console.rule(f"[bold]Pack {index + 1}/{len(packs)}: {pack.title}")
             if pack.observations:
                 console.print(f"technician observes: {', '.join(pack.observations)}")
-            profile = bench.sunspec_profile if pack.bms == "sunspec" else bench.gbt_profile
-            async with bench.docked(pack, DEMO_PACKS.index(pack) if pack in DEMO_PACKS else index):
+            profile = sims.sunspec_profile if pack.bms == "sunspec" else sims.gbt_profile
+            async with sims.docked(pack, DEMO_PACKS.index(pack) if pack in DEMO_PACKS else index):
                 with console.status("reading BMS, label, scale and sensors..."):
                     try:
                         result = await agent.identify(

@@ -12,7 +12,7 @@ from edge_agent.selftest import CheckContext, Verdict, run_selftest
 from edge_agent.selftest.checks.bms import open_profile_source
 from edge_agent.selftest.checks.can import check_can
 from edge_agent.sim.can_gbt import GbtBmsSimulator
-from tests.selftest.bench import scale_node
+from tests.selftest.local_parts import scale_node
 from tests.support.hardware import unique_channel
 
 

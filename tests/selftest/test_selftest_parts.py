@@ -10,20 +10,20 @@ import pytest
 
 from edge_agent.cli import main
 from edge_agent.selftest import Report, Verdict
-from tests.selftest.bench import Bench, bench_fixture
+from tests.selftest.local_parts import LocalParts, parts_fixture
 from tests.support.hardware import label_image
 
 
 @pytest.fixture
-def bench(tmp_path: Path) -> Iterator[Bench]:
-    yield from bench_fixture(tmp_path)
+def bench(tmp_path: Path) -> Iterator[LocalParts]:
+    yield from parts_fixture(tmp_path)
 
 
 def verdicts(report: Report) -> dict[str, str]:
     return {r.name: r.verdict.value for r in report.results}
 
 
-def test_all_parts_up_pass_and_exit_zero(bench: Bench) -> None:
+def test_all_parts_up_pass_and_exit_zero(bench: LocalParts) -> None:
     report = bench.run()
     assert verdicts(report) == {
         "can.link": "PASS",
@@ -59,7 +59,7 @@ def _expect_only_failure(
     assert report.exit_code == 1
 
 
-def test_no_modbus_answer(bench: Bench, tmp_path: Path) -> None:
+def test_no_modbus_answer(bench: LocalParts, tmp_path: Path) -> None:
     from tests.support.hardware import free_port
 
     config = bench.config(
@@ -71,7 +71,7 @@ def test_no_modbus_answer(bench: Bench, tmp_path: Path) -> None:
     assert not report.result("can.link").required
 
 
-def test_modbus_wrong_device_id_is_no_answer(bench: Bench) -> None:
+def test_modbus_wrong_device_id_is_no_answer(bench: LocalParts) -> None:
     config = bench.config(bms={"profile": "bench-modbus", "modbus": {"device_id": 7}})
     report = bench.run(config, modbus_register=0)
     line = report.result("modbus")
@@ -79,13 +79,13 @@ def test_modbus_wrong_device_id_is_no_answer(bench: Bench) -> None:
     assert "device 7" in line.detail
 
 
-def test_camera_missing(bench: Bench) -> None:
+def test_camera_missing(bench: LocalParts) -> None:
     report = bench.run(bench.config(label={"source": str(bench.tmp / "no-camera")}))
     _expect_only_failure(report, "camera", "label.source")
     assert "does not exist" in report.result("camera").detail
 
 
-def test_camera_blurred_frame_fails_the_gate(bench: Bench) -> None:
+def test_camera_blurred_frame_fails_the_gate(bench: LocalParts) -> None:
     label_image(bench.tmp / "blurred" / "label.png", blur=6)
     report = bench.run(bench.config(label={"source": str(bench.tmp / "blurred")}))
     _expect_only_failure(report, "camera", "focus")
@@ -93,26 +93,26 @@ def test_camera_blurred_frame_fails_the_gate(bench: Bench) -> None:
     assert "blurred" in detail or "out of focus" in detail  # basic gate / vision package's gate
 
 
-def test_broker_down(bench: Bench) -> None:
+def test_broker_down(bench: LocalParts) -> None:
     bench.broker.stop()
     report = bench.run()
     _expect_only_failure(report, "broker", "start the broker")
 
 
-def test_broker_wrong_password(bench: Bench) -> None:
+def test_broker_wrong_password(bench: LocalParts) -> None:
     report = bench.run(bench.config(uplink={"mqtt": {"password": "wrong"}}))
     _expect_only_failure(report, "broker", "password")
     assert "refused the credentials" in report.result("broker").detail
 
 
-def test_key_world_readable(bench: Bench) -> None:
+def test_key_world_readable(bench: LocalParts) -> None:
     (bench.tmp / "keys" / "station.key.pem").chmod(0o644)
     report = bench.run()
     _expect_only_failure(report, "key", "chmod 600")
     assert "0644" in report.result("key").detail
 
 
-def test_key_missing_and_mismatched(bench: Bench, tmp_path: Path) -> None:
+def test_key_missing_and_mismatched(bench: LocalParts, tmp_path: Path) -> None:
     from tests.support.hardware import key_dir
 
     other = key_dir(tmp_path / "other")
@@ -123,23 +123,23 @@ def test_key_missing_and_mismatched(bench: Bench, tmp_path: Path) -> None:
     _expect_only_failure(bench.run(), "key", "edge-agent keys init")
 
 
-def test_node_unplugged(bench: Bench) -> None:
+def test_node_unplugged(bench: LocalParts) -> None:
     report = bench.run(bench.config(nodes={"ports": [str(bench.tmp / "dev" / "edge-node-scale")]}))
     _expect_only_failure(report, "nodes", "plug the node", also=("scale",))
     assert report.result("scale").next_step == "fix the Nodes line first"
 
 
-def test_node_glob_matching_nothing(bench: Bench) -> None:
+def test_node_glob_matching_nothing(bench: LocalParts) -> None:
     report = bench.run(bench.config(nodes={"ports": [str(bench.tmp / "dev" / "edge-node-*")]}))
     _expect_only_failure(report, "nodes", "udev", also=("scale",))
 
 
-def test_disk_below_outbox_minimum(bench: Bench) -> None:
+def test_disk_below_outbox_minimum(bench: LocalParts) -> None:
     report = bench.run(bench.config(uplink={"outbox": {"min_free_disk_bytes": 2**50}}))
     _expect_only_failure(report, "disk", "free space")
 
 
-def test_can_bus_silent_warns_but_does_not_block(bench: Bench) -> None:
+def test_can_bus_silent_warns_but_does_not_block(bench: LocalParts) -> None:
     report = bench.run(
         bench.config(bms={"can": {"channel": "selftest-silent-channel"}}), frame_window_s=0.3
     )
@@ -148,7 +148,9 @@ def test_can_bus_silent_warns_but_does_not_block(bench: Bench) -> None:
     assert report.exit_code == 0
 
 
-def test_cli_json_all_pass_then_broken(bench: Bench, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_json_all_pass_then_broken(
+    bench: LocalParts, capsys: pytest.CaptureFixture[str]
+) -> None:
     config_file = bench.tmp / "edge-agent.toml"
     config_file.write_text(_toml(bench), encoding="utf-8")
     # The virtual CAN bus lives in this process, so run the CLI in-process.
@@ -164,7 +166,9 @@ def test_cli_json_all_pass_then_broken(bench: Bench, capsys: pytest.CaptureFixtu
     assert doc["checks"][0]["next_step"].startswith("start the broker")
 
 
-def test_cli_table_names_failing_line(bench: Bench, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_table_names_failing_line(
+    bench: LocalParts, capsys: pytest.CaptureFixture[str]
+) -> None:
     config_file = bench.tmp / "edge-agent.toml"
     config_file.write_text(_toml(bench), encoding="utf-8")
     (bench.tmp / "keys" / "station.key.pem").chmod(0o640)
@@ -175,7 +179,7 @@ def test_cli_table_names_failing_line(bench: Bench, capsys: pytest.CaptureFixtur
     assert "required check(s) failed: key" in out
 
 
-def _toml(bench: Bench) -> str:
+def _toml(bench: LocalParts) -> str:
     p = bench.plain
     mqtt = p["uplink"]["mqtt"]
     return f"""

@@ -16,7 +16,7 @@ from pathlib import Path
 from rich.console import Console
 
 from edge_agent.config import config_from_plain
-from edge_agent.sim.demo import DemoBench
+from edge_agent.sim.demo import DemoSimulators
 from edge_agent.sim.demo_packs import DEMO_PACKS
 from edge_agent.station.agent import StationAgent
 from edge_agent.station.workflow import StationSources
@@ -57,7 +57,7 @@ def test_demo_packs_identified_published_and_verified(
     statuses: list[dict[str, object]] = []
 
     async def main() -> None:
-        bench = DemoBench(tmp_path / "bench", Console(file=io.StringIO()))
+        bench = DemoSimulators(tmp_path / "bench", Console(file=io.StringIO()))
         await bench.start()
         assert bench.nodes is not None, "the node simulator must serve as the scale"
         sources = StationSources(

@@ -1,4 +1,4 @@
-"""A self-test bench of real local parts, and a config pointing at them."""
+"""Real local parts for the self-test, and a config pointing at them."""
 
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 
 
 @dataclass
-class Bench:
+class LocalParts:
     """Running parts plus the plain config that describes them."""
 
     tmp: Path
@@ -86,7 +86,7 @@ def scale_node(workdir: Path) -> Iterator[str]:
         loop.close()
 
 
-def start_bench(tmp: Path, stack: ExitStack) -> Bench:
+def start_bench(tmp: Path, stack: ExitStack) -> LocalParts:
     """Start Mosquitto, Modbus, a CAN sender and a scale node; write images, keys, profiles."""
     node_port = stack.enter_context(scale_node(tmp / "node"))
     broker = stack.enter_context(mosquitto(tmp / "broker"))
@@ -129,12 +129,12 @@ def start_bench(tmp: Path, stack: ExitStack) -> Bench:
             "outbox": {"min_free_disk_bytes": 1024},
         },
     }
-    return Bench(
+    return LocalParts(
         tmp=tmp, broker=broker, modbus=modbus, channel=channel, node_port=node_port, plain=plain
     )
 
 
-def bench_fixture(tmp_path: Path) -> Iterator[Bench]:
+def parts_fixture(tmp_path: Path) -> Iterator[LocalParts]:
     """Generator body for a pytest fixture."""
     with ExitStack() as stack:
         yield start_bench(tmp_path, stack)
