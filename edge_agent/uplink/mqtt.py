@@ -166,10 +166,14 @@ class MqttLink:
 
     def _arm_connack_timer(self, client: paho.Client) -> None:
         # some 3.1.1-only brokers (amqtt) never answer an MQTT 5 CONNECT that has a Will
+        if self._stopping.is_set():
+            return
         timer = threading.Timer(CONNACK_TIMEOUT_S, self._no_connack, args=(client,))
         timer.name = "edge-agent-connack-timer"
         timer.daemon = True
-        self._connack_timer = timer
+        previous, self._connack_timer = self._connack_timer, timer
+        if previous is not None:
+            previous.cancel()  # one timer per link: a reconnect replaces the last one
         timer.start()
 
     def _no_connack(self, client: paho.Client) -> None:

@@ -28,6 +28,7 @@ from edge_agent.sim.label_render import render_label
 from edge_agent.station.control import request_identify
 from edge_agent.uplink.topics import StationTopics
 from tests.station.procs import LineProcess, Service, run_cli, sim
+from tests.support.gateway import wait_until
 from tests.support.mosquitto import MosquittoBroker, RecordingSubscriber, free_port
 from tests.support.nodes import require_micropython
 from tests.support.station import (
@@ -221,7 +222,13 @@ def test_control_socket_validates_requests_serialises_identifies_and_exports_met
             assert _received(bench, event.event_id) == event
         assert {e.triage.transport_class for e in events} == {"normal", "damaged_defective"}
         url = f"http://127.0.0.1:{bench.metrics_port}/metrics"
-        text = urllib.request.urlopen(url, timeout=10).read().decode()
+
+        def scrape() -> str:
+            return urllib.request.urlopen(url, timeout=10).read().decode()
+
+        # PUBACK answers the request; the settler deletes the rows a moment later
+        assert wait_until(lambda: "edge_agent_uplink_outbox_depth 0.0" in scrape(), 30)
+        text = scrape()
         assert (
             'edge_agent_identifications_total{disposition="reuse_candidate",'
             'transport_class="normal"} 1.0' in text
