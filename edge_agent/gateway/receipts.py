@@ -115,7 +115,11 @@ def peek_event(message: bytes) -> tuple[str, str] | None:
     try:
         outer = cbor2.loads(message)
         value = outer.value if isinstance(outer, cbor2.CBORTag) else outer
-        if not isinstance(value, list) or len(value) != 4 or not isinstance(value[2], bytes):
+        if (
+            not isinstance(value, list | tuple)
+            or len(value) != 4
+            or not isinstance(value[2], bytes)
+        ):
             return None
         body = cbor2.loads(value[2])
     except Exception:  # any garbage: nothing to answer
