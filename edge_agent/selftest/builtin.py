@@ -8,9 +8,9 @@ from edge_agent.selftest.checks.broker import broker_required, check_broker
 from edge_agent.selftest.checks.camera import camera_required, check_camera
 from edge_agent.selftest.checks.clock import check_clock
 from edge_agent.selftest.checks.disk import check_disk
-from edge_agent.selftest.checks.outbox import check_outbox_rows
 from edge_agent.selftest.checks.key import check_signing_key
 from edge_agent.selftest.checks.modbus import check_modbus
+from edge_agent.selftest.checks.outbox import check_outbox_rows
 from edge_agent.selftest.checks.scale import check_scale
 from edge_agent.selftest.registry import always, never, register_check
 

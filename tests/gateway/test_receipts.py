@@ -90,7 +90,7 @@ def sample(uplink: StationUplink, name: str, labels: dict[str, str]) -> float:
     assert uplink.publisher.metrics is None
     assert uplink.receipts is not None
     metric = {"receipts": uplink.receipts.items, "ignored": uplink.receipts.ignored}[name]
-    return float(metric.labels(**labels)._value.get())  # noqa: SLF001
+    return float(metric.labels(**labels)._value.get())
 
 
 def test_accepted_receipt_clears_the_row_and_a_duplicate_is_answered_again(
@@ -144,8 +144,8 @@ def test_rejected_row_is_kept_listed_and_retried(rig: Rig, recorder: RecordingSu
     # st03's key is not trusted yet: the gateway rejects its event with unknown_kid
     store = TrustStore.load(rig.workdir / "trust.json")
     kid = rig.stations["st03"].signer.kid.hex()
-    store._entries.pop(kid)  # noqa: SLF001
-    store._keys.pop(bytes.fromhex(kid))  # noqa: SLF001
+    store._entries.pop(kid)
+    store._keys.pop(bytes.fromhex(kid))
     store.save()
     gw = started(rig)
     uplink = open_station(rig, "st03")

@@ -14,8 +14,8 @@ from edge_agent.selftest.checks.clock import check_clock
 from edge_agent.selftest.checks.disk import check_disk
 from edge_agent.selftest.checks.key import check_signing_key
 from edge_agent.selftest.checks.modbus import check_modbus
-from edge_agent.selftest.checks.outbox import check_outbox_rows
 from edge_agent.selftest.checks.nodes import check_nodes
+from edge_agent.selftest.checks.outbox import check_outbox_rows
 from edge_agent.selftest.checks.scale import check_scale
 
 __all__ = [
