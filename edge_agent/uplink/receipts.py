@@ -17,7 +17,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from edge_agent.errors import EdgeAgentError, VerificationError
 from edge_agent.signing.cose import KeyResolver
-from edge_agent.signing.receipts import ReceiptItem, verify_receipt
+from edge_agent.signing.receipts import Receipt, ReceiptItem, verify_receipt
 from edge_agent.uplink.outbox import STATES, Outbox
 
 log = logging.getLogger("edge_agent.uplink.receipts")
@@ -50,6 +50,8 @@ class ReceiptListener:
         self.on_replay: ReplayHandler | None = None
         #: called after rows became due again (the publisher rescans)
         self.on_due: Callable[[], None] | None = None
+        #: called (paho thread) with each receipt once applied: views, benchmarks
+        self.on_applied: Callable[[Receipt], None] | None = None
         r: Any = registry if registry is not None else CollectorRegistry()
         self.items = Counter(
             f"{prefix}_receipts", "receipt items applied, by status", ["status"], registry=r
@@ -103,6 +105,8 @@ class ReceiptListener:
                         log.exception("re-signing %s after a replay failed", item.event_id)
         if due and self.on_due is not None:
             self.on_due()
+        if self.on_applied is not None:
+            self.on_applied(receipt)
 
     def _ignore(self, reason: str, detail: str) -> None:
         self.ignored.labels(reason=reason).inc()

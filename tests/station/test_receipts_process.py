@@ -260,6 +260,8 @@ def test_sigkill_of_station_and_gateway_at_random_points_loses_nothing(site: Sit
         assert set(ids) <= unique
         assert not [k for k in unique if k.startswith(("BAD", "OTHER"))]
         duplicates = {k: v for k, v in counts.items() if v > 1}
-        print(f"{len(ids)} answered, {len(unique)} upstream, {len(duplicates)} forwarded twice")
+        print(
+            f"{len(set(ids))} answered, {len(unique)} upstream, {len(duplicates)} forwarded twice"
+        )
     finally:
         station.close()
