@@ -13,12 +13,12 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry, Counter
 
 from edge_agent.errors import EdgeAgentError, VerificationError
 from edge_agent.signing.cose import KeyResolver
 from edge_agent.signing.receipts import Receipt, ReceiptItem, verify_receipt
-from edge_agent.uplink.outbox import STATES, Outbox
+from edge_agent.uplink.outbox import Outbox
 
 log = logging.getLogger("edge_agent.uplink.receipts")
 
@@ -62,10 +62,9 @@ class ReceiptListener:
             ["reason"],
             registry=r,
         )
-        self.rows = Counter(f"{prefix}_recovered", "events re-signed after a replay", registry=r)
-        states = Gauge(f"{prefix}_outbox_rows", "outbox rows by state", ["state"], registry=r)
-        for state in STATES:
-            states.labels(state=state).set_function(_state_count(outbox, state))
+        self.recovered = Counter(
+            f"{prefix}_recovered", "events re-signed after a replay", registry=r
+        )
 
     def handle(self, topic: str, payload: bytes, retain: bool) -> None:
         """One message from the broker (never raises for bad input: it is counted instead)."""
@@ -99,7 +98,7 @@ class ReceiptListener:
                 if item.reason == "replay" and self.on_replay is not None:
                     try:
                         if self.on_replay(item):
-                            self.rows.inc()
+                            self.recovered.inc()
                             due = True
                     except Exception:  # keep the row rejected, visible to a person
                         log.exception("re-signing %s after a replay failed", item.event_id)
@@ -111,10 +110,3 @@ class ReceiptListener:
     def _ignore(self, reason: str, detail: str) -> None:
         self.ignored.labels(reason=reason).inc()
         log.warning("receipt ignored (%s): %s", reason, detail[:200])
-
-
-def _state_count(outbox: Outbox, state: str) -> Callable[[], float]:
-    def count() -> float:
-        return float(outbox.state_counts()[state])
-
-    return count

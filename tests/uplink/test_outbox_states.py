@@ -128,3 +128,22 @@ def _evidence() -> object:
     from edge_agent.uplink.outbox import OutboxMessage
 
     return OutboxMessage(E, b"jpeg", "k1")
+
+
+def test_metrics_count_rows_per_state(tmp_path: Path) -> None:
+    from prometheus_client import CollectorRegistry
+
+    from edge_agent.uplink.metrics import UplinkMetrics
+
+    registry = CollectorRegistry()
+    ob = Outbox(tmp_path / "o.sqlite3", receipts=True)
+    UplinkMetrics(registry).bind_outbox(ob)
+    ids = [ob.add(T, b"e", f"k{i}")[0] for i in range(3)]
+    ob.settle(delivered=ids[:2])
+    ob.apply_receipt([("k0", "rejected", "revoked")])
+
+    def rows(state: str) -> float | None:
+        return registry.get_sample_value("edge_agent_uplink_outbox_rows", {"state": state})
+
+    assert (rows("stored"), rows("sent"), rows("rejected"), rows("accepted")) == (1, 1, 1, 0)
+    ob.close()
