@@ -155,6 +155,7 @@ def test_rejected_row_is_kept_listed_and_retried(rig: Rig, recorder: RecordingSu
         assert wait_until(lambda: uplink.outbox.state_counts()["rejected"] == 1, 30)
         row = uplink.outbox.rows()[0]
         assert (row.key, row.state, row.reason) == (event_id, "rejected", "unknown_kid")
+        assert wait_until(lambda: uplink.outbox.rows()[0].attempts == 1, 20)  # settler commit
         time.sleep(1.5)  # longer than receipt_timeout_s: a rejected row is not re-sent
         assert uplink.outbox.rows()[0].attempts == 1
         listing = _cli("--path", str(outbox_file), "list")
