@@ -23,7 +23,11 @@ def register(sub: Any) -> None:
     listing.add_argument("--limit", type=int, default=50, help="at most this many rows")
     listing.add_argument("--json", action="store_true", help="one JSON object per line")
     listing.set_defaults(func=_list)
-    retry = commands.add_parser("retry", help="reset attempt counters so rows are sent at once")
+    retry = commands.add_parser(
+        "retry", help="send rows again at once (rejected and refused ones too)"
+    )
+    retry.add_argument("ids", nargs="*", type=int, metavar="ID", help="row ids (see outbox list)")
+    retry.add_argument("--all", action="store_true", help="every row (the default without ids)")
     retry.set_defaults(func=_retry)
 
 
@@ -46,6 +50,7 @@ def _report_corruption(outbox: Outbox) -> int:
 def _status(args: argparse.Namespace) -> int:
     with _open(args) as outbox:
         s = outbox.status()
+        states = outbox.state_counts()
         if args.json:
             print(
                 json.dumps(
@@ -55,6 +60,7 @@ def _status(args: argparse.Namespace) -> int:
                         "bytes": s.bytes,
                         "oldest_age_s": round(s.oldest_age_s, 3),
                         "max_attempts": s.max_attempts,
+                        "states": states,
                     },
                     sort_keys=True,
                 )
@@ -65,6 +71,7 @@ def _status(args: argparse.Namespace) -> int:
             print(f"bytes:        {s.bytes}")
             print(f"oldest age:   {s.oldest_age_s:.1f} s")
             print(f"max attempts: {s.max_attempts}")
+            print("states:       " + ", ".join(f"{k}={v}" for k, v in states.items()))
         return _report_corruption(outbox)
 
 
@@ -87,15 +94,19 @@ def _list(args: argparse.Namespace) -> int:
                             "created": created,
                             "attempts": r.attempts,
                             "last_error": r.last_error,
+                            "state": r.state,
+                            "reason": r.reason,
                         },
                         sort_keys=True,
                     )
                 )
             else:
                 err = f"  last error: {r.last_error}" if r.last_error else ""
+                if r.reason and r.reason != r.last_error:
+                    err += f"  reason: {r.reason}"
                 print(
-                    f"{r.id:>8}  {created}  attempts={r.attempts:<3} {len(r.payload):>7} B  "
-                    f"{r.key}  {r.topic}{err}"
+                    f"{r.id:>8}  {created}  {r.state:<8}  attempts={r.attempts:<3} "
+                    f"{len(r.payload):>7} B  {r.key}  {r.topic}{err}"
                 )
         if not rows and not args.json:
             print("outbox is empty")
@@ -104,6 +115,12 @@ def _list(args: argparse.Namespace) -> int:
 
 def _retry(args: argparse.Namespace) -> int:
     with _open(args) as outbox:
-        n = outbox.retry_all()
-        print(f"{n} events will be sent at the next opportunity")
+        if args.ids and args.all:
+            print("error: give row ids or --all, not both")
+            return 2
+        n = outbox.retry(args.ids or None)
+        if args.ids and n == 0:
+            print(f"error: no row with id {' '.join(map(str, args.ids))}")
+            return 1
+        print(f"{n} rows will be sent at the next opportunity")
         return _report_corruption(outbox)

@@ -17,9 +17,11 @@ from pathlib import Path
 from edge_agent.errors import EdgeAgentError
 from edge_agent.gateway.admission import Admission, Forward, Hold, Reject
 from edge_agent.gateway.metrics import GatewayMetrics
+from edge_agent.gateway.receipts import ReceiptSender
 from edge_agent.gateway.settings import GatewaySettings
 from edge_agent.gateway.site import SiteMessage, SiteSubscriber
 from edge_agent.gateway.state import GatewayState
+from edge_agent.signing.keys import load_signer
 from edge_agent.signing.trust import TrustStore
 from edge_agent.uplink.mqtt_client import check_tls_files
 from edge_agent.uplink.outbox import Outbox, OutboxMessage
@@ -38,6 +40,8 @@ class Gateway:
         # bad TLS paths fail here, before any database is opened
         check_tls_files(settings.site_mqtt.tls, config_key=SITE_KEY)
         check_tls_files(settings.upstream_mqtt.tls, config_key=UPSTREAM_KEY)
+        # a missing or unsafe receipt key fails here too (KeyFileError names the file)
+        signer = load_signer(settings.receipt_key_dir) if settings.receipt_key_dir else None
         self.settings = settings
         self.metrics = metrics or GatewayMetrics()
         self.state = GatewayState(settings.state_path)
@@ -60,6 +64,17 @@ class Gateway:
             ack_batch=256,
             ack_flush_s=0.02,
         )
+        self.receipts: ReceiptSender | None = None
+        if signer is not None:
+            self.receipts = ReceiptSender(
+                signer,
+                prefix=settings.site_mqtt.topic_prefix,
+                state=self.state,
+                publish=lambda topic, payload: self.site.publish(topic, payload, qos=1),
+                registry=self.metrics.registry,
+            )
+        else:
+            log.warning("gateway.receipt_key_dir not set: no receipts are sent to stations")
         self.metrics.held_evidence.set_function(lambda: float(len(self._held)))
         self.metrics.site_connected.set_function(lambda: float(self.site.connected.is_set()))
         self._held: list[tuple[SiteMessage, float]] = []
@@ -183,6 +198,8 @@ class Gateway:
             self._held = held
             return False
         self.site.ack(done)
+        if self.receipts is not None:
+            self.receipts.send(forwards, [(m.topic, m.payload, r) for m, r in rejects])
         # One counter update per kind and batch; the debug line only when debug is on (its
         # extra dict costs about as much as the counter).
         events = sum(1 for f in forwards if f.kind == "event")

@@ -45,3 +45,8 @@ def upstream_topic(prefix: str, topic: SiteTopic) -> str:
     if topic.kind == "event":
         return f"{base}/event"
     return f"{base}/evidence/{topic.event_id}"
+
+
+def receipt_topic(prefix: str, site: str, station: str) -> str:
+    """Where the gateway publishes receipts for one station (on the site broker)."""
+    return f"{prefix}/{site}/{station}/receipt"

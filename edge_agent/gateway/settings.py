@@ -30,6 +30,10 @@ class GatewaySettings:
     # Rejected messages are re-published (QoS 0, raw bytes) on the SITE broker under
     # "<quarantine_topic>/<reason>" when this is set; empty turns it off.
     quarantine_topic: str = ""
+    # Signed receipts to the stations (accepted / rejected with the reason) need the gateway's
+    # own key: `edge-agent keys init --dir <receipt_key_dir>`. Unset: no receipts are sent,
+    # and stations with uplink.receipts = "required" keep their events (re-sent, never dropped).
+    receipt_key_dir: Path | None = None
     # Messages verified and committed per transaction (one fsync per batch, then the acks).
     batch_max: int = bounded(1, 10_000, default=200)
     # Evidence that arrives before its event is held (unacknowledged) this long, then rejected.

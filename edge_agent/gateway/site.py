@@ -165,9 +165,9 @@ class SiteSubscriber:
                 if m.qos and m.generation == self.generation:
                     self._client.ack(m.mid, m.qos)
 
-    def publish(self, topic: str, payload: bytes) -> None:
-        """Fire-and-forget publish on the site broker (QoS 0), e.g. the quarantine topic."""
-        self._client.publish(topic, payload, qos=0)
+    def publish(self, topic: str, payload: bytes, *, qos: int = 0) -> None:
+        """Publish on the site broker: QoS 0 for the quarantine copy, QoS 1 for receipts."""
+        self._client.publish(topic, payload, qos=qos)
 
     def _on_connect(
         self, client: mqtt.Client, _u: Any, _f: Any, reason: ReasonCode, _p: Any

@@ -10,6 +10,7 @@ from edge_agent.selftest.checks.clock import check_clock
 from edge_agent.selftest.checks.disk import check_disk
 from edge_agent.selftest.checks.key import check_signing_key
 from edge_agent.selftest.checks.modbus import check_modbus
+from edge_agent.selftest.checks.outbox import check_outbox_rows
 from edge_agent.selftest.checks.scale import check_scale
 from edge_agent.selftest.registry import always, never, register_check
 
@@ -88,5 +89,14 @@ def register_builtin_checks() -> None:
         required=always,
         timeout_s=5,
         order=90,
+        replace=True,
+    )
+    register_check(
+        "outbox",
+        check_outbox_rows,
+        title="Outbox rows",
+        required=never,
+        timeout_s=5,
+        order=95,
         replace=True,
     )

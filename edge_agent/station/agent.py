@@ -26,8 +26,9 @@ from edge_agent.model import (
     WeightReading,
 )
 from edge_agent.signing.keys import load_signer
-from edge_agent.station.boot import next_boot_epoch
+from edge_agent.station.boot import BootCounter, next_boot_epoch
 from edge_agent.station.metrics import StationMetrics
+from edge_agent.station.recovery import ReplayRecovery
 from edge_agent.station.settings import StationConfig
 from edge_agent.station.workflow import (
     IdentificationResult,
@@ -122,7 +123,11 @@ class StationAgent:
             raise StationError(
                 f"{exc}; create the station key with: edge-agent keys init --dir {cfg.signing.key_dir}"
             ) from None
-        boot_epoch = next_boot_epoch(cfg.station.data_dir)
+        # a copy beside the key survives the loss of the data folder; the larger one wins
+        boot_epoch = next_boot_epoch(cfg.station.data_dir, cfg.signing.key_dir)
+        counter = BootCounter(
+            boot_epoch, data_dir=cfg.station.data_dir, key_dir=cfg.signing.key_dir
+        )
         uplink = station_uplink(
             site=cfg.station.site,
             station=cfg.station.station,
@@ -132,6 +137,10 @@ class StationAgent:
         )
         self.topics, self.outbox, self.publisher = uplink.topics, uplink.outbox, uplink.publisher
         self._stack.callback(self.outbox.close)
+        if uplink.receipts is not None:
+            uplink.receipts.on_replay = ReplayRecovery(
+                outbox=self.outbox, signer=signer, counter=counter
+            )
         if self.outbox.corruption is not None:
             log.error("%s", self.outbox.corruption)
         self.publisher.start()
@@ -143,7 +152,7 @@ class StationAgent:
             sources=sources,
             signer=signer,
             sink=self.sink,
-            boot_epoch=boot_epoch,
+            boot_epoch=counter,
             profile=self.profile,
         )
         self.metrics.serve(cfg.metrics.host, cfg.metrics.port)

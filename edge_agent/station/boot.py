@@ -10,6 +10,7 @@ import ctypes
 import ctypes.util
 import functools
 import itertools
+import logging
 import os
 import threading
 from pathlib import Path
@@ -18,31 +19,97 @@ from edge_agent.errors import StationError
 from edge_agent.model import ClockState
 
 BOOT_FILE = "boot_epoch"
+log = logging.getLogger(__name__)
 
 
-def next_boot_epoch(data_dir: Path) -> int:
-    """Increment and durably store the boot epoch; returns the new value."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    path = data_dir / BOOT_FILE
+def _read_epoch(path: Path) -> int:
     try:
-        current = int(path.read_text(encoding="ascii").strip() or "0")
+        return int(path.read_text(encoding="ascii").strip() or "0")
     except FileNotFoundError:
-        current = 0
+        return 0
     except (OSError, ValueError) as exc:
         raise StationError(f"boot epoch file {path} unreadable: {exc}") from None
-    new = current + 1
+
+
+def _write_epoch(directory: Path, value: int) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / BOOT_FILE
     tmp = path.with_suffix(".tmp")
     with open(tmp, "w", encoding="ascii") as fh:
-        fh.write(f"{new}\n")
+        fh.write(f"{value}\n")
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
-    dir_fd = os.open(data_dir, os.O_RDONLY)
+    dir_fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def store_boot_epoch(value: int, data_dir: Path, key_dir: Path | None = None) -> None:
+    """Durably store the boot epoch in the data directory and (a copy) beside the key."""
+    _write_epoch(data_dir, value)
+    if key_dir is not None:
+        try:
+            _write_epoch(key_dir, value)
+        except OSError as exc:  # a read-only key dir: the data dir copy still counts
+            log.warning("cannot keep a copy of the boot epoch in %s: %s", key_dir, exc)
+
+
+def next_boot_epoch(data_dir: Path, key_dir: Path | None = None) -> int:
+    """Increment and durably store the boot epoch; returns the new value.
+
+    The epoch is read from the data directory and from the copy beside the signing key and the
+    larger one wins, so losing the data folder (or only its boot_epoch file) never makes the
+    key sign under an epoch it used before.
+    """
+    data_dir.mkdir(parents=True, exist_ok=True)
+    current = _read_epoch(data_dir / BOOT_FILE)
+    if key_dir is not None:
+        current = max(current, _read_epoch(key_dir / BOOT_FILE))
+    new = current + 1
+    store_boot_epoch(new, data_dir, key_dir)
     return new
+
+
+class BootCounter:
+    """The (boot_epoch, seq) every signed event takes; the epoch can move forward at runtime
+    when the gateway reports it accepted a newer one (a lost boot_epoch file)."""
+
+    def __init__(
+        self, epoch: int, *, data_dir: Path | None = None, key_dir: Path | None = None
+    ) -> None:
+        self._epoch = epoch
+        self._seq = 0
+        self._data_dir = data_dir
+        self._key_dir = key_dir
+        self._lock = threading.Lock()
+
+    @property
+    def epoch(self) -> int:
+        """The boot epoch events are signed under now."""
+        return self._epoch
+
+    def next(self) -> tuple[int, int]:
+        """The next (epoch, seq) pair."""
+        with self._lock:
+            self._seq += 1
+            return self._epoch, self._seq
+
+    def move_above(self, epoch: int) -> tuple[int, int]:
+        """Continue above ``epoch`` (stored durably first), then the next (epoch, seq)."""
+        with self._lock:
+            if self._epoch <= epoch:
+                new = epoch + 1
+                if self._data_dir is not None:
+                    store_boot_epoch(new, self._data_dir, self._key_dir)
+                log.warning(
+                    "boot epoch moved from %d to %d (gateway had %d)", self._epoch, new, epoch
+                )
+                self._epoch, self._seq = new, 0
+            self._seq += 1
+            return self._epoch, self._seq
 
 
 class Sequence:

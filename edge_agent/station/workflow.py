@@ -29,7 +29,7 @@ from edge_agent.model import (
 from edge_agent.signing.events import sign_event
 from edge_agent.signing.signer import Signer
 from edge_agent.station.assemble import EventContext, build_event
-from edge_agent.station.boot import Sequence, clock_state
+from edge_agent.station.boot import BootCounter, clock_state
 from edge_agent.station.intake import intake_record
 from edge_agent.station.reconcile import reconcile
 from edge_agent.station.settings import SourcePolicy, StationSettings
@@ -87,15 +87,16 @@ class IdentificationWorkflow:
         sources: StationSources,
         signer: Signer,
         sink: EventSink,
-        boot_epoch: int,
+        boot_epoch: int | BootCounter,
         profile: PackProfile | None = None,
     ) -> None:
         self._settings = settings
         self._sources = sources
         self._signer = signer
         self._sink = sink
-        self._boot_epoch = boot_epoch
-        self._seq = Sequence()
+        self._counter = (
+            boot_epoch if isinstance(boot_epoch, BootCounter) else BootCounter(boot_epoch)
+        )
         self._profile = profile
         self._lock = asyncio.Lock()
 
@@ -162,12 +163,13 @@ class IdentificationWorkflow:
             technician=technician,
             observations=[Observation(what=o, by=by) for o in observations],
         )
+        epoch, seq = self._counter.next()
         ctx = EventContext(
             site=s.site,
             station=s.station,
             kid_hex=self._signer.kid.hex(),
-            boot_epoch=self._boot_epoch,
-            seq=self._seq.next(),
+            boot_epoch=epoch,
+            seq=seq,
             clock_state=clock_state(),
         )
         event = build_event(

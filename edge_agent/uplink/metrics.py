@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from edge_agent.uplink.outbox import Outbox
+from edge_agent.uplink.outbox import STATES, Outbox
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 60, 600)
 
@@ -43,9 +44,24 @@ class UplinkMetrics:
             f"{prefix}_inflight", "messages published, awaiting PUBACK", registry=r
         )
         self.connected = Gauge(f"{prefix}_connected", "1 while connected to the broker", registry=r)
+        self.rows = Gauge(
+            f"{prefix}_outbox_rows",
+            "outbox rows by state (stored, sent, accepted, rejected, refused)",
+            ["state"],
+            registry=r,
+        )
 
     def bind_outbox(self, outbox: Outbox) -> None:
         """Read depth, age and bytes from ``outbox`` at scrape time."""
         self.depth.set_function(lambda: float(outbox.depth))
         self.oldest_age.set_function(lambda: outbox.status().oldest_age_s)
         self.bytes.set_function(lambda: float(outbox.status().bytes))
+        for state in STATES:
+            self.rows.labels(state=state).set_function(_state_count(outbox, state))
+
+
+def _state_count(outbox: Outbox, state: str) -> Callable[[], float]:
+    def count() -> float:
+        return float(outbox.state_counts()[state])
+
+    return count

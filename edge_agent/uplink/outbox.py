@@ -1,4 +1,11 @@
-"""Durable SQLite outbox: a message is committed here before it is published, deleted on PUBACK.
+"""Durable SQLite outbox: a message is committed here before it is published.
+
+Without receipts a row is deleted on PUBACK. With receipts (``Outbox(receipts=True)``, the
+station behind a site gateway) a row goes through states: ``stored`` -> ``sent`` (PUBACK) ->
+deleted when the gateway's signed receipt says ``accepted``; ``rejected`` (receipt, with the
+reason) stays until a person retries it; ``refused`` (the broker's PUBACK failure) stays with
+the reason and is retried with back-off; a ``sent`` row without a receipt for
+``receipt_timeout_s`` is due again.
 
 The table is the source of truth (paho keeps unacknowledged messages only in memory). Rows are
 sent in ``id`` order; ``key`` (the event id) lets receivers de-duplicate, and companion rows (an
@@ -42,8 +49,15 @@ CREATE TABLE IF NOT EXISTS outbox (
     UNIQUE (key, topic)
 );
 """
+# Columns added after the first release: ALTER TABLE on open, so an old file opens as it is.
+_MIGRATIONS = (
+    ("state", "TEXT NOT NULL DEFAULT 'stored'"),
+    ("state_at", "REAL"),
+    ("reason", "TEXT"),
+)
+STATES = ("stored", "sent", "accepted", "rejected", "refused")
 _CORRUPT_CODES = {"SQLITE_CORRUPT", "SQLITE_NOTADB"}
-_ROW_COLUMNS = "id, topic, payload, key, created, attempts, last_attempt, last_error"
+_ROW_COLUMNS = "id, topic, payload, key, created, attempts, last_attempt, last_error, state, reason"
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +81,8 @@ class OutboxRow:
     attempts: int
     last_attempt: float | None
     last_error: str | None
+    state: str = "stored"
+    reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,9 +106,14 @@ class Outbox:
         *,
         max_page_count: int | None = None,
         clock: Callable[[], float] = time.time,
+        receipts: bool = False,
+        receipt_timeout_s: float = 30.0,
     ) -> None:
         self.path = Path(path)
         self.settings = settings or OutboxSettings()
+        #: rows stay after PUBACK (state ``sent``) until a receipt accepts their key
+        self.receipts = receipts
+        self.receipt_timeout_s = receipt_timeout_s
         self._clock = clock
         self._max_page_count = max_page_count
         #: set when the file at open was corrupt and has been moved aside
@@ -126,6 +147,14 @@ class Outbox:
         if self._max_page_count is not None:
             conn.execute(f"PRAGMA max_page_count={int(self._max_page_count)}").fetchone()
         conn.executescript(_SCHEMA)
+        have = {row[1] for row in conn.execute("PRAGMA table_info(outbox)")}
+        for name, decl in _MIGRATIONS:
+            if name not in have:
+                try:
+                    conn.execute(f"ALTER TABLE outbox ADD COLUMN {name} {decl}")
+                except sqlite3.OperationalError as exc:  # the other connection just did it
+                    if "duplicate column" not in str(exc):
+                        raise
         return conn
 
     def _open_checked(self) -> sqlite3.Connection:
@@ -267,24 +296,33 @@ class Outbox:
 
         def apply(conn: sqlite3.Connection) -> tuple[list[int], int, int]:
             removed = removed_bytes = 0
+            # with receipts a PUBACK only marks the row sent (deleted if already accepted)
+            only = " AND state = 'accepted'" if self.receipts else ""
             for i in range(0, len(done), 500):
                 chunk = done[i : i + 500]
                 marks = ",".join("?" * len(chunk))
                 row = conn.execute(
                     "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM outbox"  # noqa: S608
-                    f" WHERE id IN ({marks})",
+                    f" WHERE id IN ({marks}){only}",
                     chunk,
                 ).fetchone()
                 removed += row[0]
                 removed_bytes += row[1]
-                conn.execute(f"DELETE FROM outbox WHERE id IN ({marks})", chunk)  # noqa: S608
+                conn.execute(f"DELETE FROM outbox WHERE id IN ({marks}){only}", chunk)  # noqa: S608
+                if self.receipts:
+                    conn.execute(
+                        "UPDATE outbox SET state = 'sent', state_at = ?, next_attempt = ?,"  # noqa: S608
+                        f" last_error = NULL WHERE id IN ({marks}) AND state IN ('stored', 'refused')",
+                        [now, now + self.receipt_timeout_s, *chunk],
+                    )
             conn.executemany(
                 "UPDATE outbox SET attempts = attempts + 1, last_attempt = ? WHERE id = ?",
                 [(now, i) for i in tried],
             )
             conn.executemany(
-                "UPDATE outbox SET next_attempt = ?, last_error = ? WHERE id = ?",
-                [(when, err, i) for i, when, err in bad],
+                "UPDATE outbox SET next_attempt = ?, last_error = ?, state = 'refused',"
+                " reason = ?, state_at = ? WHERE id = ? AND state != 'rejected'",
+                [(when, err, err, now, i) for i, when, err in bad],
             )
             self._pending_count -= removed
             self._pending_bytes -= removed_bytes
@@ -294,14 +332,106 @@ class Outbox:
 
     def retry_all(self) -> int:
         """Reset attempt counters and back-off so every row is sent at once; returns row count."""
+        return self.retry()
+
+    def retry(self, ids: Iterable[int] | None = None) -> int:
+        """Send rows again at once (all rows, or those ``ids`` and their companions): rejected
+        and refused rows go back to ``stored``; returns the number of rows reset."""
+        wanted = None if ids is None else list(ids)
 
         def apply(conn: sqlite3.Connection) -> int:
-            cur = conn.execute(
-                "UPDATE outbox SET attempts = 0, next_attempt = 0, last_error = NULL"
+            reset = (
+                "UPDATE outbox SET attempts = 0, next_attempt = 0, last_error = NULL,"
+                " reason = NULL, state = CASE WHEN state IN ('rejected', 'refused')"
+                " THEN 'stored' ELSE state END, state_at = ?"
             )
-            return cur.rowcount
+            if wanted is None:
+                return conn.execute(reset, (self._clock(),)).rowcount
+            n = 0
+            for row_id in wanted:
+                n += conn.execute(
+                    reset + " WHERE key = (SELECT key FROM outbox WHERE id = ?)",  # noqa: S608
+                    (self._clock(), row_id),
+                ).rowcount
+            return n
 
         return self._writer.run(apply)
+
+    def apply_receipt(self, outcomes: Sequence[tuple[str, str, str | None]]) -> int:
+        """Apply receipt outcomes ``(key, status, reason)`` in one transaction: ``accepted``
+        deletes the key's PUBACKed rows (the others go when PUBACKed), ``rejected`` keeps them
+        with the reason; returns the number of rows whose state changed."""
+        now = self._clock()
+
+        def apply(conn: sqlite3.Connection) -> tuple[int, int, int]:
+            changed = removed = removed_bytes = 0
+            for key, status, reason in outcomes:
+                if status == "accepted":
+                    row = conn.execute(
+                        "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM outbox"
+                        " WHERE key = ? AND state IN ('sent', 'rejected')",
+                        (key,),
+                    ).fetchone()
+                    removed += row[0]
+                    removed_bytes += row[1]
+                    conn.execute(
+                        "DELETE FROM outbox WHERE key = ? AND state IN ('sent', 'rejected')",
+                        (key,),
+                    )
+                    changed += row[0]
+                    changed += conn.execute(
+                        "UPDATE outbox SET state = 'accepted', state_at = ? WHERE key = ?",
+                        (now, key),
+                    ).rowcount
+                else:
+                    changed += conn.execute(
+                        "UPDATE outbox SET state = 'rejected', reason = ?, state_at = ?,"
+                        " last_error = ? WHERE key = ? AND state != 'accepted'",
+                        (reason or "rejected", now, reason, key),
+                    ).rowcount
+            self._pending_count -= removed
+            self._pending_bytes -= removed_bytes
+            return changed, -removed, -removed_bytes
+
+        changed, _, _ = self._writer.run(
+            apply, on_commit=lambda r: self._count_added(([], r[1], r[2]))
+        )
+        return changed
+
+    def replace_payload(self, row_id: int, payload: bytes) -> None:
+        """Swap a row's bytes (an event re-signed under a new epoch) and make it due now."""
+
+        def apply(conn: sqlite3.Connection) -> tuple[list[int], int, int]:
+            old = conn.execute("SELECT size FROM outbox WHERE id = ?", (row_id,)).fetchone()
+            if old is None:
+                return [], 0, 0
+            conn.execute(
+                "UPDATE outbox SET payload = ?, size = ?, state = 'stored', reason = NULL,"
+                " last_error = NULL, next_attempt = 0, attempts = 0, state_at = ? WHERE id = ?",
+                (bytes(payload), len(payload), self._clock(), row_id),
+            )
+            return [], 0, len(payload) - int(old[0])
+
+        self._writer.run(apply, on_commit=self._count_added)
+
+    def state_counts(self) -> dict[str, int]:
+        """Rows per state (every state named, zero when none)."""
+        with self._rlock:
+            rows = self._rconn.execute(
+                "SELECT state, COUNT(*) FROM outbox GROUP BY state"
+            ).fetchall()
+        counts = dict.fromkeys(STATES, 0)
+        counts.update({str(state): int(n) for state, n in rows})
+        return counts
+
+    def rows_for(self, key: str) -> list[OutboxRow]:
+        """The stored rows of one key (event and companions)."""
+        with self._rlock:
+            rows = self._rconn.execute(
+                f"SELECT {_ROW_COLUMNS} FROM outbox WHERE key = ? ORDER BY id",  # noqa: S608
+                (key,),
+            ).fetchall()
+        return [OutboxRow(*r) for r in rows]
 
     @property
     def transactions(self) -> int:
@@ -321,7 +451,8 @@ class Outbox:
             rows = self._rconn.execute(
                 f"SELECT {_ROW_COLUMNS} FROM ("  # noqa: S608
                 f" SELECT {_ROW_COLUMNS}, SUM(size) OVER (ORDER BY id) AS running, size"
-                " FROM outbox WHERE id > ? AND next_attempt <= ? ORDER BY id LIMIT ?"
+                " FROM outbox WHERE id > ? AND next_attempt <= ? AND state != 'rejected'"
+                " ORDER BY id LIMIT ?"
                 ") WHERE running - size < ? ORDER BY id",
                 (after_id, when, limit, budget),
             ).fetchall()

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from edge_agent.errors import OutboxError, PublishError
 from edge_agent.uplink.deliveries import DeliveryTracker
 from edge_agent.uplink.metrics import UplinkMetrics
-from edge_agent.uplink.mqtt import LinkEvent, MqttLink, StatusMessages
+from edge_agent.uplink.mqtt import LinkEvent, MessageHandler, MqttLink, StatusMessages
 from edge_agent.uplink.outbox import Outbox, OutboxMessage
 from edge_agent.uplink.retry import AckExpiry, Backoff
 from edge_agent.uplink.send_window import Flight, RowFeed, SendWindow
@@ -65,6 +65,8 @@ class OutboxPublisher:
         retry_max_s: float | None = None,
         rescan_s: float = 5.0,
         config_key: str = "uplink.mqtt",
+        subscriptions: Sequence[str] = (),
+        on_message: MessageHandler | None = None,
     ) -> None:
         self.outbox = outbox
         self.stats = PublisherStats()
@@ -78,6 +80,8 @@ class OutboxPublisher:
             sink=self._events.put,
             status=status,
             config_key=config_key,
+            subscriptions=subscriptions,
+            on_message=on_message,
         )
         # drainer-thread state; keyword arguments override the config (tests use short times)
         self.window = SendWindow(settings.max_inflight, settings.max_inflight_bytes)
@@ -124,6 +128,10 @@ class OutboxPublisher:
             self._thread = None
         self._settler.stop(timeout)
         self.link.stop(timeout)
+
+    def rescan(self) -> None:
+        """Look at the outbox again from the first row (rows became due: a retry, re-signing)."""
+        self._events.put(LinkEvent("rescan"))
 
     def on_delivered(self, callback: DeliveredCallback) -> None:
         """Call ``callback(row_id, key, latency_s)`` (drainer thread) after each PUBACK."""
@@ -248,6 +256,8 @@ class OutboxPublisher:
         elif event.kind == "disconnected":
             if self.metrics is not None:
                 self.metrics.reconnects.inc()
+        elif event.kind == "rescan":
+            self._feed.rewind()
         elif event.kind == "settled":
             self._settler.settled()
         elif event.kind == "reset":  # a new paho client: its predecessor's mids are gone
@@ -274,6 +284,8 @@ class OutboxPublisher:
             )
             return
         self._settler.delivered(flight.row_id)
+        if self.outbox.receipts:  # no receipt by then: the row is due again
+            self._feed.rescan_by(time.monotonic() + self.outbox.receipt_timeout_s + 0.01)
         self._delivered(flight)
 
     def _delivered(self, flight: Flight) -> None:

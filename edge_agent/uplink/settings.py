@@ -61,3 +61,20 @@ class UplinkSettings:
 
     mqtt: MqttSettings = field(default_factory=MqttSettings)
     outbox: OutboxSettings = field(default_factory=OutboxSettings)
+    # End-to-end receipts from a site gateway. "required": a row leaves the outbox only on
+    # the gateway's signed "accepted" receipt; "off": on the broker's PUBACK (a direct
+    # broker, weaker: a PUBACK only says the bytes arrived); "auto": required exactly when
+    # receipts_trust is set.
+    receipts: Literal["auto", "required", "off"] = "auto"
+    # Trust store (JSON, `edge-agent keys trust --store FILE --add gateway.pub.pem`) of the
+    # gateway keys whose receipts this station believes.
+    receipts_trust: Path | None = None
+    # A row sent (PUBACKed) without a receipt this long is sent again.
+    receipt_timeout_s: float = bounded(0.1, 86400.0, default=30.0)
+
+    @property
+    def receipts_required(self) -> bool:
+        """Whether rows wait for the gateway's receipt."""
+        if self.receipts == "auto":
+            return self.receipts_trust is not None
+        return self.receipts == "required"

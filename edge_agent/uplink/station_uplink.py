@@ -7,10 +7,13 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
+from edge_agent.errors import ConfigError
+from edge_agent.signing.trust import TrustStore
 from edge_agent.uplink.metrics import UplinkMetrics
 from edge_agent.uplink.mqtt import status_messages
 from edge_agent.uplink.outbox import Outbox, outbox_path
 from edge_agent.uplink.publisher import OutboxPublisher
+from edge_agent.uplink.receipts import ReceiptListener
 from edge_agent.uplink.settings import UplinkSettings
 from edge_agent.uplink.topics import StationTopics
 
@@ -21,6 +24,7 @@ class StationUplink:
 
     publisher: OutboxPublisher
     topics: StationTopics
+    receipts: ReceiptListener | None = None
 
     @property
     def outbox(self) -> Outbox:
@@ -39,13 +43,54 @@ def station_uplink(
     """Open the outbox (moving a corrupt one aside) and build a not yet started publisher."""
     topics = StationTopics(site, station, prefix=settings.mqtt.topic_prefix)
     client_id = settings.mqtt.client_id or f"edge-agent-{topics.site}-{topics.station}"
-    outbox = Outbox(outbox_path(settings.outbox, data_dir), settings.outbox)
+    trust = receipts_trust(settings) if settings.receipts_required else None
+    outbox = Outbox(
+        outbox_path(settings.outbox, data_dir),
+        settings.outbox,
+        receipts=trust is not None,
+        receipt_timeout_s=settings.receipt_timeout_s,
+    )
     metrics = UplinkMetrics(registry) if registry is not None else None
+    listener = None
+    if trust is not None:
+        listener = ReceiptListener(
+            outbox,
+            trust,
+            topic=topics.receipt,
+            site=topics.site,
+            station=topics.station,
+            registry=metrics.registry if metrics is not None else None,
+        )
     publisher = OutboxPublisher(
         outbox,
         settings.mqtt,
         client_id=client_id,
         status=status_messages(topics.status, client_id),
         metrics=metrics,
+        subscriptions=[topics.receipt] if listener is not None else (),
+        on_message=listener.handle if listener is not None else None,
     )
-    return StationUplink(publisher=publisher, topics=topics)
+    if listener is not None:
+        listener.on_due = publisher.rescan
+    return StationUplink(publisher=publisher, topics=topics, receipts=listener)
+
+
+def receipts_trust(settings: UplinkSettings) -> TrustStore:
+    """The gateway keys whose receipts count; ConfigError when unset, missing or invalid."""
+    path = settings.receipts_trust
+    if path is None:
+        raise ConfigError(
+            'uplink.receipts = "required" needs uplink.receipts_trust (the gateway keys)',
+            key_path="uplink.receipts_trust",
+        )
+    path = path.expanduser()
+    if not path.is_file():
+        raise ConfigError(
+            f"receipts trust store {path} does not exist", key_path="uplink.receipts_trust"
+        )
+    store = TrustStore.load(path)
+    if not store.entries():
+        raise ConfigError(
+            f"receipts trust store {path} holds no gateway key", key_path="uplink.receipts_trust"
+        )
+    return store

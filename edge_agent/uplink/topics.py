@@ -47,6 +47,11 @@ class StationTopics:
         """Retained birth/offline status topic (Last Will)."""
         return f"{self.base}/status"
 
+    @property
+    def receipt(self) -> str:
+        """Topic of the gateway's signed receipts for this station (read only)."""
+        return f"{self.base}/receipt"
+
     def evidence(self, event_id: str) -> str:
         """Topic of the label photo that belongs to ``event_id``."""
         if not _EVENT_ID.fullmatch(event_id):

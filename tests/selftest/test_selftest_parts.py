@@ -36,6 +36,7 @@ def test_all_parts_up_pass_and_exit_zero(bench: LocalParts) -> None:
         "key": "PASS",
         "clock": "PASS",
         "disk": "PASS",
+        "outbox": "PASS",
     }
     assert report.exit_code == 0
     assert "register 0 = [1000, 1001]" in report.result("modbus").detail

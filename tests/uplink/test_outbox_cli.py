@@ -34,15 +34,39 @@ def test_status_list_retry(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [r["key"] for r in rows] == ["evt-0", "evt-1", "evt-2"]
     assert rows[0]["last_error"] == "Not authorized" and rows[0]["attempts"] == 1
+    assert [r["state"] for r in rows] == ["refused", "stored", "stored"]
+    assert rows[0]["reason"] == "Not authorized"
 
     assert main(["--config", str(cfg), "outbox", "list"]) == 0
     text = capsys.readouterr().out
-    assert "evt-0" in text and "last error: Not authorized" in text
+    assert "evt-0" in text and "last error: Not authorized" in text and "refused" in text
 
     assert main(["--config", str(cfg), "outbox", "retry"]) == 0
-    assert "3 events" in capsys.readouterr().out
+    assert "3 rows" in capsys.readouterr().out
     ob = Outbox(tmp_path / "data" / "outbox.sqlite3")
     assert [r.attempts for r in ob.fetch(0, 10)] == [0, 0, 0]  # all due again, none backing off
+    assert [r.state for r in ob.rows()] == ["stored"] * 3
+    ob.close()
+
+
+def test_retry_one_rejected_row_by_id(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = _config(tmp_path)
+    ob = Outbox(tmp_path / "data" / "outbox.sqlite3", receipts=True)
+    ids = [ob.add(T, b"x" * 10, f"evt-{i}")[0] for i in range(2)]
+    ob.settle(delivered=ids)
+    ob.apply_receipt([("evt-0", "rejected", "unknown_kid"), ("evt-1", "rejected", "revoked")])
+    ob.close()
+    assert main(["--config", str(cfg), "outbox", "list"]) == 0
+    text = capsys.readouterr().out
+    assert text.count("rejected") == 2 and "unknown_kid" in text and "revoked" in text
+    assert main(["--config", str(cfg), "outbox", "retry", str(ids[0])]) == 0
+    assert "1 rows" in capsys.readouterr().out
+    assert main(["--config", str(cfg), "outbox", "retry", "999"]) == 1
+    assert main(["--config", str(cfg), "outbox", "retry", "1", "--all"]) == 2
+    capsys.readouterr()
+    ob = Outbox(tmp_path / "data" / "outbox.sqlite3")
+    assert [(r.key, r.state) for r in ob.rows()] == [("evt-0", "stored"), ("evt-1", "rejected")]
+    assert [r.key for r in ob.fetch(0, 10)] == ["evt-0"]  # a rejected row waits for a person
     ob.close()
 
 

@@ -2,7 +2,8 @@
 
 can (the station's bus opener, then the BMS probe through the pack profile's source), modbus
 (the agent's ModbusLink), camera (the Camera seam and vision.quality), nodes and scale (the
-node link), broker (the MQTT client), key, clock, disk (the outbox's filesystem); bms holds the
+node link), broker (the MQTT client), key, clock, disk (the outbox's filesystem),
+outbox (rows the gateway rejected); bms holds the
 pack-profile helpers shared by can and modbus.
 """
 
@@ -14,6 +15,7 @@ from edge_agent.selftest.checks.disk import check_disk
 from edge_agent.selftest.checks.key import check_signing_key
 from edge_agent.selftest.checks.modbus import check_modbus
 from edge_agent.selftest.checks.nodes import check_nodes
+from edge_agent.selftest.checks.outbox import check_outbox_rows
 from edge_agent.selftest.checks.scale import check_scale
 
 __all__ = [
@@ -24,6 +26,7 @@ __all__ = [
     "check_disk",
     "check_modbus",
     "check_nodes",
+    "check_outbox_rows",
     "check_scale",
     "check_signing_key",
 ]
