@@ -35,7 +35,7 @@ def two_keys() -> tuple[bytes, bytes]:
 
 def test_add_save_load_round_trip(tmp_path: Path, two_keys: tuple[bytes, bytes]) -> None:
     path = tmp_path / "sub" / "trust.json"
-    store = TrustStore.load(path)
+    store = TrustStore.load(path, create=True)
     assert store.entries() == []
     kid_a = store.add(two_keys[0], station="bench-03", site="plant-a", not_before=T0)
     kid_b = store.add(
