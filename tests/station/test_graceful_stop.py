@@ -75,17 +75,18 @@ def test_sigterm_while_draining_publishes_each_row_once(tmp_path: Path) -> None:
                 stops_mid_burst += 1
             service = Service(config, files.data_dir)
             try:
-                assert sub.wait_for(keys, 60) == set(), service.err()
+                assert sub.wait_for(keys, 60) == set(), f"trial {trial}\n{service.err()}"
                 service.signal(signal.SIGTERM)
                 assert service.wait(30) == 0, service.err()
             finally:
                 service.close()
             outbox = Outbox(outbox_file)
-            assert outbox.depth == 0
+            depth = outbox.depth
             outbox.close()
+            assert depth == 0, f"trial {trial}: {depth} delivered rows left\n{service.err()}"
     finally:
         sub.close()
         broker.kill()
     twice = {k: n for k, n in sub.counts.items() if k in all_keys and n != 1}
-    assert twice == {}, f"{len(twice)} rows published more than once"
+    assert twice == {}, f"{len(twice)} rows published more than once: {sorted(twice)[:10]}"
     assert stops_mid_burst >= TRIALS // 2, f"only {stops_mid_burst} stops hit a running drain"
