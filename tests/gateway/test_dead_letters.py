@@ -156,3 +156,48 @@ def test_unknown_key_events_are_kept_then_replayed_once_after_trusting_the_key(
         client.loop_stop()
         gw.stop()
     assert all(recorder.counts[k] == 1 for k in keys), recorder.counts
+
+
+def test_dead_letters_survive_a_restart_and_marks_are_replayed_at_start_with_evidence(
+    rig: Rig,
+    recorder: RecordingSubscriber,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    settings = rig.settings()  # evidence_wait_s = 1: held evidence is rejected after a second
+    config = gateway_config_file(tmp_path / "gw.toml", settings)
+    newcomer = SimStation(SITE, "st01", tmp_path / "new-key")
+    photo = b"label photo " * 100
+    event, signed = newcomer.next_event(evidence=(photo,))
+    client = station_client(rig.pki, rig.site.port, "st01")
+    gw = _started(settings)
+    try:
+        evidence_topic = f"battrace/v1/{SITE}/st01/evidence/{event.event_id}"
+        publish_all(client, [(newcomer.topic, signed), (evidence_topic, photo)])
+        registry = gw.metrics.registry
+        assert wait_until(lambda: registry.get_sample_value("gateway_dead_letters") == 2)
+    finally:
+        gw.stop()
+    gateway = ["--config", str(config), "gateway"]
+    assert main([*gateway, "rejected", "list"]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert [line.split()[2] for line in listed] == ["unknown_kid", "evidence_unmatched"]
+    # no gateway running: --wait 0 only marks them; the next start re-admits them
+    assert main([*gateway, "rejected", "replay", "--all", "--wait", "0"]) == 0
+    assert "marked 2 for replay" in capsys.readouterr().out
+    add = ["trust", "add", str(newcomer.public_pem), "--station", "st01", "--site", SITE]
+    assert main([*gateway, *add]) == 0
+    gw = _started(settings)
+    try:
+        keys = {f"event:{event.event_id}", f"evidence:{event.event_id}"}
+        assert recorder.wait_for(keys, 30) == set()
+        assert gw.upstream.wait_idle(20)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+        gw.stop()
+    capsys.readouterr()
+    assert main([*gateway, "rejected", "list", "--all", "--json"]) == 0
+    states = [json.loads(line)["state"] for line in capsys.readouterr().out.splitlines()]
+    assert states == ["accepted", "accepted"]
+    assert {k: recorder.counts[k] for k in keys} == dict.fromkeys(keys, 1)
