@@ -230,7 +230,7 @@ def main() -> int:
                 SimStation(SITE, f"st{i:02d}", work / "keys" / str(i), alg=args.alg)
                 for i in range(4)
             ]
-            trust = TrustStore.load(work / "trust.json")
+            trust = TrustStore.load(work / "trust.json", create=True)
             for st in stations:
                 trust.add(st.public_pem.read_bytes(), station=st.station, site=SITE)
             trust.save()

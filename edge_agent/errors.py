@@ -99,6 +99,10 @@ class VerificationError(SigningError, ValueError):
         super().__init__(f"{reason}: {detail}" if detail else reason)
 
 
+class RevokedKeyError(ConfigError):
+    """Adding a key the trust store has revoked, without saying to un-revoke it."""
+
+
 class TrustStoreError(VerificationError):
     """The key id is unknown, revoked or outside its validity period."""
 

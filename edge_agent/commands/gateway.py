@@ -1,4 +1,5 @@
-"""``edge-agent gateway``: run the site gateway, and manage its trust store of station keys."""
+"""``edge-agent gateway``: run the site gateway, manage its trust store of station keys and
+its dead letters (``rejected list|show|replay``)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,13 @@ import argparse
 import json
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edge_agent.config import AgentConfig, load_config
 from edge_agent.errors import ConfigError
+
+if TYPE_CHECKING:
+    from edge_agent.gateway.deadletters import DeadLetterStore
 
 
 def register(sub: Any) -> None:
@@ -31,12 +35,43 @@ def register(sub: Any) -> None:
     add.add_argument("--site", required=True)
     add.add_argument("--not-before", type=_utc, default=None, help="ISO 8601 UTC time")
     add.add_argument("--not-after", type=_utc, default=None, help="ISO 8601 UTC time")
+    add.add_argument(
+        "--unrevoke", action="store_true", help="trust a revoked key again (recorded in the store)"
+    )
+    add.add_argument("--by", default=None, help="who un-revokes (default: the login name)")
     add.set_defaults(func=_trust_add)
     revoke = actions.add_parser("revoke", help="revoke a key by its key id (hex)")
     revoke.add_argument("kid")
     revoke.set_defaults(func=_trust_revoke)
     lst = actions.add_parser("list", help="print the trusted keys as JSON lines")
     lst.set_defaults(func=_trust_list)
+    _register_rejected(commands)
+
+
+def _register_rejected(commands: Any) -> None:
+    rejected = commands.add_parser("rejected", help="rejected messages kept (dead letters)")
+    actions = rejected.add_subparsers(dest="rejected_command", metavar="ACTION", required=True)
+    lst = actions.add_parser("list", help="one line per kept rejected message")
+    lst.add_argument("--reason", default=None, help="only this reason token")
+    lst.add_argument("--all", action="store_true", help="include those replayed and accepted")
+    lst.add_argument("--json", action="store_true", help="JSON lines")
+    lst.set_defaults(func=_rejected_list)
+    show = actions.add_parser("show", help="one message as JSON, payload in hex")
+    show.add_argument("id", type=int)
+    show.set_defaults(func=_rejected_show)
+    replay = actions.add_parser(
+        "replay", help="re-admit messages through the full checks (after fixing the cause)"
+    )
+    replay.add_argument("ids", type=int, nargs="*", metavar="ID")
+    replay.add_argument("--reason", default=None, help="every held message with this reason")
+    replay.add_argument("--all", action="store_true", help="every held message")
+    replay.add_argument(
+        "--wait",
+        type=float,
+        default=30.0,
+        help="seconds to wait for the running gateway's verdicts (0: only mark them)",
+    )
+    replay.set_defaults(func=_rejected_replay)
 
 
 def _utc(text: str) -> datetime:
@@ -58,9 +93,9 @@ def _trust_path(args: argparse.Namespace) -> Path:
 
 
 def _trust_add(args: argparse.Namespace) -> int:
-    from edge_agent.signing.trust import TrustStore
+    from edge_agent.signing.trust import TrustStore, operator_name
 
-    store = TrustStore.load(_trust_path(args))
+    store = TrustStore.load(_trust_path(args), create=True)
     try:
         pem = args.pubkey.read_bytes()
     except OSError as exc:
@@ -71,6 +106,8 @@ def _trust_add(args: argparse.Namespace) -> int:
         site=args.site,
         not_before=args.not_before,
         not_after=args.not_after,
+        unrevoke=args.unrevoke,
+        by=args.by or operator_name(),
     )
     store.save()
     print(kid.hex())
@@ -90,8 +127,9 @@ def _trust_revoke(args: argparse.Namespace) -> int:
 def _trust_list(args: argparse.Namespace) -> int:
     from edge_agent.signing.trust import TrustStore, iso_utc
 
-    for key in TrustStore.load(_trust_path(args)).entries():
-        row = {
+    store = TrustStore.load(_trust_path(args))
+    for key in store.entries():
+        row: dict[str, object] = {
             "kid": key.kid.hex(),
             "site": key.site,
             "station": key.station,
@@ -99,8 +137,86 @@ def _trust_list(args: argparse.Namespace) -> int:
             "not_after": iso_utc(key.not_after) if key.not_after else None,
             "revoked": key.revoked,
         }
+        entry = store.entry(key.kid.hex())
+        if entry is not None and entry.unrevoked:
+            row["unrevoked"], row["unrevoked_by"] = entry.unrevoked, entry.unrevoked_by
         print(json.dumps(row, sort_keys=True))
     return 0
+
+
+def _dead_letters(args: argparse.Namespace) -> DeadLetterStore:
+    from edge_agent.gateway.deadletters import DeadLetterStore
+
+    settings = _config(args).gateway
+    return DeadLetterStore(settings.dead_letters_path, create=False)
+
+
+def _rejected_list(args: argparse.Namespace) -> int:
+    store = _dead_letters(args)
+    try:
+        for row in store.rows(reason=args.reason, include_accepted=args.all):
+            info = row.summary()
+            if args.json:
+                print(json.dumps(info, sort_keys=True))
+            else:
+                print(
+                    f"{row.id} {row.state} {row.reason} x{row.count} {info['last_seen']}"
+                    f" {row.topic} {row.detail}".rstrip()
+                )
+    finally:
+        store.close()
+    return 0
+
+
+def _rejected_show(args: argparse.Namespace) -> int:
+    store = _dead_letters(args)
+    try:
+        row = store.get(args.id)
+    finally:
+        store.close()
+    if row is None:
+        raise ConfigError(f"no dead letter {args.id}")
+    print(json.dumps({**row.summary(), "payload_hex": row.payload.hex()}, indent=2))
+    return 0
+
+
+def _rejected_replay(args: argparse.Namespace) -> int:
+    import time
+
+    if not (args.ids or args.reason or args.all):
+        raise ConfigError("give dead letter IDs, --reason R or --all")
+    store = _dead_letters(args)
+    try:
+        marked = store.mark_for_replay(ids=args.ids, reason=args.reason, all_held=args.all)
+        if not marked:
+            print("nothing to replay (no held dead letter matches)")
+            return 1
+        print(f"marked {len(marked)} for replay")
+        end = time.monotonic() + args.wait
+        rows = [store.get(i) for i in marked]
+        while any(r is not None and r.state == "replay" for r in rows):
+            if time.monotonic() >= end:
+                break
+            time.sleep(0.1)
+            rows = [store.get(i) for i in marked]
+    finally:
+        store.close()
+    if args.wait <= 0:
+        return 0
+    failed = 0
+    for row_id, row in zip(marked, rows, strict=True):
+        if row is None:
+            print(f"{row_id} gone (dropped by the dead-letter limits)")
+            failed += 1
+        elif row.state == "accepted":
+            print(f"{row_id} accepted")
+        elif row.state == "replay":
+            print(f"{row_id} pending: no verdict yet (is the gateway running?)")
+            failed += 1
+        else:
+            print(f"{row_id} rejected {row.reason}: {row.detail}")
+            failed += 1
+    return 1 if failed else 0
 
 
 def _run(args: argparse.Namespace) -> int:

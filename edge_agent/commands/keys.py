@@ -21,7 +21,7 @@ from edge_agent.signing.keys import (
     public_key_pem,
 )
 from edge_agent.signing.signer import SoftwareSigner, key_id
-from edge_agent.signing.trust import TrustStore, iso_utc, parse_utc
+from edge_agent.signing.trust import TrustStore, iso_utc, operator_name, parse_utc
 
 
 def register(sub: Any) -> None:
@@ -50,6 +50,10 @@ def register(sub: Any) -> None:
     trust.add_argument("--site", default="", help="site the added key speaks for")
     trust.add_argument("--not-before", default=None, help="ISO UTC time, e.g. 2026-01-01T00:00:00Z")
     trust.add_argument("--not-after", default=None, help="ISO UTC time")
+    trust.add_argument(
+        "--unrevoke", action="store_true", help="with --add: trust a revoked key again (recorded)"
+    )
+    trust.add_argument("--by", default=None, help="who un-revokes (default: the login name)")
     trust.set_defaults(func=_trust)
 
 
@@ -102,7 +106,7 @@ def _time(text: str | None, flag: str) -> datetime | None:
 
 
 def _trust(args: argparse.Namespace) -> int:
-    store = TrustStore.load(args.store)
+    store = TrustStore.load(args.store, create=args.add is not None)
     if args.add is not None:
         pem = load_public_key(args.add)
         kid = store.add(
@@ -111,6 +115,8 @@ def _trust(args: argparse.Namespace) -> int:
             site=args.site,
             not_before=_time(args.not_before, "--not-before"),
             not_after=_time(args.not_after, "--not-after"),
+            unrevoke=args.unrevoke,
+            by=args.by or operator_name(),
         )
         store.save()
         print(kid.hex())

@@ -31,6 +31,27 @@ class GatewayMetrics:
         self.held_evidence = Gauge(
             "gateway_held_evidence", "evidence waiting for its event (unacknowledged)", registry=r
         )
+        self.trust_store_ok = Gauge(
+            "gateway_trust_store_ok",
+            "1 while the trust store file loads; 0: it is missing or invalid (last good in use)",
+            registry=r,
+        )
+        self.dead_letters = Gauge(
+            "gateway_dead_letters",
+            "rejected messages kept for an operator (not replayed)",
+            registry=r,
+        )
+        self.dead_letter_bytes = Gauge(
+            "gateway_dead_letters_bytes", "payload bytes of the kept rejected messages", registry=r
+        )
+        self.dead_letters_dropped = Counter(
+            "gateway_dead_letters_dropped",
+            "dead letters evicted by the count, bytes or age limit (oldest first)",
+            registry=r,
+        )
+        self.replayed = Counter(
+            "gateway_replayed", "dead letters re-admitted, by result", ["result"], registry=r
+        )
         self.upstream = UplinkMetrics(self.registry, prefix="gateway_upstream")
         self._server: Any = None
 

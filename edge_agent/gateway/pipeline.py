@@ -16,6 +16,7 @@ from pathlib import Path
 
 from edge_agent.errors import EdgeAgentError
 from edge_agent.gateway.admission import Admission, Forward, Hold, Reject
+from edge_agent.gateway.deadletters import DeadLetterStore, Outcome, Rejection
 from edge_agent.gateway.metrics import GatewayMetrics
 from edge_agent.gateway.receipts import ReceiptSender
 from edge_agent.gateway.settings import GatewaySettings
@@ -43,11 +44,23 @@ class Gateway:
         # a missing or unsafe receipt key fails here too (KeyFileError names the file)
         signer = load_signer(settings.receipt_key_dir) if settings.receipt_key_dir else None
         self.settings = settings
+        # a missing or unreadable trust store refuses the start (ConfigError naming the file)
+        self._trust_stamp = _stamp(settings.trust_store)
+        self.trust = TrustStore.load(settings.trust_store)
         self.metrics = metrics or GatewayMetrics()
+        self.metrics.trust_store_ok.set(1)
         self.state = GatewayState(settings.state_path)
         self.outbox = Outbox(settings.outbox_path, settings.outbox)
-        self._trust_mtime = 0.0
-        self.trust = self._load_trust()
+        limits = settings.dead_letters
+        self.dead_letters = DeadLetterStore(
+            settings.dead_letters_path,
+            max_count=limits.max_count,
+            max_bytes=limits.max_bytes,
+            max_age_days=limits.max_age_days,
+        )
+        self.metrics.dead_letters.set_function(lambda: float(self.dead_letters.count))
+        self.metrics.dead_letter_bytes.set_function(lambda: float(self.dead_letters.bytes))
+        self._next_replay = 0.0
         self.admission = Admission(settings=settings, state=self.state, trust=self.trust)
         self.site = SiteSubscriber(
             settings.site_mqtt, session_expiry_s=settings.session_expiry_s, config_key=SITE_KEY
@@ -110,30 +123,42 @@ class Gateway:
         self.site.stop()
         self.upstream.stop()
         self.outbox.close()
+        self.dead_letters.close()
         self.metrics.close()
         self.state.close()
 
-    def _load_trust(self) -> TrustStore:
-        path = self.settings.trust_store
-        self._trust_mtime = _mtime(path)
-        return TrustStore.load(path)
-
     def _reload_trust_if_changed(self) -> None:
-        # `edge-agent gateway trust revoke` takes effect without a restart.
-        if _mtime(self.settings.trust_store) != self._trust_mtime:
-            try:
-                self.trust = self._load_trust()
-            except EdgeAgentError as exc:
-                log.error("trust store reload failed, keeping the old one: %s", exc)
-                return
-            self.admission = Admission(settings=self.settings, state=self.state, trust=self.trust)
-            log.info("trust store reloaded", extra={"path": str(self.settings.trust_store)})
+        # `edge-agent gateway trust revoke` takes effect without a restart. A store that
+        # disappears or turns invalid is reported once per change; the last good one stays.
+        path = self.settings.trust_store
+        stamp = _stamp(path)
+        if stamp == self._trust_stamp:
+            return
+        self._trust_stamp = stamp
+        try:
+            trust = TrustStore.load(path)
+        except EdgeAgentError as exc:
+            self.metrics.trust_store_ok.set(0)
+            log.error(
+                "trust store unusable, keeping the last good one (%d keys): %s",
+                len(self.trust.entries()),
+                exc,
+                extra={"path": str(path)},
+            )
+            return
+        self.trust = trust
+        self.metrics.trust_store_ok.set(1)
+        self.admission = Admission(settings=self.settings, state=self.state, trust=self.trust)
+        log.info("trust store reloaded", extra={"path": str(path)})
 
     def _run(self) -> None:
         inbox = self.site.inbox
         limit = self.settings.batch_max
         while not self._stop.is_set():
             self._beat = time.monotonic()
+            if self._beat >= self._next_replay:
+                self._next_replay = self._beat + REPLAY_POLL_S
+                self._replay_dead_letters()
             # Messages refused by a full outbox come first, in their order.
             batch, self._retry = self._retry[:limit], self._retry[limit:]
             if not batch:
@@ -186,6 +211,8 @@ class Gateway:
                 rejects.append((msg, decision))
             done.append(msg)
         try:
+            # rejections are stored first: a failure here leaves the whole batch to retry
+            evicted = self.dead_letters.add([_rejection(m, r) for m, r in rejects])
             if forwards:
                 self.upstream.enqueue(
                     [OutboxMessage(f.upstream_topic, f.payload, f.event_id) for f in forwards]
@@ -200,6 +227,8 @@ class Gateway:
         self.site.ack(done)
         if self.receipts is not None:
             self.receipts.send(forwards, [(m.topic, m.payload, r) for m, r in rejects])
+        if evicted:
+            self.metrics.dead_letters_dropped.inc(evicted)
         # One counter update per kind and batch; the debug line only when debug is on (its
         # extra dict costs about as much as the counter).
         events = sum(1 for f in forwards if f.kind == "event")
@@ -234,9 +263,65 @@ class Gateway:
         if self.settings.quarantine_topic:
             self.site.publish(f"{self.settings.quarantine_topic}/{rej.reason}", msg.payload)
 
+    def _replay_dead_letters(self) -> None:
+        """Re-admit dead letters an operator marked (``gateway rejected replay``)."""
+        try:
+            self._reload_trust_if_changed()
+            rows = self.dead_letters.due_for_replay(self.settings.batch_max)
+        except EdgeAgentError as exc:
+            log.error("cannot read dead letters to replay: %s", exc)
+            return
+        if not rows:
+            return
+        forwards: list[Forward] = []
+        outcomes: list[Outcome] = []
+        for row in rows:
+            decision = self.admission.decide(row.topic, row.payload)
+            if isinstance(decision, Hold):
+                decision = Reject("evidence_unmatched", f"no accepted event {decision.event_id}")
+            if isinstance(decision, Forward):
+                forwards.append(decision)
+                outcomes.append(Outcome(row.id))
+            elif decision.reason == "duplicate":  # accepted before (a replay cut short)
+                outcomes.append(Outcome(row.id))
+            else:
+                outcomes.append(Outcome(row.id, decision.reason, decision.detail))
+        try:
+            if forwards:
+                self.upstream.enqueue(
+                    [OutboxMessage(f.upstream_topic, f.payload, f.event_id) for f in forwards]
+                )
+            self.admission.commit()
+            self.dead_letters.record(outcomes)
+        except EdgeAgentError as exc:  # rows stay marked: tried again on the next turn
+            log.error("cannot replay %d dead letters, will retry: %s", len(rows), exc)
+            self.admission.rollback()
+            return
+        if self.receipts is not None:  # the station settles its held row on this receipt
+            self.receipts.send(forwards, [])
+        for row, outcome in zip(rows, outcomes, strict=True):
+            result = "rejected" if outcome.reason else "accepted"
+            self.metrics.replayed.labels(result=result).inc()
+            log.info(
+                "dead letter %d replayed: %s%s",
+                row.id,
+                result,
+                f" {outcome.reason}: {outcome.detail}" if outcome.reason else "",
+                extra={"dead_letter": row.id, "result": result, "reason": outcome.reason},
+            )
 
-def _mtime(path: Path) -> float:
+
+REPLAY_POLL_S = 0.5  # how often the worker looks for dead letters marked for replay
+
+
+def _rejection(msg: SiteMessage, rej: Reject) -> Rejection:
+    return Rejection(msg.topic, msg.payload, rej.reason, rej.detail, rej.site, rej.station)
+
+
+def _stamp(path: Path) -> tuple[int, int, int] | None:
+    """What changes when the file is replaced, rewritten or removed."""
     try:
-        return path.stat().st_mtime
+        st = path.stat()
     except OSError:
-        return 0.0
+        return None
+    return (st.st_mtime_ns, st.st_size, st.st_ino)

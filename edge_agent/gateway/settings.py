@@ -10,6 +10,15 @@ from edge_agent.uplink.settings import MqttSettings, OutboxSettings
 
 
 @dataclass(frozen=True, kw_only=True)
+class DeadLetterSettings:
+    """Limits of the dead letters (rejected messages kept for an operator); oldest go first."""
+
+    max_count: int = bounded(1, 100_000_000, default=100_000)
+    max_bytes: int = bounded(1024, 2**50, default=256 * 1024**2)
+    max_age_days: float = bounded(0.01, 3650.0, default=30.0)
+
+
+@dataclass(frozen=True, kw_only=True)
 class GatewaySettings:
     """Site broker in, upstream broker out, trust store and limits."""
 
@@ -21,6 +30,7 @@ class GatewaySettings:
     trust_store: Path = Path("~/.local/share/edge-agent/gateway/trust.json").expanduser()
     data_dir: Path = Path("~/.local/share/edge-agent/gateway").expanduser()
     outbox: OutboxSettings = field(default_factory=OutboxSettings)
+    dead_letters: DeadLetterSettings = field(default_factory=DeadLetterSettings)
     max_message_bytes: int = bounded(256, 16 * 1024**2, default=64 * 1024)
     max_evidence_bytes: int = bounded(1024, 64 * 1024**2, default=8 * 1024**2)
     # Validate the whole event body against the v1 model (slow in Python) or only the fields
@@ -51,3 +61,8 @@ class GatewaySettings:
     def state_path(self) -> Path:
         """Seen event ids, replay windows and expected evidence."""
         return self.data_dir / "state.sqlite3"
+
+    @property
+    def dead_letters_path(self) -> Path:
+        """Rejected messages kept for ``edge-agent gateway rejected``."""
+        return self.data_dir / "deadletters.sqlite3"

@@ -2,6 +2,12 @@
 
 paho acknowledges nothing by itself (``manual_ack=True``): the gateway acks a message only
 after its decision is committed, so a crash before that makes the broker re-deliver it.
+
+On stop the acks already queued must reach the broker before the connection closes: paho
+writes them before the DISCONNECT, but closing a socket with unread input (the broker keeps
+sending) resets the connection, and the broker may drop what it had not read yet. So ``stop``
+first sends a PINGREQ and waits for the PINGRESP: the broker answers packets in order, so by
+then it has handled every ack sent before it.
 """
 
 from __future__ import annotations
@@ -70,6 +76,8 @@ class SiteSubscriber:
         self._stopping = False
         self._fallback: threading.Thread | None = None
         self._connack_timer: threading.Timer | None = None
+        self._pongs = 0  # PINGRESPs received (the ack barrier on stop)
+        self._pong = threading.Condition()
         self._client = self._make_client()
 
     @property
@@ -90,6 +98,17 @@ class SiteSubscriber:
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         client.on_subscribe = lambda *_: self.subscribed.set()
+        # paho has no PINGRESP callback: count them around its own handler (loop thread)
+        handle_pingresp = client._handle_pingresp
+
+        def counted_pingresp() -> Any:
+            rc = handle_pingresp()
+            with self._pong:
+                self._pongs += 1
+                self._pong.notify_all()
+            return rc
+
+        client._handle_pingresp = counted_pingresp  # type: ignore[method-assign]
         return client
 
     def start(self) -> None:
@@ -134,8 +153,11 @@ class SiteSubscriber:
                 )
                 self._fallback.start()
 
-    def stop(self) -> None:
-        """Disconnect (the broker keeps the session and unacknowledged messages)."""
+    def stop(self, ack_timeout_s: float = 5.0) -> None:
+        """Make sure the queued acks were handled, then disconnect (the broker keeps the
+        session and the unacknowledged messages)."""
+        if self.connected.is_set() and not self.acks_handled(ack_timeout_s):
+            log.warning("site broker did not confirm the last acks within %g s", ack_timeout_s)
         with self._lock:
             self._stopping = True
             fallback, self._fallback = self._fallback, None
@@ -164,6 +186,15 @@ class SiteSubscriber:
             for m in messages:
                 if m.qos and m.generation == self.generation:
                     self._client.ack(m.mid, m.qos)
+
+    def acks_handled(self, timeout: float) -> bool:
+        """Round trip (PINGREQ -> PINGRESP): True once the broker handled every ack sent so far."""
+        with self._pong:
+            before = self._pongs
+        if self._client._send_pingreq() != mqtt.MQTT_ERR_SUCCESS:
+            return False
+        with self._pong:
+            return self._pong.wait_for(lambda: self._pongs > before, timeout)
 
     def publish(self, topic: str, payload: bytes, *, qos: int = 0) -> None:
         """Publish on the site broker: QoS 0 for the quarantine copy, QoS 1 for receipts."""

@@ -5,11 +5,16 @@ Format (``version`` 1)::
     {"version": 1,
      "keys": {"<kid hex>": {"public_key": "-----BEGIN PUBLIC KEY-----...", "station": "st-01",
                             "site": "plant-a", "not_before": "2026-01-01T00:00:00Z",
-                            "not_after": null, "revoked": false, "added": "2026-11-27T10:00:00Z"}}}
+                            "not_after": null, "revoked": false, "added": "2026-11-27T10:00:00Z",
+                            "unrevoked": null, "unrevoked_by": null}}}
+
+A revoked key is trusted again only on purpose (``add(..., unrevoke=True)``); the store then
+records when and by whom (``unrevoked``, ``unrevoked_by``) beside the entry.
 """
 
 from __future__ import annotations
 
+import getpass
 import json
 import logging
 import os
@@ -20,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from edge_agent.dataform import DataFormError, from_plain, pattern, to_plain
-from edge_agent.errors import ConfigError, KeyFileError, TrustStoreError
+from edge_agent.errors import ConfigError, KeyFileError, RevokedKeyError, TrustStoreError
 from edge_agent.signing.algorithms import PublicKey
 from edge_agent.signing.keys import parse_public_key, public_key_pem
 from edge_agent.signing.signer import key_id
@@ -42,6 +47,9 @@ class TrustEntry:
     not_after: str | None = pattern(_ISO_UTC, default=None)
     revoked: bool = False
     added: str | None = pattern(_ISO_UTC, default=None)
+    # the last time a revoked key was trusted again, and who did it (free text, one line)
+    unrevoked: str | None = pattern(_ISO_UTC, default=None)
+    unrevoked_by: str | None = pattern(r"[^\x00-\x1f\x7f]{1,128}", default=None)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -101,12 +109,15 @@ class TrustStore:
             self._keys[bytes.fromhex(kid_hex)] = self._materialise(kid_hex, entry)
 
     @classmethod
-    def load(cls, path: Path) -> TrustStore:
-        """Read ``path``; a missing file is an empty store, a malformed one a ConfigError."""
+    def load(cls, path: Path, *, create: bool = False) -> TrustStore:
+        """Read ``path``; a missing file is a ConfigError (an empty store only with ``create``,
+        for commands that add keys), a malformed one a ConfigError."""
         try:
             text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
-            return cls(path)
+            if create:
+                return cls(path)
+            raise ConfigError(f"trust store {path} does not exist") from None
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(f"cannot read trust store {path}: {exc}") from None
         try:
@@ -153,10 +164,21 @@ class TrustStore:
         site: str,
         not_before: datetime | None = None,
         not_after: datetime | None = None,
+        unrevoke: bool = False,
+        by: str = "",
     ) -> bytes:
-        """Trust a station public key (PEM); returns its kid. Re-adding updates the entry."""
+        """Trust a station public key (PEM); returns its kid. Re-adding updates the entry; a
+        revoked key is refused (RevokedKeyError) unless ``unrevoke``, which records ``by``."""
         public = parse_public_key(public_key_pem)
         kid = key_id(public)
+        old = self._entries.get(kid.hex())
+        unrevoked, unrevoked_by = (old.unrevoked, old.unrevoked_by) if old else (None, None)
+        if old is not None and old.revoked:
+            if not unrevoke:
+                raise RevokedKeyError(
+                    f"key {kid.hex()} is revoked; add it with --unrevoke to trust it again"
+                )
+            unrevoked, unrevoked_by = iso_utc(datetime.now(UTC)), by or None
         entry = TrustEntry(
             public_key=public_key_pem_text(public),
             station=station,
@@ -164,6 +186,8 @@ class TrustStore:
             not_before=iso_utc(not_before) if not_before else None,
             not_after=iso_utc(not_after) if not_after else None,
             added=iso_utc(datetime.now(UTC)),
+            unrevoked=unrevoked,
+            unrevoked_by=unrevoked_by,
         )
         try:  # run the same checks as loading, so a bad station name fails here, not later
             entry = from_plain(TrustEntry, to_plain(entry))
@@ -171,7 +195,13 @@ class TrustStore:
             raise ConfigError(exc.problem, key_path=exc.key_path) from None
         self._entries[kid.hex()] = entry
         self._keys[kid] = self._materialise(kid.hex(), entry)
+        if unrevoke and old is not None and old.revoked:
+            log.warning("key %s un-revoked by %s", kid.hex(), by or "(unknown)")
         return kid
+
+    def entry(self, kid_hex: str) -> TrustEntry | None:
+        """The stored entry of a key id (revocation records included), or None."""
+        return self._entries.get(kid_hex)
 
     def revoke(self, kid_hex: str) -> None:
         """Mark a key revoked (kept, so the decision is recorded); ConfigError if unknown."""
@@ -218,6 +248,14 @@ class TrustStore:
                 f"cannot write trust store {self.path}: {exc.strerror or exc}"
             ) from None
         log.info("trust store %s saved (%d keys)", self.path, len(self._entries))
+
+
+def operator_name() -> str:
+    """Who runs this command (recorded with an un-revocation): $SUDO_USER or the login name."""
+    try:
+        return os.environ.get("SUDO_USER") or getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry for the uid (containers)
+        return f"uid {os.getuid()}"
 
 
 def public_key_pem_text(public: PublicKey) -> str:

@@ -329,7 +329,7 @@ async def run_demo(
         # amqtt speaks only MQTT 3.1.1 and hangs on an MQTT 5 CONNECT that carries a Will
         config = config_for(workdir, host, port, protocol="auto" if broker else "3.1.1")
         kid = init_keys(config.signing.key_dir, "ed25519")
-        trust = TrustStore.load(workdir / "trust.json")
+        trust = TrustStore.load(workdir / "trust.json", create=True)
         trust.add(
             (config.signing.key_dir / "station.pub.pem").read_bytes(),
             station=config.station.station,

@@ -254,7 +254,7 @@ class FieldKit:
         if not (key_dir / PUBLIC_KEY_FILE).exists():
             init_keys(key_dir, "ed25519")
         trust_path = self.spec.workdir / "trust.json"
-        trust = TrustStore.load(trust_path)
+        trust = TrustStore.load(trust_path, create=True)
         trust.add((key_dir / PUBLIC_KEY_FILE).read_bytes(), station=STATION, site=SITE)
         trust.save()
         self.parts.append(Part(name="key", where=f"{key_dir} (trust store {trust_path})"))

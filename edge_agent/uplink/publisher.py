@@ -102,6 +102,8 @@ class OutboxPublisher:
         self._deliveries = DeliveryTracker()  # shared with callers; never locked around paho
         self._callbacks: list[DeliveredCallback] = []
         self._stop = threading.Event()
+        self._closing = threading.Event()  # stop(): send nothing new, collect the PUBACKs
+        self._landed = threading.Event()  # closing and nothing in flight (or link down)
         self._thread: threading.Thread | None = None
 
     # --- public API ----------------------------------------------------------------------------
@@ -118,9 +120,18 @@ class OutboxPublisher:
         self._thread.start()
 
     def stop(self, timeout: float = 5.0, *, drain: bool = False) -> None:
-        """Stop draining (optionally wait for an empty outbox first), disconnect."""
+        """Stop draining (optionally wait for an empty outbox first), disconnect.
+
+        Graceful: no new row is sent, the PUBACKs of the rows in flight are awaited (up to
+        ``timeout`` while connected) and every PUBACK received is committed before the
+        connection closes, so a restart sends nothing twice that the broker had acknowledged.
+        """
         if drain:
             self.wait_idle(timeout)
+        self._closing.set()
+        self._events.put(LinkEvent("wake"))
+        if self._thread is not None and not self._landed.wait(timeout):
+            log.warning("%d publishes without PUBACK at stop: sent again next start", self.inflight)
         self._stop.set()
         self._events.put(LinkEvent("wake"))
         if self._thread is not None:
@@ -216,6 +227,14 @@ class OutboxPublisher:
             except Exception:  # keep draining whatever went wrong in one step
                 log.exception("outbox drainer step failed")
                 self._stop.wait(0.5)
+        # PUBACKs that arrived after the last step are committed too
+        while True:
+            try:
+                self._handle(self._events.get_nowait())
+            except queue.Empty:
+                break
+            except Exception:
+                log.exception("outbox drainer event failed at stop")
         self._settler.finish()
 
     def _step(self) -> None:
@@ -235,7 +254,10 @@ class OutboxPublisher:
         now = time.monotonic()
         if now >= self._feed.next_rescan:
             self._feed.rewind()
-        if self.link.connected:
+        if self._closing.is_set():
+            if not self.window.flights or not self.link.connected:
+                self._landed.set()
+        elif self.link.connected:
             self._expire_flights(now)
             self._fill_window()
         if self.metrics is not None:

@@ -21,7 +21,7 @@ EVENT_TOPIC = f"battrace/v1/{SITE}/st01/event"
 def admission(tmp_path_factory: pytest.TempPathFactory) -> Admission:
     tmp = tmp_path_factory.mktemp("fuzz")
     station = SimStation(SITE, "st01", tmp / "keys")
-    trust = TrustStore.load(tmp / "trust.json")
+    trust = TrustStore.load(tmp / "trust.json", create=True)
     trust.add(station.public_pem.read_bytes(), station="st01", site=SITE)
     s = from_plain(GatewaySettings, {"data_dir": str(tmp), "max_message_bytes": 4096})
     adm = Admission(settings=s, state=GatewayState(s.state_path), trust=trust)

@@ -20,7 +20,7 @@ NOW = datetime(2026, 11, 27, tzinfo=UTC)
 @pytest.fixture
 def station_and_trust(tmp_path: Path) -> tuple[SimStation, TrustStore]:
     st = SimStation(SITE, "st01", tmp_path / "k", alg="p256")
-    trust = TrustStore.load(tmp_path / "t.json")
+    trust = TrustStore.load(tmp_path / "t.json", create=True)
     trust.add(st.public_pem.read_bytes(), station="st01", site=SITE)
     return st, trust
 

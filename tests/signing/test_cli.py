@@ -135,6 +135,10 @@ def test_verify_revoked_and_usage_errors(station: dict, tmp_path: Path) -> None:
         "verify", str(station["base"] / "event.cose"), "--trust", str(tmp_path / "none.json")
     )
     assert missing.returncode == 2 and b"cannot read trust file" in missing.stderr
+    # one line, naming the file (issue 13: no silent start with an empty store)
+    assert missing.stderr.decode().splitlines() == [
+        f"error: cannot read trust file {tmp_path / 'none.json'}: No such file or directory"
+    ]
     garbage = run("verify", "-", "--trust", str(station["trust"]), stdin=b"hello")
     assert garbage.returncode == 1 and garbage.stdout.startswith(b"invalid: not_cbor")
 

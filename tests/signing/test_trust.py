@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from edge_agent.errors import ConfigError, TrustStoreError
+from edge_agent.errors import ConfigError, RevokedKeyError, TrustStoreError
 from edge_agent.signing.signer import key_id
 from edge_agent.signing.trust import StaticKeys, TrustStore
 
@@ -35,7 +35,7 @@ def two_keys() -> tuple[bytes, bytes]:
 
 def test_add_save_load_round_trip(tmp_path: Path, two_keys: tuple[bytes, bytes]) -> None:
     path = tmp_path / "sub" / "trust.json"
-    store = TrustStore.load(path)
+    store = TrustStore.load(path, create=True)
     assert store.entries() == []
     kid_a = store.add(two_keys[0], station="bench-03", site="plant-a", not_before=T0)
     kid_b = store.add(
@@ -177,3 +177,41 @@ def test_any_json_loads_or_raises_config_error(tmp_path: Path, doc: object, entr
             TrustStore.load(path)
         except ConfigError:
             pass
+
+
+def test_a_missing_store_is_refused_unless_creating(tmp_path: Path) -> None:
+    path = tmp_path / "gone.json"
+    with pytest.raises(ConfigError, match=f"trust store {path} does not exist"):
+        TrustStore.load(path)
+    assert TrustStore.load(path, create=True).entries() == []
+    assert not path.exists()  # creating means an empty store in memory until save()
+
+
+def test_a_revoked_key_is_trusted_again_only_with_unrevoke(
+    tmp_path: Path, two_keys: tuple[bytes, bytes]
+) -> None:
+    store = TrustStore(tmp_path / "t.json")
+    kid = store.add(two_keys[0], station="a", site="x")
+    store.revoke(kid.hex())
+    store.save()
+    with pytest.raises(
+        RevokedKeyError, match=f"key {kid.hex()} is revoked; add it with --unrevoke"
+    ):
+        store.add(two_keys[0], station="a", site="x")
+    assert store.entries()[0].revoked  # the refusal changed nothing
+    before = datetime.now(UTC).replace(microsecond=0)
+    assert store.add(two_keys[0], station="a", site="x", unrevoke=True, by="alice") == kid
+    store.save()
+    again = TrustStore.load(store.path)
+    assert not again.entries()[0].revoked
+    entry = again.entry(kid.hex())
+    assert entry is not None and entry.unrevoked_by == "alice" and entry.unrevoked is not None
+    assert before <= datetime.fromisoformat(entry.unrevoked.replace("Z", "+00:00"))
+    # re-adding a key that is not revoked keeps the record of its un-revocation
+    again.add(two_keys[0], station="b", site="x")
+    kept = again.entry(kid.hex())
+    assert kept is not None and kept.unrevoked == entry.unrevoked and kept.unrevoked_by == "alice"
+    # --unrevoke on a key that was never revoked records nothing
+    other = again.add(two_keys[1], station="c", site="x", unrevoke=True, by="bob")
+    fresh = again.entry(other.hex())
+    assert fresh is not None and fresh.unrevoked is None and fresh.unrevoked_by is None

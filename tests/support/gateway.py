@@ -324,7 +324,7 @@ def gateway_settings(
 
 def trust_stations(path: Path, stations: list[SimStation]) -> None:
     """Register the stations' public keys in the gateway trust store."""
-    store = TrustStore.load(path)
+    store = TrustStore.load(path, create=True)
     for st in stations:
         store.add(st.public_pem.read_bytes(), station=st.station, site=st.site)
     store.save()

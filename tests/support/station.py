@@ -134,7 +134,7 @@ def station_files(root: Path) -> StationFiles:
     """A fresh Ed25519 station key and a trust store that binds it to SITE/STATION."""
     key_dir, data_dir = root / "keys", root / "data"
     kid = init_keys(key_dir, "ed25519")
-    trust = TrustStore.load(root / "trust.json")
+    trust = TrustStore.load(root / "trust.json", create=True)
     trust.add((key_dir / "station.pub.pem").read_bytes(), station=STATION, site=SITE)
     trust.save()
     return StationFiles(root, key_dir, data_dir, trust, kid.hex())

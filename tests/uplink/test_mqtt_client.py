@@ -32,7 +32,15 @@ def _station_uplink(tmp_path: Path, settings: MqttSettings) -> None:
         outbox.close()
 
 
+def _empty_trust_store(tmp_path: Path) -> Path:
+    """A gateway refuses to start without its trust store file: give it an empty one."""
+    path = tmp_path / "trust.json"
+    path.write_text('{"version": 1, "keys": {}}\n')
+    return path
+
+
 def _gateway(tmp_path: Path, **sides: MqttSettings) -> None:
+    _empty_trust_store(tmp_path)
     settings = GatewaySettings(
         trust_store=tmp_path / "trust.json",
         data_dir=tmp_path / "gw",
@@ -186,7 +194,7 @@ def test_gateway_site_side_insecure_connects_to_a_self_signed_broker(
         GatewaySettings(
             site_mqtt=_tls(self_signed_broker, insecure=True),
             upstream_mqtt=upstream,
-            trust_store=tmp_path / "trust.json",
+            trust_store=_empty_trust_store(tmp_path),
             data_dir=tmp_path / "gw",
             outbox=OutboxSettings(min_free_disk_bytes=0),
         )
