@@ -23,7 +23,14 @@ from pathlib import Path
 
 from edge_agent.errors import OutboxCorruptError, OutboxError, OutboxFullError
 from edge_agent.uplink.group_commit import GroupCommitter
-from edge_agent.uplink.outbox_space import Reserve, reclaim, tune, use_incremental_vacuum
+from edge_agent.uplink.outbox_space import (
+    Reserve,
+    free_page_bytes,
+    reclaim,
+    step_pages,
+    tune,
+    use_incremental_vacuum,
+)
 from edge_agent.uplink.settings import OutboxSettings
 
 log = logging.getLogger("edge_agent.uplink.outbox")
@@ -318,12 +325,20 @@ class Outbox:
         try:
             self._writer.run(apply, on_commit=self._count_added)
         except OutboxFullError:
-            # a full disk must not keep delivered rows: their delete needs a few pages only
-            if not (done and self._disk_nearly_full() and self.reserve.release()):
+            # a full disk must not keep delivered rows nor stall the bookkeeping: these
+            # updates need a few pages, which the reserve gives
+            if not (self._disk_nearly_full() and self.reserve.release()):
                 raise
             self._writer.run(apply, on_commit=self._count_added)
-        if done and (self.reserve.needed or self._disk_nearly_full()):
+        if self.reserve.needed or (done and self._space_to_give_back()):
             self._reclaim()
+
+    def _space_to_give_back(self) -> bool:
+        if self._disk_nearly_full():
+            return True
+        with self._rlock:
+            held = free_page_bytes(self._rconn)
+        return held > (self.settings.reserve_bytes or 8 * 1024**2)
 
     def _disk_nearly_full(self) -> bool:
         s = self.settings
@@ -332,9 +347,15 @@ class Outbox:
 
     def _reclaim(self) -> None:
         """Return the space of deleted rows to the filesystem, then restore the reserve."""
+        # a (nearly) full disk gets all of it back now, otherwise a few steps per delete
+        rounds = 1_000_000 if self.reserve.needed or self._disk_nearly_full() else 4
         for attempt in range(2):
             try:
-                self._writer.exclusive(reclaim)
+                self._writer.exclusive(
+                    lambda conn: reclaim(
+                        conn, step=step_pages(conn, self.settings.reserve_bytes), rounds=rounds
+                    )
+                )
                 break
             except sqlite3.Error as exc:
                 full = getattr(exc, "sqlite_errorname", "") == "SQLITE_FULL"

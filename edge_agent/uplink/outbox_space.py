@@ -5,10 +5,12 @@ On a 100 % full filesystem SQLite cannot delete rows (WAL mode appends every cha
 outbox therefore keeps ``<outbox>.reserve``, a file of ``reserve_bytes`` it allocated while
 there was room:
 
-- a write that fails with SQLITE_FULL while delivered rows wait to be deleted releases the
-  reserve and tries again: the delete needs a few pages only;
+- an update of stored rows (deleting delivered ones, counting attempts) or a checkpoint that
+  fails with SQLITE_FULL releases the reserve and tries again: it needs a few pages only;
 - then ``reclaim`` gives the space of the deleted rows back to the filesystem (incremental
-  vacuum, the database is created with ``auto_vacuum=INCREMENTAL``) and truncates the WAL;
+  vacuum, the database is created with ``auto_vacuum=INCREMENTAL``) and truncates the WAL, a
+  few steps after each delete, also when a delivered backlog left more than ``reserve_bytes``
+  of free pages in the file;
 - the reserve is allocated again as soon as the filesystem has room for it, and until then new
   events are refused (``OutboxFullError``), so they cannot eat the space that deletes need.
 
@@ -29,7 +31,6 @@ from pathlib import Path
 log = logging.getLogger("edge_agent.uplink.outbox")
 
 _CHUNK = 64 * 1024
-VACUUM_STEP_PAGES = 64  # pages moved per incremental_vacuum round (each round checkpoints)
 
 
 def reserve_path(outbox: Path) -> Path:
@@ -136,7 +137,8 @@ class Reserve:
             return False
         self.released += 1
         log.warning(
-            "disk full: released the outbox reserve (%d bytes at %s) to delete delivered rows",
+            "disk full: released the outbox reserve (%d bytes at %s) to delete delivered rows "
+            "and checkpoint",
             self.size,
             self.path,
         )
@@ -158,13 +160,29 @@ def _allocate(fd: int, size: int) -> None:
         left -= os.write(fd, os.urandom(min(_CHUNK, left)))
 
 
-def reclaim(conn: sqlite3.Connection) -> None:
-    """Give the pages of deleted rows back to the filesystem and truncate the WAL, in small
-    steps so that each needs little room (autocommit connection, no open transaction)."""
+def step_pages(conn: sqlite3.Connection, reserve_bytes: int) -> int:
+    """Pages one reclaim round may move: what half the reserve holds (1024 without one)."""
+    page = int(conn.execute("PRAGMA page_size").fetchone()[0])
+    return max(16, reserve_bytes // 2 // page) if reserve_bytes > 0 else 1024
+
+
+def free_page_bytes(conn: sqlite3.Connection) -> int:
+    """Bytes of pages inside the database that deleted rows left free."""
+    free = int(conn.execute("PRAGMA freelist_count").fetchone()[0])
+    return free * int(conn.execute("PRAGMA page_size").fetchone()[0])
+
+
+def reclaim(conn: sqlite3.Connection, *, step: int, rounds: int = 4) -> None:
+    """Give up to ``rounds * step`` pages of deleted rows back to the filesystem and truncate
+    the WAL; each round needs at most ``step`` pages of room (autocommit connection)."""
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-    while int(conn.execute("PRAGMA freelist_count").fetchone()[0]) > 0:
+    for _ in range(rounds):
+        if int(conn.execute("PRAGMA freelist_count").fetchone()[0]) == 0:
+            return
         before = int(conn.execute("PRAGMA page_count").fetchone()[0])
-        conn.execute(f"PRAGMA incremental_vacuum({VACUUM_STEP_PAGES})").fetchall()
+        # executescript steps the pragma to the end; execute() frees a single page (the pragma
+        # yields one column-less row per page, which sqlite3 treats as a statement without rows)
+        conn.executescript(f"PRAGMA incremental_vacuum({int(step)});")
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
         if int(conn.execute("PRAGMA page_count").fetchone()[0]) >= before:
-            break  # nothing moved (not an incremental-vacuum database)
+            return  # nothing moved (not an incremental-vacuum database)
