@@ -25,15 +25,15 @@ from paho.mqtt.reasoncodes import ReasonCode
 from edge_agent.gateway.routing import subscriptions
 from edge_agent.uplink.mqtt import one_wakeup
 from edge_agent.uplink.mqtt_client import (
-    CONNACK_TIMEOUT_S,
     MQTT5,
     MQTT311,
-    connack_overdue,
+    ConnectWatch,
     connect_async,
     falls_back,
     first_protocol,
     make_client,
     protocol_name,
+    refuses_mqtt5,
 )
 from edge_agent.uplink.settings import MqttSettings
 
@@ -75,9 +75,14 @@ class SiteSubscriber:
         self._lock = threading.Lock()  # start/stop against the 3.1.1 fallback
         self._stopping = False
         self._fallback: threading.Thread | None = None
-        self._connack_timer: threading.Timer | None = None
         self._pongs = 0  # PINGRESPs received (the ack barrier on stop)
         self._pong = threading.Condition()
+        self.watch = ConnectWatch(
+            f"site broker {settings.host}:{settings.port}",
+            log,
+            on_overdue=self._no_connack,
+            timer_name="edge-agent-site-connack-timer",
+        )
         self._client = self._make_client()
 
     @property
@@ -95,6 +100,7 @@ class SiteSubscriber:
             manual_ack=True,
         )
         client.on_connect = self._on_connect
+        self.watch.attach(client)
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         client.on_subscribe = lambda *_: self.subscribed.set()
@@ -120,34 +126,21 @@ class SiteSubscriber:
     def _connect(self) -> None:
         connect_async(self._client, self._settings, session_expiry_s=self._session_expiry_s)
         self._client.loop_start()
-        if self._settings.protocol == "auto" and self._protocol == MQTT5:
-            self._arm_connack_timer(self._client)
-
-    def _arm_connack_timer(self, client: mqtt.Client) -> None:
-        # some 3.1.1-only brokers (amqtt) never answer an MQTT 5 CONNECT with properties
-        timer = threading.Timer(CONNACK_TIMEOUT_S, self._no_connack, args=(client,))
-        timer.name = "edge-agent-site-connack-timer"
-        timer.daemon = True
-        self._connack_timer = timer
-        timer.start()
 
     def _no_connack(self, client: mqtt.Client) -> None:
-        if self.generation or self._stopping or client is not self._client:
-            return  # it connected once: a later silence is a network problem, not the protocol
-        if not connack_overdue(client):  # broker not reachable yet: look again later
-            with self._lock:
-                if not self._stopping:
-                    self._arm_connack_timer(client)
-            return
-        log.warning("no CONNACK to an MQTT 5 CONNECT within %g s", CONNACK_TIMEOUT_S)
-        self._fall_back(client)
+        # amqtt never answers an MQTT 5 CONNECT with properties: ask with a plain one (on the
+        # fallback thread); fixed protocols wait for paho's keepalive to retry
+        if self._settings.protocol == "auto" and self._protocol == MQTT5:
+            self._replace_later(client, check=True)
+        else:  # paho gives up on the silent connection after keepalive_s and retries
+            self.watch.no_connack("waiting for keepalive_s, then retrying")
 
-    def _fall_back(self, client: mqtt.Client) -> None:
+    def _replace_later(self, client: mqtt.Client, *, check: bool) -> None:
         with self._lock:
-            if not self._stopping and self._fallback is None:
+            if not self._stopping and self._fallback is None and client is self._client:
                 self._fallback = threading.Thread(
-                    target=self._switch_to_311,
-                    args=(client,),
+                    target=self._replace,
+                    args=(client, check),
                     name="edge-agent-site-fallback",
                     daemon=True,
                 )
@@ -161,22 +154,33 @@ class SiteSubscriber:
         with self._lock:
             self._stopping = True
             fallback, self._fallback = self._fallback, None
-            if self._connack_timer is not None:
-                self._connack_timer.cancel()
+        self.watch.stop()
         if fallback is not None:
             fallback.join()
         self._client.disconnect()
         self._client.loop_stop()
 
-    def _switch_to_311(self, old: mqtt.Client) -> None:
-        # runs on its own thread: loop_stop() joins paho's loop thread, so not from a callback
+    def _replace(self, old: mqtt.Client, check: bool) -> None:
+        # runs on its own thread: loop_stop() joins paho's loop thread, so not from a callback.
+        # ``check``: the CONNECT went unanswered; only a plain CONNECT answered "unsupported
+        # protocol version" switches to 3.1.1, anything else retries MQTT 5.
         old.disconnect()
         old.loop_stop()
+        use_311 = not check or refuses_mqtt5(
+            self._settings, client_id=self._client_id, config_key=self._config_key
+        )
         with self._lock:
+            self._fallback = None
             if self._stopping:
                 return
-            log.warning("site broker %s: falling back to MQTT 3.1.1", self._settings.host)
-            self._protocol = MQTT311
+            if use_311:
+                log.warning(
+                    "%s answered MQTT 5 with 'Unsupported protocol version'; using MQTT 3.1.1",
+                    self.watch.where,
+                )
+                self._protocol = MQTT311
+            else:
+                self.watch.no_connack("a plain MQTT 5 CONNECT was not refused: retrying MQTT 5")
             self._client = self._make_client()
             self._connect()
 
@@ -204,16 +208,22 @@ class SiteSubscriber:
         self, client: mqtt.Client, _u: Any, _f: Any, reason: ReasonCode, _p: Any
     ) -> None:
         if reason.is_failure:
-            log.warning("site broker refused the connection: %s", reason)
+            self.watch.answered(accepted=False)
+            log.warning("%s refused the connection: %s", self.watch.where, reason)
             if falls_back(self._settings, self._protocol, reason):
-                self._fall_back(client)
+                self._replace_later(client, check=False)
             return
+        self.watch.answered(accepted=True)
         self.generation += 1
         client.subscribe([(t, 1) for t in subscriptions(self._settings.topic_prefix)])
         self.connected.set()
         log.info("connected to site broker %s:%s", self._settings.host, self._settings.port)
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        if not self.connected.is_set():
+            if not self._stopping and self._fallback is None:
+                self.watch.closed_before_connack(reason)
+            return
         self.connected.clear()
         log.warning("disconnected from site broker: %s", reason)
 

@@ -78,6 +78,20 @@ class GroupCommitter:
         result: T = op.result
         return result
 
+    def exclusive(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``work(conn)`` outside any transaction while no group runs (checkpoints and
+        vacuum, which SQLite refuses inside a transaction); writers wait meanwhile."""
+        with self._cond:
+            while self._leader:
+                self._cond.wait()
+            self._leader = True
+        try:
+            return work(self.conn)
+        finally:
+            with self._cond:
+                self._leader = False
+                self._cond.notify_all()
+
     def _run_group(self, batch: list[_Op[Any]]) -> None:
         conn = self.conn
         try:

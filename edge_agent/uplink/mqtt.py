@@ -25,15 +25,15 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from edge_agent.errors import PublishError
 from edge_agent.uplink.mqtt_client import (
-    CONNACK_TIMEOUT_S,
     MQTT5,
     MQTT311,
-    connack_overdue,
+    ConnectWatch,
     connect_async,
     falls_back,
     first_protocol,
     make_client,
     protocol_name,
+    refuses_mqtt5,
 )
 from edge_agent.uplink.settings import MqttSettings
 
@@ -108,10 +108,16 @@ class MqttLink:
         self._subscribed = threading.Event()
         self._connected = threading.Event()
         self._stopping = threading.Event()
-        self._connack_timer: threading.Timer | None = None
         self._thread: threading.Thread | None = None
         self._protocol = first_protocol(settings)
-        self._fallback = threading.Event()
+        self._fallback = threading.Event()  # the broker answered "unsupported protocol version"
+        self._unanswered = threading.Event()  # an MQTT 5 CONNECT got no CONNACK in time
+        self.watch = ConnectWatch(
+            f"{settings.host}:{settings.port}",
+            log,
+            on_overdue=self._no_connack,
+            timer_name="edge-agent-connack-timer",
+        )
         self._client = self._make_client()
         self.reconnects = 0
 
@@ -140,7 +146,7 @@ class MqttLink:
         if self.status is not None:
             client.will_set(self.status.topic, self.status.offline, qos=1, retain=True)
         client.on_connect = self._on_connect
-        client.on_connect_fail = self._on_connect_fail
+        self.watch.attach(client)
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
         client.on_message = self._on_message
@@ -161,32 +167,17 @@ class MqttLink:
 
     def _connect_async(self) -> None:
         connect_async(self._client, self.settings, session_expiry_s=self._session_expiry_s)
-        if self.settings.protocol == "auto" and self._protocol == MQTT5:
-            self._arm_connack_timer(self._client)
-
-    def _arm_connack_timer(self, client: paho.Client) -> None:
-        # some 3.1.1-only brokers (amqtt) never answer an MQTT 5 CONNECT that has a Will
-        if self._stopping.is_set():
-            return
-        timer = threading.Timer(CONNACK_TIMEOUT_S, self._no_connack, args=(client,))
-        timer.name = "edge-agent-connack-timer"
-        timer.daemon = True
-        previous, self._connack_timer = self._connack_timer, timer
-        if previous is not None:
-            previous.cancel()  # one timer per link: a reconnect replaces the last one
-        timer.start()
 
     def _no_connack(self, client: paho.Client) -> None:
-        if self._connected.is_set() or self._stopping.is_set() or client is not self._client:
+        # watch timer thread: let our loop thread ask the broker with a plain CONNECT (amqtt
+        # leaves an MQTT 5 CONNECT with a Will or properties unanswered, Mosquitto may be slow)
+        if self._stopping.is_set() or client is not self._client:
             return
-        if self._protocol != MQTT5 or self.reconnects:
-            return
-        if not connack_overdue(client):  # broker not reachable yet: look again later
-            self._arm_connack_timer(client)
-            return
-        log.warning("no CONNACK to an MQTT 5 CONNECT within %g s", CONNACK_TIMEOUT_S)
-        self._fallback.set()
-        client.disconnect()
+        if self.settings.protocol == "auto" and self._protocol == MQTT5:
+            self._unanswered.set()
+            client.disconnect()
+        else:  # paho gives up on the silent connection after keepalive_s and retries
+            self.watch.no_connack("waiting for keepalive_s, then retrying")
 
     def _run(self) -> None:
         while not self._stopping.is_set():
@@ -208,6 +199,14 @@ class MqttLink:
                 self._fallback.clear()
                 self._switch_to_311()
                 continue
+            if self._unanswered.is_set():
+                self._unanswered.clear()
+                if refuses_mqtt5(
+                    self.settings, client_id=self.client_id, config_key=self.config_key
+                ):
+                    self._switch_to_311()
+                    continue
+                self.watch.no_connack("a plain MQTT 5 CONNECT was not refused: retrying MQTT 5")
             self._stopping.wait(self.settings.reconnect_min_s)
             if not self._stopping.is_set():
                 try:
@@ -216,7 +215,10 @@ class MqttLink:
                     log.warning("MQTT reconnect set-up failed: %s", exc)
 
     def _switch_to_311(self) -> None:
-        log.warning("broker %s refused MQTT 5; falling back to 3.1.1", self.settings.host)
+        log.warning(
+            "broker %s answered MQTT 5 with 'Unsupported protocol version'; using MQTT 3.1.1",
+            self.watch.where,
+        )
         self._protocol = MQTT311
         self._client = self._make_client()
         self._emit(LinkEvent("reset"))
@@ -225,8 +227,7 @@ class MqttLink:
     def stop(self, timeout: float = 5.0) -> None:
         """Publish the offline status (a clean disconnect sends no Will), disconnect, join."""
         self._stopping.set()
-        if self._connack_timer is not None:
-            self._connack_timer.cancel()
+        self.watch.stop()
         if self.connected and self.status is not None:
             try:
                 info = self._client.publish(
@@ -284,7 +285,8 @@ class MqttLink:
     ) -> None:
         try:
             if rc.is_failure:
-                log.warning("broker refused connection: %s", rc.getName())
+                self.watch.answered(accepted=False)
+                log.warning("broker %s refused the connection: %s", self.watch.where, rc.getName())
                 if falls_back(self.settings, self._protocol, rc):
                     self._fallback.set()
                     client.disconnect()
@@ -295,6 +297,7 @@ class MqttLink:
                 self.settings.port,
                 self.protocol,
             )
+            self.watch.answered(accepted=True)
             self._connected.set()
             self._subscribed.clear()
             if self._subscriptions:
@@ -304,9 +307,6 @@ class MqttLink:
             self._emit(LinkEvent("connected"))
         except Exception:
             log.exception("on_connect handler failed")
-
-    def _on_connect_fail(self, client: paho.Client, userdata: Any) -> None:
-        log.debug("connection to %s:%d failed", self.settings.host, self.settings.port)
 
     def _on_disconnect(
         self, client: paho.Client, userdata: Any, flags: Any, rc: ReasonCode, props: Any
@@ -320,6 +320,8 @@ class MqttLink:
                 self.reconnects += 1
                 log.warning("disconnected from broker: %s", rc.getName())
                 self._emit(LinkEvent("disconnected", failure=rc.getName()))
+            elif not (self._stopping.is_set() or self._unanswered.is_set()):
+                self.watch.closed_before_connack(rc.getName())
         except Exception:
             log.exception("on_disconnect handler failed")
 

@@ -7,9 +7,13 @@ choice and ``insecure_skip_verify`` mean the same everywhere:
 - TLS: ca/cert/key files must exist (ConfigError naming the file and its config key);
   ``insecure_skip_verify`` turns off both certificate and hostname verification (CERT_NONE).
 - protocol ``"5"`` and ``"3.1.1"`` are fixed; ``"auto"`` starts with MQTT 5 and falls back to
-  3.1.1 when the broker refuses the MQTT 5 CONNECT (``falls_back``) or, before the first
-  connection, leaves it unanswered for ``CONNACK_TIMEOUT_S`` (amqtt does so for a CONNECT
-  carrying a Will or properties).
+  3.1.1 only when the broker answers an MQTT 5 CONNECT with "unsupported protocol version"
+  (``falls_back``: MQTT 5 reason 0x84, or return code 1 of a 3.1.1 broker such as Mosquitto
+  1.x, Mosquitto 2.1 with ``accept_protocol_versions 3,4``, amqtt). A refused connection, a
+  timeout or a TLS failure is no such answer: it is logged as what it is
+  (``describe_connect_error``) and retried as MQTT 5. A CONNECT left unanswered for
+  ``CONNACK_TIMEOUT_S`` (amqtt does so when it carries a Will or properties) is checked with a
+  plain MQTT 5 CONNECT (``refuses_mqtt5``), and only that broker's answer decides.
 - ``session_expiry_s > 0`` asks for a persistent session (MQTT 5 session expiry, 3.1.1
   ``clean_session=False``).
 """
@@ -17,10 +21,14 @@ choice and ``insecure_skip_verify`` mean the same everywhere:
 from __future__ import annotations
 
 import contextlib
+import logging
 import socket
 import ssl
+import sys
+import threading
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import paho.mqtt.client as paho
@@ -59,10 +67,132 @@ def falls_back(settings: MqttSettings, protocol: MQTTProtocolVersion, reason: Re
     )
 
 
-def connack_overdue(client: paho.Client) -> bool:
-    """After CONNACK_TIMEOUT_S: True when the TCP connection is up but CONNECT is unanswered
-    (False while the broker is unreachable: that is no reason to change the protocol)."""
-    return client.socket() is not None and not client.is_connected()
+def tls_problem(exc: ssl.SSLError) -> str:
+    """What went wrong in a TLS handshake, e.g. "certificate verify failed: self-signed
+    certificate", "... Hostname mismatch, ..." or "... certificate has expired"."""
+    if isinstance(exc, ssl.SSLCertVerificationError) and exc.verify_message:
+        return f"certificate verify failed: {exc.verify_message}"
+    text = str(getattr(exc, "reason", None) or exc.strerror or exc)
+    return text.replace("_", " ").lower() if text.isupper() else text
+
+
+def describe_connect_error(exc: BaseException | None, where: str) -> str:
+    """One line saying what a failed connection attempt to ``where`` (host:port) was."""
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS handshake with {where} failed: {tls_problem(exc)}"
+    if isinstance(exc, ConnectionRefusedError):
+        return f"connection to {where} refused (broker not running or wrong port)"
+    if isinstance(exc, TimeoutError):
+        return f"TCP connection to {where} timed out"
+    if isinstance(exc, socket.gaierror):
+        return f"cannot resolve the broker host of {where}: {exc.strerror or exc}"
+    if isinstance(exc, OSError):
+        return f"cannot reach {where}: {exc.strerror or exc}"
+    if exc is None:
+        return f"connection to {where} failed"
+    return f"connection to {where} failed: {exc}"
+
+
+class ConnectWatch:
+    """One connection's attempts: logs what each failure was (WARNING when it changes, DEBUG
+    when it repeats) and calls ``on_overdue(client)`` when a CONNECT stays unanswered for
+    ``CONNACK_TIMEOUT_S``. ``attach`` it to every client the connection makes."""
+
+    def __init__(
+        self,
+        where: str,
+        logger: logging.Logger,
+        *,
+        on_overdue: Callable[[paho.Client], None],
+        timer_name: str,
+    ) -> None:
+        self.where = where
+        self._log = logger
+        self._on_overdue = on_overdue
+        self._timer_name = timer_name
+        self._lock = threading.Lock()
+        self._timer: threading.Timer | None = None
+        self._attempt = 0
+        self._answered = 0  # the last attempt that got a CONNACK
+        self._stopped = False
+        self._last = ""
+        self.last_failure = ""  # what the latest failed attempt was ("" once connected)
+
+    def attach(self, client: paho.Client) -> None:
+        """Watch ``client``'s attempts (its ``on_pre_connect`` and ``on_connect_fail``)."""
+        client.on_pre_connect = self._pre_connect
+        client.on_connect_fail = self._connect_fail
+
+    def _pre_connect(self, client: paho.Client, _userdata: Any) -> None:
+        with self._lock:
+            self._attempt += 1
+            self._cancel()
+            if not self._stopped:
+                self._arm(client, self._attempt)
+
+    def _arm(self, client: paho.Client, attempt: int) -> None:
+        timer = threading.Timer(CONNACK_TIMEOUT_S, self._fire, args=(client, attempt))
+        timer.name = self._timer_name
+        timer.daemon = True
+        self._timer = timer
+        timer.start()
+
+    def _cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _fire(self, client: paho.Client, attempt: int) -> None:
+        with self._lock:
+            if self._stopped or attempt != self._attempt or client.is_connected():
+                return
+            if client.socket() is None:  # still opening TCP/TLS (its failure is logged)
+                self._arm(client, attempt)
+                return
+            self._timer = None
+        self._on_overdue(client)  # it logs what it does about it (``no_connack``)
+
+    def _connect_fail(self, _client: paho.Client, _userdata: Any) -> None:
+        # paho calls this from its ``except OSError`` around the connect: the error is current
+        exc = sys.exc_info()[1]
+        with self._lock:
+            self._cancel()
+        self.failure(describe_connect_error(exc, self.where) + "; retrying")
+
+    def closed_before_connack(self, reason: object) -> None:
+        """The connection closed: logged when the broker had not answered the CONNECT."""
+        with self._lock:
+            self._cancel()
+            if self._answered == self._attempt or self._stopped:
+                return
+        self.failure(f"{self.where} closed the connection before CONNACK ({reason}); retrying")
+
+    def no_connack(self, then: str) -> None:
+        """Log a CONNECT left unanswered and ``then``, what happens next."""
+        self.failure(f"no CONNACK from {self.where} within {CONNACK_TIMEOUT_S:g} s; {then}")
+
+    def failure(self, message: str) -> None:
+        """Log one failed attempt (WARNING the first time in a row, DEBUG when repeated)."""
+        self.last_failure = message
+        if message != self._last:
+            self._last = message
+            self._log.warning("%s", message)
+        else:
+            self._log.debug("%s", message)
+
+    def answered(self, accepted: bool) -> None:
+        """A CONNACK came (``accepted``: the connection is up)."""
+        with self._lock:
+            self._cancel()
+            self._answered = self._attempt
+        if accepted:
+            self._last = self.last_failure = ""
+
+    def stop(self) -> None:
+        """Cancel the timer; no more callbacks."""
+        with self._lock:
+            self._stopped = True
+            self._cancel()
 
 
 def check_tls_files(tls: TlsSettings, *, config_key: str) -> None:
@@ -163,6 +293,17 @@ def connect_probe(
     if isinstance(reason, ReasonCode) and falls_back(settings, protocol, reason):
         accepted, reason = _probe(settings, client_id, config_key, MQTT311, timeout_s)
     return accepted, str(reason)
+
+
+def refuses_mqtt5(settings: MqttSettings, *, client_id: str, config_key: str) -> bool:
+    """True when the broker answers a plain MQTT 5 CONNECT (no Will, no properties) with
+    "unsupported protocol version"; False for any other answer or none."""
+    probe_id = f"{client_id or 'edge-agent'}-probe-{uuid.uuid4().hex[:8]}"[:64]
+    try:
+        _, reason = _probe(settings, probe_id, config_key, MQTT5, min(CONNACK_TIMEOUT_S, 3.0))
+    except (OSError, ConfigError):
+        return False
+    return isinstance(reason, ReasonCode) and falls_back(settings, MQTT5, reason)
 
 
 def _probe(

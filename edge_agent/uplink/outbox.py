@@ -30,6 +30,14 @@ from pathlib import Path
 
 from edge_agent.errors import OutboxCorruptError, OutboxError, OutboxFullError
 from edge_agent.uplink.group_commit import GroupCommitter
+from edge_agent.uplink.outbox_space import (
+    Reserve,
+    free_page_bytes,
+    reclaim,
+    step_pages,
+    tune,
+    use_incremental_vacuum,
+)
 from edge_agent.uplink.settings import OutboxSettings
 
 log = logging.getLogger("edge_agent.uplink.outbox")
@@ -119,7 +127,11 @@ class Outbox:
         #: set when the file at open was corrupt and has been moved aside
         self.corruption: OutboxCorruptError | None = None
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.reserve = Reserve(self.path, self.settings.reserve_bytes)
+        self._next_reserve_try = 0.0
         wconn = self._open_checked()
+        use_incremental_vacuum(wconn, self.path, self.settings.reserve_bytes)
+        self.reserve.ensure()
         # reads use their own connection: in WAL mode they never wait for a commit's fsync
         self._rconn = self._connect()
         self._rlock = threading.Lock()
@@ -146,6 +158,11 @@ class Outbox:
         conn.execute("PRAGMA synchronous=FULL")
         if self._max_page_count is not None:
             conn.execute(f"PRAGMA max_page_count={int(self._max_page_count)}").fetchone()
+        if not conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchone():
+            # a new file: deleted rows can give their pages back (outbox_space.reclaim); set
+            # only here, since the pragma writes to an existing (maybe corrupt) file
+            conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
+        tune(conn, self.settings.reserve_bytes)
         conn.executescript(_SCHEMA)
         have = {row[1] for row in conn.execute("PRAGMA table_info(outbox)")}
         for name, decl in _MIGRATIONS:
@@ -277,6 +294,21 @@ class Outbox:
                     f"disk almost full: {free} bytes free at {self.path.parent}, "
                     f"min_free_disk_bytes={s.min_free_disk_bytes}; new events are refused"
                 )
+        if self.reserve.needed and not self._restore_reserve():
+            raise OutboxFullError(
+                f"disk full at {self.path.parent}: no room for the outbox reserve "
+                f"(reserve_bytes={s.reserve_bytes}) that deletes need; new events are refused "
+                "until delivered events are deleted or space is freed (nothing was deleted)"
+            )
+
+    def _restore_reserve(self) -> bool:
+        now = time.monotonic()
+        if now < self._next_reserve_try:
+            return False
+        if self.reserve.ensure():
+            return True
+        self._next_reserve_try = now + 1.0  # not on every refused event
+        return False
 
     def settle(
         self,
@@ -328,7 +360,49 @@ class Outbox:
             self._pending_bytes -= removed_bytes
             return [], -removed, -removed_bytes
 
-        self._writer.run(apply, on_commit=self._count_added)
+        try:
+            self._writer.run(apply, on_commit=self._count_added)
+        except OutboxFullError:
+            # a full disk must not keep delivered rows nor stall the bookkeeping: these
+            # updates need a few pages, which the reserve gives
+            if not (self._disk_nearly_full() and self.reserve.release()):
+                raise
+            self._writer.run(apply, on_commit=self._count_added)
+        if self.reserve.needed or (done and self._space_to_give_back()):
+            self._reclaim()
+
+    def _space_to_give_back(self) -> bool:
+        if self._disk_nearly_full():
+            return True
+        with self._rlock:
+            held = free_page_bytes(self._rconn)
+        return held > (self.settings.reserve_bytes or 8 * 1024**2)
+
+    def _disk_nearly_full(self) -> bool:
+        s = self.settings
+        free = shutil.disk_usage(self.path.parent).free
+        return free < s.min_free_disk_bytes + s.reserve_bytes
+
+    def _reclaim(self) -> None:
+        """Return the space of deleted rows to the filesystem, then restore the reserve."""
+        # a (nearly) full disk gets all of it back now, otherwise a few steps per delete
+        rounds = 1_000_000 if self.reserve.needed or self._disk_nearly_full() else 4
+        for attempt in range(2):
+            try:
+                self._writer.exclusive(
+                    lambda conn: reclaim(
+                        conn, step=step_pages(conn, self.settings.reserve_bytes), rounds=rounds
+                    )
+                )
+                break
+            except sqlite3.Error as exc:
+                full = getattr(exc, "sqlite_errorname", "") == "SQLITE_FULL"
+                if attempt == 0 and full and self.reserve.release():
+                    continue  # the checkpoint needs room: the reserve is for this
+                log.warning("outbox %s: could not give space back yet: %s", self.path, exc)
+                break
+        if self.reserve.needed and self.reserve.ensure():
+            self._next_reserve_try = 0.0
 
     def retry_all(self) -> int:
         """Reset attempt counters and back-off so every row is sent at once; returns row count."""

@@ -53,6 +53,8 @@ class OutboxSettings:
     max_bytes: int = bounded(1024, 2**50, default=2 * 1024**3)
     max_age_days: float = bounded(0.01, 3650.0, default=90.0)
     min_free_disk_bytes: int = bounded(0, 2**50, default=64 * 1024**2)
+    # kept free for deletes and checkpoints on a full disk (<outbox>.reserve); 0 = none
+    reserve_bytes: int = bounded(0, 2**40, default=8 * 1024**2)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -210,8 +210,9 @@ def test_forced_311_on_mosquitto(tmp_path: Path, mosquitto_broker: MosquittoBrok
 def test_auto_falls_back_when_a_311_broker_never_answers_a_v5_connect_with_will(
     tmp_path: Path, amqtt_broker: int
 ) -> None:
-    # amqtt leaves an MQTT 5 CONNECT carrying a Last Will unanswered; the CONNACK timer must
-    # switch to 3.1.1 instead of waiting forever (regression: the demo bench never published)
+    # amqtt leaves an MQTT 5 CONNECT carrying a Last Will unanswered; after the CONNACK timeout
+    # a plain MQTT 5 CONNECT asks again, amqtt answers it with return code 1 ("unsupported
+    # protocol version") and only that answer switches to 3.1.1
     outbox = Outbox(tmp_path / "o.db")
     settings = MqttSettings(host="127.0.0.1", port=amqtt_broker, protocol="auto")
     pub = OutboxPublisher(

@@ -14,7 +14,7 @@ from edge_agent.selftest.model import (
     passed,
     skipped,
 )
-from edge_agent.uplink.mqtt_client import connect_probe
+from edge_agent.uplink.mqtt_client import connect_probe, tls_problem
 
 log = logging.getLogger("edge_agent.selftest.mqtt")
 
@@ -38,7 +38,7 @@ def check_broker(ctx: CheckContext) -> Outcome:
         return failed(str(exc), "fix the file path in the config or create the file")
     except ssl.SSLError as exc:
         return failed(
-            f"TLS handshake with {where} failed: {exc.reason or exc}",
+            f"TLS handshake with {where} failed: {tls_problem(exc)}",
             "check uplink.mqtt.tls.ca_file matches the broker certificate and the hostname",
         )
     except (ConnectionRefusedError, TimeoutError, OSError) as exc:
