@@ -233,7 +233,7 @@ class OutboxFullError(OutboxError):
 
 
 class OutboxCorruptError(OutboxError):
-    """The outbox database was unreadable and has been moved aside to ``moved_to``."""
+    """The outbox database is unreadable; moved aside to ``moved_to`` (empty: only inspected)."""
 
     def __init__(self, message: str, *, moved_to: str = "") -> None:
         self.moved_to = moved_to
