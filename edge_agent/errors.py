@@ -37,6 +37,7 @@ Tree::
     │   ├── NodeTimeoutError(NodeError, TimeoutError)
     │   └── NodeCommandError                       node answered a command with ok=false
     ├── StationError                        identification workflow problems
+    │   └── ControlSocketAccessError(PermissionError)  control socket refuses this user
     ├── UplinkError
     │   ├── OutboxError                     outbox database problems
     │   │   ├── OutboxFullError             size/age/disk limit reached: refuse new events
@@ -215,6 +216,10 @@ class NodeCommandError(NodeError):
 
 class StationError(EdgeAgentError):
     """The identification workflow cannot proceed."""
+
+
+class ControlSocketAccessError(StationError, PermissionError):
+    """A station service runs, but this user may not use its control socket."""
 
 
 # --- uplink ---------------------------------------------------------------------------------

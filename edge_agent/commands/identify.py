@@ -16,8 +16,8 @@ from typing import Any
 from rich.console import Console
 
 from edge_agent.codes.uscc import parse_uscc
-from edge_agent.config import AgentConfig, load_config
-from edge_agent.errors import CodeError, StationError
+from edge_agent.config import AgentConfig, check_data_dir, load_config
+from edge_agent.errors import CodeError, ControlSocketAccessError, StationError
 from edge_agent.event_codec import event_from_plain, event_to_plain
 from edge_agent.model import Consignor
 from edge_agent.station.control import request_identify, socket_path
@@ -52,6 +52,7 @@ def register(sub: Any) -> None:
 
 def _identify(args: argparse.Namespace) -> int:
     config = load_config(args.config)
+    check_data_dir(config.station.data_dir)
     observations = [o for item in args.observe for o in item.split(",") if o.strip()]
     intake = {
         key: value.strip()
@@ -73,6 +74,9 @@ def _identify(args: argparse.Namespace) -> int:
     if path.exists():
         try:
             answer = asyncio.run(request_identify(path, observations, args.wait, **intake))
+        except ControlSocketAccessError as exc:  # a service runs; a second one must not start
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
         except StationError as exc:  # a socket left behind by a killed service
             log.warning("%s; identifying in this process", exc)
     if answer is not None:

@@ -16,6 +16,7 @@ choice and ``insecure_skip_verify`` mean the same everywhere:
 
 from __future__ import annotations
 
+import logging
 import ssl
 import time
 import uuid
@@ -30,6 +31,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from edge_agent.errors import ConfigError
 from edge_agent.uplink.settings import MqttSettings, TlsSettings
 
+log = logging.getLogger(__name__)
 MQTT5 = MQTTProtocolVersion.MQTTv5
 MQTT311 = MQTTProtocolVersion.MQTTv311
 CONNACK_TIMEOUT_S = 5.0
@@ -123,6 +125,12 @@ def _set_tls(client: paho.Client, tls: TlsSettings, *, config_key: str) -> None:
     except (ssl.SSLError, OSError, ValueError) as exc:
         raise ConfigError(f"TLS set-up failed: {exc}", key_path=f"{config_key}.tls") from exc
     client.tls_insecure_set(tls.insecure_skip_verify)
+    if tls.insecure_skip_verify:
+        log.warning(
+            "%s.tls.insecure_skip_verify is on: the broker certificate is not checked",
+            config_key,
+            extra={"config_key": f"{config_key}.tls.insecure_skip_verify"},
+        )
 
 
 def connect_async(
