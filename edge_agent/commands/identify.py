@@ -16,6 +16,7 @@ from typing import Any
 from rich.console import Console
 
 from edge_agent.codes.uscc import parse_uscc
+from edge_agent.commands._args import seconds
 from edge_agent.config import AgentConfig, check_data_dir, load_config
 from edge_agent.errors import CodeError, ControlSocketAccessError, StationError
 from edge_agent.event_codec import event_from_plain, event_to_plain
@@ -45,7 +46,7 @@ def register(sub: Any) -> None:
         metavar="CODE",
         help="its unified social credit code (18 characters, GB 32100; check character verified)",
     )
-    parser.add_argument("--wait", type=float, default=5.0, help="seconds to wait for PUBACK")
+    parser.add_argument("--wait", type=seconds, default=5.0, help="seconds to wait for PUBACK")
     parser.add_argument("--json", action="store_true", help="print the event as JSON")
     parser.set_defaults(func=_identify)
 
