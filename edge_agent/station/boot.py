@@ -16,13 +16,14 @@ from pathlib import Path
 
 from edge_agent.errors import StationError
 from edge_agent.model import ClockState
+from edge_agent.private_files import private_dir
 
 BOOT_FILE = "boot_epoch"
 
 
 def next_boot_epoch(data_dir: Path) -> int:
     """Increment and durably store the boot epoch; returns the new value."""
-    data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(data_dir)
     path = data_dir / BOOT_FILE
     try:
         current = int(path.read_text(encoding="ascii").strip() or "0")
@@ -32,7 +33,9 @@ def next_boot_epoch(data_dir: Path) -> int:
         raise StationError(f"boot epoch file {path} unreadable: {exc}") from None
     new = current + 1
     tmp = path.with_suffix(".tmp")
-    with open(tmp, "w", encoding="ascii") as fh:
+    with open(
+        os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="ascii"
+    ) as fh:
         fh.write(f"{new}\n")
         fh.flush()
         os.fsync(fh.fileno())

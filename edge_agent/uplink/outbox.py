@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edge_agent.errors import ConfigError, OutboxCorruptError, OutboxError, OutboxFullError
+from edge_agent.private_files import private_dir, private_file
 from edge_agent.uplink.group_commit import GroupCommitter
 from edge_agent.uplink.settings import OutboxSettings
 
@@ -99,10 +100,11 @@ class Outbox:
         #: set when the file at open was corrupt and has been moved aside
         self.corruption: OutboxCorruptError | None = None
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(self.path.parent)
+            private_file(self.path)  # VINs and pack codes: owner-only, -wal/-shm follow
         except OSError as exc:  # data_dir is a file, or a folder we may not write
             raise OutboxError(
-                f"cannot create the outbox folder {self.path.parent}: {exc.strerror or exc}"
+                f"cannot create the outbox {self.path}: {exc.strerror or exc}"
             ) from None
         wconn = self._open_checked()
         # reads use their own connection: in WAL mode they never wait for a commit's fsync
