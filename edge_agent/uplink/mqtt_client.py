@@ -17,6 +17,7 @@ choice and ``insecure_skip_verify`` mean the same everywhere:
 from __future__ import annotations
 
 import logging
+import random
 import ssl
 import time
 import uuid
@@ -32,6 +33,7 @@ from edge_agent.errors import ConfigError
 from edge_agent.uplink.settings import MqttSettings, TlsSettings
 
 log = logging.getLogger(__name__)
+_JITTER = random.Random()  # not for secrets: only spreads reconnect instants
 MQTT5 = MQTTProtocolVersion.MQTTv5
 MQTT311 = MQTTProtocolVersion.MQTTv311
 CONNACK_TIMEOUT_S = 5.0
@@ -63,6 +65,21 @@ def connack_overdue(client: paho.Client) -> bool:
     """After CONNACK_TIMEOUT_S: True when the TCP connection is up but CONNECT is unanswered
     (False while the broker is unreachable: that is no reason to change the protocol)."""
     return client.socket() is not None and not client.is_connected()
+
+
+def reconnect_delays(
+    settings: MqttSettings, rng: random.Random | None = None
+) -> tuple[float, float]:
+    """This client's (min, max) reconnect delay: each client draws its own within the configured
+    range, so stations cut off by one outage do not all retry at the same instant.
+
+    paho doubles the delay from min to max without jitter; a per-client min in [min, 2*min]
+    and max in [max/2, max] spreads both the doubling phase and the capped phase.
+    """
+    draw = (rng or _JITTER).uniform
+    low = settings.reconnect_min_s * draw(1.0, 2.0)
+    high = max(low, settings.reconnect_max_s * draw(0.5, 1.0))
+    return low, high
 
 
 def check_tls_files(tls: TlsSettings, *, config_key: str) -> None:
@@ -103,7 +120,8 @@ def make_client(
         manual_ack=manual_ack,
     )
     client.max_inflight_messages_set(settings.max_inflight)
-    client.reconnect_delay_set(settings.reconnect_min_s, settings.reconnect_max_s)  # type: ignore[arg-type]
+    low, high = reconnect_delays(settings)
+    client.reconnect_delay_set(low, high)  # type: ignore[arg-type]
     if settings.username:
         client.username_pw_set(settings.username, settings.password or None)
     if settings.tls.enabled:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import random
 import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,7 +14,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import NameOID
 
 from edge_agent.config import check_site, config_from_plain
-from edge_agent.uplink.mqtt_client import make_client
+from edge_agent.uplink.mqtt_client import make_client, reconnect_delays
 from edge_agent.uplink.settings import MqttSettings, TlsSettings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -92,3 +93,18 @@ def test_insecure_logs_a_warning_at_connect(caplog: pytest.LogCaptureFixture) ->
     assert [r.getMessage() for r in warnings] == [
         "uplink.mqtt.tls.insecure_skip_verify is on: the broker certificate is not checked"
     ]
+
+
+def test_reconnect_delays_are_jittered_per_client() -> None:
+    """Stations cut off by one outage must not all retry at the same instants (issue 15)."""
+    settings = MqttSettings(reconnect_min_s=1.0, reconnect_max_s=30.0)
+    rng = random.Random(7)
+    drawn = [reconnect_delays(settings, rng) for _ in range(200)]
+    lows = sorted(low for low, _ in drawn)
+    highs = sorted(high for _, high in drawn)
+    assert all(1.0 <= low <= 2.0 for low in lows)
+    assert all(15.0 <= high <= 30.0 for high in highs)
+    assert lows[-1] - lows[0] > 0.8 and highs[-1] - highs[0] > 12  # spread, not one instant
+    assert len({round(low, 3) for low in lows}) > 150
+    tight = MqttSettings(reconnect_min_s=10.0, reconnect_max_s=12.0)
+    assert all(low <= high for low, high in (reconnect_delays(tight, rng) for _ in range(50)))
