@@ -77,7 +77,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except EdgeAgentError as exc:
-        log.error("%s: %s", type(exc).__name__, exc)
+        # one line on stderr (journald keeps it for services); the type only at debug level
+        log.debug("%s: %s", type(exc).__name__, exc)
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -15,6 +15,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -112,3 +113,137 @@ def _parse_scalar(raw: str) -> Any:
         return tomllib.loads(f"v = {raw}")["v"]
     except tomllib.TOMLDecodeError:
         return raw
+
+
+# --- what `config check` verifies beyond the types: the site as it will run -----------------
+
+#: The IANA port of MQTT over TLS; plaintext there means the broker cannot answer.
+MQTT_TLS_PORT = 8883
+
+
+@dataclass(frozen=True, kw_only=True)
+class SiteCheck:
+    """Problems (``config check`` fails) and warnings (it passes, one line each on stderr)."""
+
+    problems: tuple[ConfigError, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+
+def data_dir_problem(path: Path, *, key_path: str) -> ConfigError | None:
+    """Why ``path`` cannot hold the agent's data (a file, or a folder we may not write)."""
+    path = path.expanduser()
+    probe = path
+    while not probe.exists():  # the nearest existing ancestor is what mkdir will need
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if not probe.is_dir():
+        return ConfigError(f"{probe} is not a folder", key_path=key_path)
+    if not os.access(probe, os.W_OK | os.X_OK):
+        return ConfigError(f"{probe} is not writable by this user", key_path=key_path)
+    return None
+
+
+def check_data_dir(path: Path, *, key_path: str = "station.data_dir") -> None:
+    """Raise the data_dir problem, if any (identify, run and outbox call this first)."""
+    problem = data_dir_problem(path, key_path=key_path)
+    if problem is not None:
+        raise problem
+
+
+def _mqtt_findings(key: str, settings: Any) -> tuple[list[ConfigError], list[str]]:
+    problems: list[ConfigError] = []
+    warnings: list[str] = []
+    tls = settings.tls
+    if tls.enabled and tls.insecure_skip_verify:
+        warnings.append(
+            f"{key}.tls.insecure_skip_verify: the broker certificate is not checked; "
+            "anyone on the network can pose as the broker"
+        )
+    if settings.port == MQTT_TLS_PORT and not tls.enabled and not tls.plaintext_on_tls_port:
+        problems.append(
+            ConfigError(
+                f"port {MQTT_TLS_PORT} is the MQTT-over-TLS port but tls.enabled is false; "
+                "set tls.enabled = true (or tls.plaintext_on_tls_port = true if the broker "
+                "really speaks plaintext there)",
+                key_path=f"{key}.port",
+            )
+        )
+    if tls.enabled:
+        problems += _tls_file_problems(key, tls)
+    return problems, warnings
+
+
+def _tls_file_problems(key: str, tls: Any) -> list[ConfigError]:
+    """Name the TLS file that would make the handshake fail, before any connection."""
+    import ssl
+
+    from cryptography import x509
+
+    where = f"{key}.tls"
+    for name in ("ca_file", "cert_file", "key_file"):
+        path = getattr(tls, name)
+        if path is not None and not path.is_file():
+            return [ConfigError(f"file not found: {path}", key_path=f"{where}.{name}")]
+    if (tls.cert_file is None) != (tls.key_file is None):
+        return [ConfigError("cert_file and key_file go together", key_path=where)]
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    problems: list[ConfigError] = []
+    if tls.ca_file is not None:
+        try:
+            context.load_verify_locations(cafile=str(tls.ca_file))
+        except (ssl.SSLError, OSError, ValueError) as exc:
+            problems.append(
+                ConfigError(f"not a PEM CA certificate: {exc}", key_path=f"{where}.ca_file")
+            )
+    if tls.cert_file is not None and tls.key_file is not None:
+        try:
+            context.load_cert_chain(str(tls.cert_file), str(tls.key_file))
+        except (ssl.SSLError, OSError, ValueError) as exc:
+            problems.append(
+                ConfigError(
+                    f"certificate and key do not load as a pair: {exc}",
+                    key_path=f"{where}.cert_file",
+                )
+            )
+        else:
+            cert = x509.load_pem_x509_certificate(tls.cert_file.read_bytes())
+            now = datetime.now(UTC)
+            if cert.not_valid_after_utc < now:
+                problems.append(
+                    ConfigError(
+                        f"client certificate expired {cert.not_valid_after_utc:%Y-%m-%d}",
+                        key_path=f"{where}.cert_file",
+                    )
+                )
+            elif cert.not_valid_before_utc > now:
+                problems.append(
+                    ConfigError(
+                        f"client certificate not valid before {cert.not_valid_before_utc:%Y-%m-%d}",
+                        key_path=f"{where}.cert_file",
+                    )
+                )
+    return problems
+
+
+def check_site(config: AgentConfig, *, gateway: bool = False) -> SiteCheck:
+    """Data folders and broker connections as they will be used; pure except for stat calls."""
+    problems: list[ConfigError] = []
+    warnings: list[str] = []
+    dirs = [("station.data_dir", config.station.data_dir)]
+    sections: list[tuple[str, Any]] = [("uplink.mqtt", config.uplink.mqtt)]
+    if gateway:
+        dirs.append(("gateway.data_dir", config.gateway.data_dir))
+        sections += [
+            ("gateway.site_mqtt", config.gateway.site_mqtt),
+            ("gateway.upstream_mqtt", config.gateway.upstream_mqtt),
+        ]
+    for key, path in dirs:
+        problem = data_dir_problem(path, key_path=key)
+        if problem is not None:
+            problems.append(problem)
+    for key, settings in sections:
+        more, warned = _mqtt_findings(key, settings)
+        problems += more
+        warnings += warned
+    return SiteCheck(problems=tuple(problems), warnings=tuple(warnings))

@@ -37,6 +37,7 @@ Tree::
     │   ├── NodeTimeoutError(NodeError, TimeoutError)
     │   └── NodeCommandError                       node answered a command with ok=false
     ├── StationError                        identification workflow problems
+    │   └── ControlSocketAccessError(PermissionError)  control socket refuses this user
     ├── UplinkError
     │   ├── OutboxError                     outbox database problems
     │   │   ├── OutboxFullError             size/age/disk limit reached: refuse new events
@@ -221,6 +222,10 @@ class StationError(EdgeAgentError):
     """The identification workflow cannot proceed."""
 
 
+class ControlSocketAccessError(StationError, PermissionError):
+    """A station service runs, but this user may not use its control socket."""
+
+
 # --- uplink ---------------------------------------------------------------------------------
 
 
@@ -237,7 +242,7 @@ class OutboxFullError(OutboxError):
 
 
 class OutboxCorruptError(OutboxError):
-    """The outbox database was unreadable and has been moved aside to ``moved_to``."""
+    """The outbox database is unreadable; moved aside to ``moved_to`` (empty: only inspected)."""
 
     def __init__(self, message: str, *, moved_to: str = "") -> None:
         self.moved_to = moved_to

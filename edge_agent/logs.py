@@ -32,13 +32,31 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, ensure_ascii=False)
 
 
+class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is at the time of the record, never to a stream that
+    was stderr when logging was set up (a test's capture, since closed: "Logging error")."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
+
+
 def setup_logging(*, level: str = "info", fmt: str = "text") -> None:
-    """Configure the root logger once for the process (stderr)."""
-    handler = logging.StreamHandler(sys.stderr)
+    """Configure the root logger for the process (stderr); calling it again replaces ours."""
+    handler = StderrHandler()
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    # replace console handlers (ours from an earlier call included); keep special ones
+    keep = [h for h in root.handlers if type(h) not in (logging.StreamHandler, StderrHandler)]
+    root.handlers[:] = [*keep, handler]
     root.setLevel(level.upper())

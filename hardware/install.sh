@@ -9,9 +9,16 @@
 #      the docs; each file is written only when its content differs;
 #   4. creates /var/lib/edge-agent (0750) and /var/lib/edge-agent/keys (0700) owned by the user;
 #   5. with --can-hat, appends the CAN HAT overlay lines to /boot/firmware/config.txt once;
-#   6. enables systemd-networkd and the units, reloads udev (--no-enable skips).
+#   6. with --pki DIR (a site PKI as hardware/mosquitto/make-test-pki.sh lays it out): the site CA
+#      and this station's certificate (DIR/STATION.{crt,key}, --station, default bench-1) go to
+#      /etc/edge-agent/pki/ as the shipped config expects (TLS on 8883, client certificate);
+#      with --gateway also DIR/gateway.{crt,key}, and the site broker: site.conf, the ACL (SITE
+#      = --site, default site-1) and DIR/broker.{crt,key} for Mosquitto. Without --pki, missing
+#      certificates are listed (the agent and `config check` refuse to start without them);
+#   7. enables systemd-networkd and the units, reloads udev (--no-enable skips).
 #
 # Usage: sudo hardware/install.sh [--can-hat mcp2515|mcp2518fd] [--gateway] [--no-enable]
+#                                 [--pki DIR [--station NAME] [--site NAME]]
 #        hardware/install.sh --destdir /tmp/root --no-venv   # stage into a directory, no root
 #        hardware/install.sh --dry-run                       # print the plan, change nothing
 #
@@ -31,8 +38,11 @@ PYTHON=python3
 USER_NAME=edge-agent
 PREFIX=/opt/edge-agent
 CONFIG_TXT=/boot/firmware/config.txt
+PKI=""
+STATION=bench-1
+SITE=site-1
 
-usage() { sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; }
 
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -44,6 +54,9 @@ while [ $# -gt 0 ]; do
     --no-venv) VENV=0; shift ;;
     --python) PYTHON="$2"; shift 2 ;;
     --source) SOURCE="$2"; shift 2 ;;
+    --pki) PKI="$2"; shift 2 ;;
+    --station) STATION="$2"; shift 2 ;;
+    --site) SITE="$2"; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) echo "install.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -53,6 +66,13 @@ case "$CAN_HAT" in
   none|mcp2515|mcp2518fd) ;;
   *) echo "install.sh: --can-hat must be mcp2515, mcp2518fd or none" >&2; exit 2 ;;
 esac
+case "$STATION$SITE" in
+  *[!A-Za-z0-9_-]*) echo "install.sh: --station and --site take letters, digits, _ and -" >&2; exit 2 ;;
+esac
+if [ -n "$PKI" ] && [ ! -f "$PKI/ca.crt" ]; then
+  echo "install.sh: --pki $PKI has no ca.crt (see hardware/mosquitto/make-test-pki.sh)" >&2
+  exit 2
+fi
 OS="$SOURCE/hardware/os"
 [ -d "$OS" ] || { echo "install.sh: $OS not found (use --source REPO)" >&2; exit 2; }
 if [ -z "$DESTDIR" ] && [ "$DRY_RUN" = 0 ] && [ "$(id -u)" != 0 ]; then
@@ -94,6 +114,20 @@ keep() {
   run install -D -m "$mode" "$src" "$dest"
 }
 
+# keep_edited SRC DEST MODE SED-EXPR: like keep, with SRC passed through sed first.
+keep_edited() {
+  local src="$1" dest="$DESTDIR$2" mode="$3" expr="$4" tmp
+  if [ -e "$dest" ]; then
+    say "kept: $2"
+    return
+  fi
+  say "install: $2"
+  tmp="$(mktemp)"
+  sed "$expr" "$src" >"$tmp"
+  run install -D -m "$mode" "$tmp" "$dest"
+  rm -f "$tmp"
+}
+
 # 1. user
 if [ "$LIVE" = 1 ] && getent passwd "$USER_NAME" >/dev/null; then
   say "exists: user $USER_NAME"
@@ -125,7 +159,8 @@ for f in "$OS"/systemd/network/*.network; do
   put "$f" "/etc/systemd/network/$(basename "$f")" 0644
 done
 put "$OS/udev/rules.d/99-edge-agent.rules" /etc/udev/rules.d/99-edge-agent.rules 0644
-keep "$OS/edge-agent/config.toml" /etc/edge-agent/config.toml 0640
+keep_edited "$OS/edge-agent/config.toml" /etc/edge-agent/config.toml 0640 \
+  "s/^site = \"site-1\"/site = \"$SITE\"/; s/^station = \"bench-1\"/station = \"$STATION\"/"
 for f in "$SOURCE"/docs/*.md; do
   [ -e "$f" ] || continue
   put "$f" "$PREFIX/docs/$(basename "$f")" 0644
@@ -160,7 +195,33 @@ if [ "$CAN_HAT" != none ]; then
   fi
 fi
 
-# 6. enable
+# 6. site PKI: the shipped configs speak TLS on 8883 with these files
+PKI_DIR=/etc/edge-agent/pki
+if [ -n "$PKI" ]; then
+  put "$PKI/ca.crt" "$PKI_DIR/ca.crt" 0644
+  for pair in "$STATION:station" "gateway:gateway"; do
+    name="${pair%%:*}" as="${pair##*:}"
+    [ "$as" = gateway ] && [ "$GATEWAY" = 0 ] && continue
+    [ -f "$PKI/$name.crt" ] || { echo "install.sh: $PKI/$name.crt missing" >&2; exit 2; }
+    put "$PKI/$name.crt" "$PKI_DIR/$as.crt" 0644
+    put "$PKI/$name.key" "$PKI_DIR/$as.key" 0640
+    live chgrp "$USER_NAME" "$PKI_DIR/$as.key"
+  done
+  if [ "$GATEWAY" = 1 ] && [ -f "$PKI/broker.crt" ]; then
+    put "$SOURCE/hardware/mosquitto/site.conf" /etc/mosquitto/conf.d/battrace-site.conf 0644
+    put "$PKI/ca.crt" /etc/mosquitto/battrace/ca.crt 0644
+    put "$PKI/broker.crt" /etc/mosquitto/battrace/broker.crt 0644
+    put "$PKI/broker.key" /etc/mosquitto/battrace/broker.key 0640
+    keep_edited "$SOURCE/hardware/mosquitto/acl" /etc/mosquitto/battrace/acl 0644 "s/SITE/$SITE/g"
+    live chgrp mosquitto /etc/mosquitto/battrace/broker.key
+  fi
+else
+  for f in ca.crt station.crt station.key; do
+    [ -e "$DESTDIR$PKI_DIR/$f" ] || say "missing: $PKI_DIR/$f (pass --pki DIR: the site CA and this station's certificate)"
+  done
+fi
+
+# 7. enable
 if [ "$ENABLE" = 1 ]; then
   live systemctl daemon-reload
   live systemctl enable systemd-networkd

@@ -15,6 +15,7 @@ import json
 import sys
 from pathlib import Path
 
+from edge_agent.errors import EdgeAgentError
 from edge_agent.event_codec import event_from_plain
 from edge_agent.signing.events import sign_event
 from edge_agent.signing.keys import PRIVATE_KEY_FILE, init_keys, load_signer
@@ -30,9 +31,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--alg", choices=["ed25519", "p256"], default="ed25519")
     args = parser.parse_args(argv)
     key_dir = args.key_dir or args.out / "keys"
-    if not (key_dir / PRIVATE_KEY_FILE).exists():
-        init_keys(key_dir, args.alg)
-    signer = load_signer(key_dir)
+    try:
+        if not (key_dir / PRIVATE_KEY_FILE).exists():
+            init_keys(key_dir, args.alg)
+        # the same checks as the agent: a key others may read (0644) is refused, not used
+        signer = load_signer(key_dir)
+    except EdgeAgentError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     args.out.mkdir(parents=True, exist_ok=True)
     for path in sorted(EXAMPLES.glob("*.json")):
         event = event_from_plain(json.loads(path.read_text(encoding="utf-8")))

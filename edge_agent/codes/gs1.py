@@ -118,7 +118,11 @@ def parse_gs1(text: str) -> Gs1Message:
                 raise CodeError(
                     f"AI ({ai}) value longer than {maxlen}", text=text, position=start + maxlen + 1
                 )
-        elements.append(_element(text, ai, text[start:end], start, name=name, kind=kind))
+        element = _element(text, ai, text[start:end], start, name=name, kind=kind)
+        if any(e.ai == ai and e.value != element.value for e in elements):
+            # GS1 forbids one AI with two values; keeping the first would drop the other
+            raise CodeError(f"AI ({ai}) repeated with another value", text=text, position=pos + 1)
+        elements.append(element)
         pos = end
         if pos < len(text) and text[pos] == GS:
             pos += 1
@@ -166,5 +170,18 @@ def _parse_hri(text: str) -> Gs1Message:
     parts = re.findall(r"\((\d{2,4})\)([^(]*)", text)
     if not parts or "".join(f"({a}){v}" for a, v in parts) != text:
         raise CodeError("malformed GS1 human-readable string", text=text)
+    # Each bracket must hold exactly one known AI: "(999)abc" is not AI 99 with "9abc".
+    pos = 1
+    for ai, value in parts:
+        if ai not in _AIS:
+            raise CodeError(f"unknown application identifier ({ai})", text=text, position=pos + 1)
+        fixed = _AIS[ai][1]
+        if fixed is not None and len(value) != fixed:
+            raise CodeError(
+                f"AI ({ai}) needs {fixed} characters, got {len(value)}",
+                text=text,
+                position=pos + len(ai) + 2,
+            )
+        pos += len(ai) + 2 + len(value)
     raw = GS.join(f"{ai}{value}" for ai, value in parts)
     return parse_gs1(raw)

@@ -86,6 +86,11 @@ def _format(text: str, chunk: str, pos: int) -> Iso15434Format:
                 raise CodeError(
                     f"data identifier missing in {field[:8]!r}", text=text, position=at + 1
                 )
+            if any(e.identifier == m.group(1) for e in elements):
+                # keeping either value silently would hide which one the label meant
+                raise CodeError(
+                    f"data identifier {m.group(1)} repeated", text=text, position=at + 1
+                )
             elements.append(Iso15434Element(identifier=m.group(1), value=m.group(2)))
         else:  # other formats: keep the element whole
             elements.append(Iso15434Element(identifier="", value=field))

@@ -37,7 +37,7 @@ def _parse(args: argparse.Namespace) -> int:
         try:
             parsed = parse_strict(text)
         except CodeError as exc:
-            log.warning("code rejected: %s", exc)
+            log.debug("code rejected: %s", exc)  # the JSON line below is the one answer
             out = {"error": exc.reason, "position": exc.position, "text": text}
             print(json.dumps(out, ensure_ascii=False), file=sys.stderr)
             return 2

@@ -16,8 +16,9 @@ from typing import Any
 from rich.console import Console
 
 from edge_agent.codes.uscc import parse_uscc
-from edge_agent.config import AgentConfig, load_config
-from edge_agent.errors import CodeError, StationError
+from edge_agent.commands._args import seconds
+from edge_agent.config import AgentConfig, check_data_dir, load_config
+from edge_agent.errors import CodeError, ControlSocketAccessError, StationError
 from edge_agent.event_codec import event_from_plain, event_to_plain
 from edge_agent.model import Consignor
 from edge_agent.station.control import request_identify, socket_path
@@ -45,13 +46,14 @@ def register(sub: Any) -> None:
         metavar="CODE",
         help="its unified social credit code (18 characters, GB 32100; check character verified)",
     )
-    parser.add_argument("--wait", type=float, default=5.0, help="seconds to wait for PUBACK")
+    parser.add_argument("--wait", type=seconds, default=5.0, help="seconds to wait for PUBACK")
     parser.add_argument("--json", action="store_true", help="print the event as JSON")
     parser.set_defaults(func=_identify)
 
 
 def _identify(args: argparse.Namespace) -> int:
     config = load_config(args.config)
+    check_data_dir(config.station.data_dir)
     observations = [o for item in args.observe for o in item.split(",") if o.strip()]
     intake = {
         key: value.strip()
@@ -73,6 +75,9 @@ def _identify(args: argparse.Namespace) -> int:
     if path.exists():
         try:
             answer = asyncio.run(request_identify(path, observations, args.wait, **intake))
+        except ControlSocketAccessError as exc:  # a service runs; a second one must not start
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
         except StationError as exc:  # a socket left behind by a killed service
             log.warning("%s; identifying in this process", exc)
     if answer is not None:

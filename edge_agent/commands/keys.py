@@ -60,6 +60,8 @@ def register(sub: Any) -> None:
 def _init(args: argparse.Namespace) -> int:
     settings = load_config(args.config).signing
     key_dir = args.dir if args.dir is not None else settings.key_dir
+    if key_dir.exists() and not key_dir.is_dir():  # --force replaces keys, never a file
+        raise ConfigError(f"{key_dir} is a file, not a key folder", key_path="--dir")
     kid = init_keys(key_dir, args.alg or settings.alg, force=args.force)
     print(kid.hex())
     return 0

@@ -10,6 +10,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from edge_agent.commands._args import seconds
 from edge_agent.config import load_config
 from edge_agent.dataform import to_plain
 from edge_agent.errors import ConfigError
@@ -51,7 +52,7 @@ def register(sub: Any) -> None:
     p = commands.add_parser("monitor", help="print every node message as a JSON line")
     common(p)
     p.add_argument("--count", type=int, default=0, help="stop after N messages (0 = never)")
-    p.add_argument("--seconds", type=float, default=0, help="stop after S seconds (0 = never)")
+    p.add_argument("--seconds", type=seconds, default=0, help="stop after S seconds (0 = never)")
     p.set_defaults(func=lambda a: _run(a, _monitor))
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 from edge_agent.config import load_config
-from edge_agent.uplink.outbox import Outbox, outbox_path
+from edge_agent.uplink.outbox import Outbox, inspect_outbox, outbox_path
 
 
 def register(sub: Any) -> None:
@@ -32,12 +33,15 @@ def register(sub: Any) -> None:
 
 
 def _open(args: argparse.Namespace) -> Outbox:
+    # inspection and retry never create an outbox or move a bad one aside: the agent does that
     if args.path:
-        from pathlib import Path
-
-        return Outbox(Path(args.path))
+        path = Path(args.path).expanduser()
+        inspect_outbox(path)
+        return Outbox(path)
     config = load_config(args.config)
-    return Outbox(outbox_path(config.uplink.outbox, config.station.data_dir), config.uplink.outbox)
+    path = outbox_path(config.uplink.outbox, config.station.data_dir)
+    inspect_outbox(path)
+    return Outbox(path, config.uplink.outbox)
 
 
 def _report_corruption(outbox: Outbox) -> int:

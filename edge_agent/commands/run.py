@@ -6,7 +6,7 @@ import argparse
 import asyncio
 from typing import Any
 
-from edge_agent.config import load_config
+from edge_agent.config import check_data_dir, load_config
 
 
 def register(sub: Any) -> None:
@@ -19,4 +19,5 @@ def _run(args: argparse.Namespace) -> int:
     from edge_agent.station.service import run_service
 
     config = load_config(args.config)
+    check_data_dir(config.station.data_dir)
     return asyncio.run(run_service(config))

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from edge_agent.commands._args import positive_seconds
 from edge_agent.config import AgentConfig, load_config
 
 
@@ -23,9 +24,14 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--list", action="store_true", help="list the checks and whether the config requires them"
     )
-    p.add_argument("--timeout", type=float, default=None, help="per-check timeout in seconds")
     p.add_argument(
-        "--frame-window", type=float, default=2.0, help="seconds to listen for CAN frames"
+        "--timeout", type=positive_seconds, default=None, help="per-check timeout in seconds"
+    )
+    p.add_argument(
+        "--frame-window",
+        type=positive_seconds,
+        default=2.0,
+        help="seconds to listen for CAN frames",
     )
     p.add_argument("--modbus-register", type=int, default=None, help="holding register to read")
     p.add_argument("--sysfs-root", type=Path, default=Path("/sys"), help=argparse.SUPPRESS)

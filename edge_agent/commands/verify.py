@@ -17,7 +17,13 @@ from edge_agent.signing.algorithms import alg_name
 from edge_agent.signing.cose import KeyResolver
 from edge_agent.signing.events import verify_event
 from edge_agent.signing.keys import parse_public_key
-from edge_agent.signing.trust import StaticKeys, TrustStore, parse_utc
+from edge_agent.signing.trust import (
+    MAX_TRUST_BYTES,
+    StaticKeys,
+    TrustStore,
+    parse_utc,
+    read_bounded,
+)
 
 MAX_INPUT = 1024 * 1024
 _HEX = frozenset(string.hexdigits)
@@ -56,12 +62,11 @@ def read_message(source: str) -> bytes:
 
 def load_trust(path: Path) -> KeyResolver:
     """A trust store file, or a single public key PEM trusted without station binding."""
-    try:
-        head = path.read_bytes()[:64]
-    except OSError as exc:
-        raise ConfigError(f"cannot read trust file {path}: {exc.strerror or exc}") from None
-    if head.lstrip().startswith(b"-----BEGIN"):
-        return StaticKeys.of(parse_public_key(path.read_bytes(), source=str(path)))
+    data = read_bounded(path, limit=MAX_TRUST_BYTES, what="trust file")
+    if data is None:
+        raise ConfigError(f"cannot read trust file {path}: No such file or directory")
+    if data.lstrip().startswith(b"-----BEGIN"):
+        return StaticKeys.of(parse_public_key(data, source=str(path)))
     return TrustStore.load(path)
 
 
@@ -76,7 +81,16 @@ def jsonable(value: Any) -> Any:
     return value
 
 
+def topic_bytes(topic: str) -> bytes:
+    """The topic as UTF-8, as MQTT carries it; undecodable command-line bytes are refused."""
+    try:
+        return topic.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ConfigError("not valid UTF-8, so no MQTT topic", key_path="--topic") from None
+
+
 def _verify(args: argparse.Namespace) -> int:
+    external_aad = topic_bytes(args.topic)
     keys = load_trust(args.trust)
     message = read_message(args.file)
     at = None
@@ -86,7 +100,7 @@ def _verify(args: argparse.Namespace) -> int:
         except ValueError:
             raise ConfigError(f"not an ISO time: {args.at!r}", key_path="--at") from None
     try:
-        result = verify_event(message, keys, at=at, external_aad=args.topic.encode())
+        result = verify_event(message, keys, at=at, external_aad=external_aad)
     except VerificationError as exc:
         if args.json:
             print(json.dumps({"valid": False, "reason": exc.reason, "detail": exc.detail}))

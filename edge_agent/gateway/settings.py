@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edge_agent.dataform import bounded
-from edge_agent.uplink.settings import MqttSettings, OutboxSettings
+from edge_agent.uplink.settings import MqttSettings, OutboxSettings, TlsSettings
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -25,7 +25,10 @@ class GatewaySettings:
     site_mqtt: MqttSettings = field(
         default_factory=lambda: MqttSettings(client_id="battrace-gateway", max_inflight=100)
     )
-    upstream_mqtt: MqttSettings = field(default_factory=lambda: MqttSettings(port=8883))
+    # 8883 is the TLS port: TLS on by default (system CAs unless tls.ca_file is set)
+    upstream_mqtt: MqttSettings = field(
+        default_factory=lambda: MqttSettings(port=8883, tls=TlsSettings(enabled=True))
+    )
     upstream_prefix: str = "battrace/v1"
     trust_store: Path = Path("~/.local/share/edge-agent/gateway/trust.json").expanduser()
     data_dir: Path = Path("~/.local/share/edge-agent/gateway").expanduser()

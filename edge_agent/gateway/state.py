@@ -16,6 +16,7 @@ from pathlib import Path
 
 from edge_agent.errors import GatewayError
 from edge_agent.gateway.replay import ReplayWindow
+from edge_agent.private_files import private_dir, private_file
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS seen_event (
@@ -59,7 +60,8 @@ class GatewayState:
 
     def __init__(self, path: Path) -> None:
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(path.parent)
+            private_file(path)  # event ids, stations and sites: owner-only
             self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")

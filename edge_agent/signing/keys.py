@@ -64,6 +64,8 @@ def init_keys(
     else:
         raise SigningError(f"unknown key algorithm {alg!r} (expected ed25519 or p256)")
     key_path, pub_path = key_dir / PRIVATE_KEY_FILE, key_dir / PUBLIC_KEY_FILE
+    if key_dir.exists() and not key_dir.is_dir():
+        raise KeyFileError(f"{key_dir} is a file, not a key folder")
     try:
         key_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         if not force and (key_path.exists() or pub_path.exists()):
@@ -94,7 +96,12 @@ def _read_private(path: Path) -> bytes:
     try:
         fd = os.open(path, os.O_RDONLY)
     except FileNotFoundError:
-        raise KeyFileError(f"private key not found: {path} (run `edge-agent keys init`)") from None
+        # `keys init` would make a new kid that no verifier trusts: say so rather than suggest it
+        raise KeyFileError(
+            f"private key not found: {path}; restore station.key.pem from this station's "
+            "backup (`edge-agent keys init` would create a NEW identity, a new kid that every "
+            "gateway and verifier must trust again)"
+        ) from None
     except OSError as exc:
         raise KeyFileError(f"cannot open private key {path}: {exc.strerror}") from None
     try:

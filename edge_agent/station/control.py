@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from edge_agent.errors import CodeError, EdgeAgentError, StationError
+from edge_agent.errors import CodeError, ControlSocketAccessError, EdgeAgentError, StationError
 
 log = logging.getLogger(__name__)
 SOCKET_NAME = "agent.sock"
@@ -38,8 +38,16 @@ async def serve_control(path: Path, handler: Handler) -> asyncio.AbstractServer:
 
     async def on_client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            line = await reader.readline()
-            answer = await _answer(line, handler)
+            try:
+                line = await reader.readline()
+            except ValueError:  # LimitOverrunError: no newline within MAX_REQUEST bytes
+                log.warning("control socket: request line over %d bytes refused", MAX_REQUEST)
+                answer: dict[str, Any] = {
+                    "ok": False,
+                    "error": f"request line longer than {MAX_REQUEST} bytes",
+                }
+            else:
+                answer = await _answer(line, handler)
             writer.write(json.dumps(answer, ensure_ascii=False).encode() + b"\n")
             await writer.drain()
         except (ConnectionError, asyncio.IncompleteReadError):
@@ -108,6 +116,12 @@ async def request_identify(
         reader, writer = await asyncio.open_unix_connection(str(path), limit=16 * 1024 * 1024)
     except (FileNotFoundError, ConnectionRefusedError) as exc:
         raise StationError(f"no running station at {path}: {exc}") from None
+    except PermissionError:
+        # owner-only on purpose; identifying in this process would fight the service for the bus
+        raise ControlSocketAccessError(
+            f"a station service runs at {path} but this user may not use its control socket; "
+            "run identify as the service user (sudo -u edge-agent edge-agent identify ...)"
+        ) from None
     try:
         request = {"op": "identify", "observations": observations, "wait_s": wait_s, **intake}
         writer.write(json.dumps(request).encode() + b"\n")

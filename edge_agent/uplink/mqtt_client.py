@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import random
 import socket
 import ssl
 import sys
@@ -40,6 +41,8 @@ from paho.mqtt.reasoncodes import ReasonCode
 from edge_agent.errors import ConfigError
 from edge_agent.uplink.settings import MqttSettings, TlsSettings
 
+log = logging.getLogger(__name__)
+_JITTER = random.Random()  # not for secrets: only spreads reconnect instants
 MQTT5 = MQTTProtocolVersion.MQTTv5
 MQTT311 = MQTTProtocolVersion.MQTTv311
 CONNACK_TIMEOUT_S = 5.0
@@ -195,6 +198,21 @@ class ConnectWatch:
             self._cancel()
 
 
+def reconnect_delays(
+    settings: MqttSettings, rng: random.Random | None = None
+) -> tuple[float, float]:
+    """This client's (min, max) reconnect delay: each client draws its own within the configured
+    range, so stations cut off by one outage do not all retry at the same instant.
+
+    paho doubles the delay from min to max without jitter; a per-client min in [min, 2*min]
+    and max in [max/2, max] spreads both the doubling phase and the capped phase.
+    """
+    draw = (rng or _JITTER).uniform
+    low = settings.reconnect_min_s * draw(1.0, 2.0)
+    high = max(low, settings.reconnect_max_s * draw(0.5, 1.0))
+    return low, high
+
+
 def check_tls_files(tls: TlsSettings, *, config_key: str) -> None:
     """ConfigError naming the first configured TLS file that does not exist."""
     for name, path in (
@@ -233,7 +251,8 @@ def make_client(
         manual_ack=manual_ack,
     )
     client.max_inflight_messages_set(settings.max_inflight)
-    client.reconnect_delay_set(settings.reconnect_min_s, settings.reconnect_max_s)  # type: ignore[arg-type]
+    low, high = reconnect_delays(settings)
+    client.reconnect_delay_set(low, high)  # type: ignore[arg-type]
     if settings.username:
         client.username_pw_set(settings.username, settings.password or None)
     if settings.tls.enabled:
@@ -263,6 +282,12 @@ def _set_tls(client: paho.Client, tls: TlsSettings, *, config_key: str) -> None:
     except (ssl.SSLError, OSError, ValueError) as exc:
         raise ConfigError(f"TLS set-up failed: {exc}", key_path=f"{config_key}.tls") from exc
     client.tls_insecure_set(tls.insecure_skip_verify)
+    if tls.insecure_skip_verify:
+        log.warning(
+            "%s.tls.insecure_skip_verify is on: the broker certificate is not checked",
+            config_key,
+            extra={"config_key": f"{config_key}.tls.insecure_skip_verify"},
+        )
 
 
 def connect_async(

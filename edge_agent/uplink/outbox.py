@@ -22,13 +22,15 @@ from __future__ import annotations
 import logging
 import shutil
 import sqlite3
+import stat
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from edge_agent.errors import OutboxCorruptError, OutboxError, OutboxFullError
+from edge_agent.errors import ConfigError, OutboxCorruptError, OutboxError, OutboxFullError
+from edge_agent.private_files import private_dir, private_file
 from edge_agent.uplink.group_commit import GroupCommitter
 from edge_agent.uplink.outbox_space import (
     Reserve,
@@ -126,7 +128,13 @@ class Outbox:
         self._max_page_count = max_page_count
         #: set when the file at open was corrupt and has been moved aside
         self.corruption: OutboxCorruptError | None = None
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            private_dir(self.path.parent)
+            private_file(self.path)  # VINs and pack codes: owner-only, -wal/-shm follow
+        except OSError as exc:  # data_dir is a file, or a folder we may not write
+            raise OutboxError(
+                f"cannot create the outbox {self.path}: {exc.strerror or exc}"
+            ) from None
         self.reserve = Reserve(self.path, self.settings.reserve_bytes)
         self._next_reserve_try = 0.0
         wconn = self._open_checked()
@@ -271,9 +279,12 @@ class Outbox:
         count = self._count + self._pending_count
         stored = self._bytes + self._pending_bytes
         if count + n > s.max_events:
+            # the limit counts rows (an event and its evidence photo are two); say both
+            events = conn.execute("SELECT COUNT(DISTINCT key) FROM outbox").fetchone()[0]
             raise OutboxFullError(
-                f"outbox full: {count} events stored, limit max_events={s.max_events}; "
-                "new events are refused until stored ones are delivered (nothing was deleted)"
+                f"outbox full: {count} rows stored ({events} events with their companion rows), "
+                f"limit max_events={s.max_events} rows; new events are refused until stored "
+                "ones are delivered (nothing was deleted)"
             )
         if stored + size > s.max_bytes:
             raise OutboxFullError(
@@ -628,6 +639,35 @@ def _insert_all(
 def _oldest_created(conn: sqlite3.Connection) -> float | None:
     row = conn.execute("SELECT created FROM outbox ORDER BY id LIMIT 1").fetchone()
     return None if row is None else float(row[0])
+
+
+def inspect_outbox(path: Path) -> None:
+    """Check ``path`` holds an outbox, read-only: never creates, changes or moves a file.
+
+    ConfigError when there is none (a typo in ``--path`` must not create one), OutboxCorruptError
+    when the file is not a readable outbox (the agent moves it aside at its next start).
+    """
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise ConfigError(f"no outbox at {path}", key_path="--path") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}", key_path="--path") from None
+    if not stat.S_ISREG(mode):
+        raise ConfigError(f"{path} is not a regular file", key_path="--path")
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error as exc:
+        raise OutboxError(f"cannot open outbox {path} read-only: {exc}") from None
+    try:
+        conn.execute("SELECT COUNT(*) FROM outbox").fetchone()
+    except sqlite3.Error as exc:
+        raise OutboxCorruptError(
+            f"{path} is not a readable outbox ({exc}); nothing was changed "
+            "(the agent moves it aside when it next starts)"
+        ) from None
+    finally:
+        conn.close()
 
 
 def outbox_path(settings: OutboxSettings, data_dir: Path) -> Path:

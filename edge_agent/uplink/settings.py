@@ -18,6 +18,8 @@ class TlsSettings:
     cert_file: Path | None = None
     key_file: Path | None = None
     insecure_skip_verify: bool = False
+    # `config check` refuses port 8883 without TLS unless this says the broker means it
+    plaintext_on_tls_port: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -25,6 +25,8 @@ class FolderCamera(Camera):
             self.paths = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         elif path.is_file():
             self.paths = [path]
+        elif path.exists():  # a FIFO or a device: there, not missing
+            raise CameraError(f"image source {source!r} is not a regular file or folder")
         else:
             raise CameraError(f"image source {source!r} does not exist")
         if not self.paths:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -70,13 +71,49 @@ def test_retry_one_rejected_row_by_id(tmp_path: Path, capsys: pytest.CaptureFixt
     ob.close()
 
 
-def test_status_reports_corrupt_outbox(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize("command", ["status", "list", "retry"])
+def test_corrupt_outbox_is_reported_not_moved(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    """An inspection command reports a garbage file; only the agent moves it aside (issue 15)."""
     db = tmp_path / "bad.sqlite3"
-    db.write_bytes(b"\x00garbage" * 100)
-    assert main(["outbox", "--path", str(db), "status"]) == 1
-    out = capsys.readouterr().out
-    assert "moved aside" in out and "depth:        0 events" in out
-    assert list(tmp_path.glob("bad.sqlite3.corrupt-*"))
+    garbage = b"\x00garbage" * 100
+    db.write_bytes(garbage)
+    assert main(["outbox", "--path", str(db), command]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    err = captured.err.strip().splitlines()
+    assert len(err) == 1 and "not a readable outbox" in err[0] and "nothing was changed" in err[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.sqlite3"]
+    assert db.read_bytes() == garbage
+
+
+@pytest.mark.parametrize("command", ["status", "list", "retry"])
+def test_missing_outbox_creates_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    """`outbox --path typo/outbox.sqlite3 status` says so and creates no folder or file."""
+    typo = tmp_path / "typo" / "outbox.sqlite3"
+    assert main(["outbox", "--path", str(typo), command]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: --path: no outbox at {typo}"]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_missing_outbox_from_config_creates_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = _config(tmp_path)
+    assert main(["--config", str(cfg), "outbox", "status"]) == 2
+    assert "no outbox at" in capsys.readouterr().err
+    assert not (tmp_path / "data").exists()
+
+
+def test_outbox_is_a_fifo(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    fifo = tmp_path / "outbox.sqlite3"
+    os.mkfifo(fifo)
+    assert main(["outbox", "--path", str(fifo), "status"]) == 2
+    assert "is not a regular file" in capsys.readouterr().err
 
 
 def test_bad_config_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

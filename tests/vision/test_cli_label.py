@@ -50,6 +50,6 @@ def test_text_output(tmp_path: Path) -> None:
 
 def test_missing_source_is_a_clean_error(tmp_path: Path) -> None:
     proc = run(str(tmp_path / "nothing.png"))
-    assert proc.returncode == 1
+    assert proc.returncode == 2  # a bad command-line argument, like argparse's own refusals
     assert "does not exist" in proc.stderr
     assert "Traceback" not in proc.stderr

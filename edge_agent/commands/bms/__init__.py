@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from edge_agent.commands._args import positive_seconds
 from edge_agent.commands.bms import can as can_commands
 from edge_agent.commands.bms import modbus as modbus_commands
 
@@ -17,7 +18,9 @@ def register(sub: Any) -> None:
     commands = parser.add_subparsers(dest="bms_command", metavar="SUBCOMMAND", required=True)
     read = commands.add_parser("read", help="read identity and state once and print JSON")
     read.add_argument("--profile", help="pack profile name or .toml path")
-    read.add_argument("--timeout", type=float, default=None, help="seconds (default from config)")
+    read.add_argument(
+        "--timeout", type=positive_seconds, default=None, help="seconds (default from config)"
+    )
     read.add_argument("--json", action="store_true", help="machine-readable output (default)")
     can_commands.add_read_arguments(read)
     modbus_commands.add_read_arguments(read)

@@ -20,6 +20,7 @@ from edge_agent.bms.can.bus import LOG_SUFFIXES
 from edge_agent.bms.can.capture import read_session, record_bus
 from edge_agent.bms.profile import PackProfile, load_profile
 from edge_agent.bms.settings import BmsSettings, CanSettings
+from edge_agent.commands._args import positive_seconds
 from edge_agent.config import load_config
 from edge_agent.dataform import to_plain
 from edge_agent.errors import ConfigError
@@ -51,15 +52,15 @@ def add_commands(commands: Any) -> None:
     cap.add_argument("--out", required=True, metavar="FILE", help="log file: .log, .asc or .blf")
     cap.add_argument("--profile", help="also run this profile's read (e.g. the GB/T handshake)")
     cap.add_argument(
-        "--duration", type=float, default=5.0, help="seconds to record without --profile"
+        "--duration", type=positive_seconds, default=5.0, help="seconds to record without --profile"
     )
-    cap.add_argument("--timeout", type=float, default=None)
+    cap.add_argument("--timeout", type=positive_seconds, default=None)
     _bus_arguments(cap)
     cap.set_defaults(func=run_capture)
     rep = commands.add_parser("replay", help="decode a recorded session with a profile, print JSON")
     rep.add_argument("file", metavar="FILE")
     rep.add_argument("--profile", help="pack profile name or .toml path")
-    rep.add_argument("--timeout", type=float, default=None)
+    rep.add_argument("--timeout", type=positive_seconds, default=None)
     rep.set_defaults(func=run_replay)
 
 

@@ -11,6 +11,7 @@ from dataclasses import replace
 from edge_agent.bms import read_bms
 from edge_agent.bms.profile import load_profile
 from edge_agent.bms.settings import ModbusSettings
+from edge_agent.commands._args import positive_seconds, seconds
 from edge_agent.config import load_config
 from edge_agent.dataform import from_plain, to_plain
 from edge_agent.errors import ConfigError
@@ -37,13 +38,13 @@ def add_read_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--request-timeout",
-        type=float,
+        type=positive_seconds,
         default=None,
         help="seconds per Modbus request (default from config)",
     )
     group.add_argument(
         "--inter-frame-delay",
-        type=float,
+        type=seconds,
         default=None,
         help="seconds between requests (RTU turnaround)",
     )

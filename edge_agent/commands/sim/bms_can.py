@@ -14,6 +14,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from edge_agent.commands._args import seconds
 from edge_agent.errors import SimulatorError
 
 __all__ = ["register", "run"]
@@ -46,7 +47,7 @@ def register(sub: Any, name: str) -> None:
         "--set", action="append", default=[], metavar="SIGNAL=VALUE", help="dbc: a value"
     )
     p.add_argument(
-        "--duration", type=float, default=0.0, help="seconds to run (0 = until signalled)"
+        "--duration", type=seconds, default=0.0, help="seconds to run (0 = until signalled)"
     )
     p.set_defaults(func=run)
 

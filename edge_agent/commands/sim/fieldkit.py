@@ -14,6 +14,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from edge_agent.commands._args import seconds
 from edge_agent.sim.fieldkit import PROFILES, FieldKit, FieldKitSpec
 
 __all__ = ["HIDDEN_ALIASES", "register", "run"]
@@ -46,7 +47,7 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--labels", type=Path, default=None, metavar="DIR", help="recorded label photos")
     p.add_argument(
-        "--duration", type=float, default=0.0, help="seconds to run (0 = until signalled)"
+        "--duration", type=seconds, default=0.0, help="seconds to run (0 = until signalled)"
     )
     p.set_defaults(func=run)
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import signal
+import stat
 import sys
 from pathlib import Path
 from typing import Any
@@ -51,9 +53,15 @@ def _main(args: argparse.Namespace) -> int:
             weight_kg=args.weight,
         )
         async with sim:
+            await sim.wait_alive()  # the port is announced only for a firmware that runs
             print(sim.port, flush=True)
             reader = asyncio.StreamReader()
-            await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+            if _pollable(sys.stdin):
+                await loop.connect_read_pipe(
+                    lambda: asyncio.StreamReaderProtocol(reader), sys.stdin
+                )
+            else:  # /dev/null or a file: epoll refuses it; no commands, simulate until a signal
+                reader.feed_eof()
 
             async def commands() -> None:
                 while True:
@@ -69,10 +77,28 @@ def _main(args: argparse.Namespace) -> int:
                         print(f"error: {exc}", flush=True)
 
             task = asyncio.create_task(commands())
-            await stop.wait()
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            failed = asyncio.create_task(sim.failed.wait())
+            stopped = asyncio.create_task(stop.wait())
+            await asyncio.wait({failed, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            for waiter in (task, failed, stopped):
+                waiter.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await waiter
+            if sim.failed.is_set():
+                print(
+                    f"error: node firmware crash-loops ({len(sim.exits)} exits); see the log",
+                    file=sys.stderr,
+                )
+                return 1
         return 0
 
     return asyncio.run(main())
+
+
+def _pollable(stream: Any) -> bool:
+    """True for a pipe, socket or terminal (what the event loop can watch)."""
+    try:
+        mode = os.fstat(stream.fileno()).st_mode
+    except (OSError, ValueError):
+        return False
+    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or os.isatty(stream.fileno())
