@@ -465,3 +465,198 @@ def test_every_row_was_one_event(station: Station) -> None:
     ids = [k for k in station.sub.counts if not k.startswith(("evidence:", "status"))]
     assert all(station.sub.counts[k] == 1 for k in ids), station.sub.counts
     assert len(events) == len(ids)
+
+
+# --- rows through separate processes: `edge-agent run`, `edge-agent identify`, node firmware ---
+
+USCC = "91350100M000100Y43"
+
+
+@dataclass(frozen=True)
+class ServiceRow:
+    """A row run by ``edge-agent identify`` against ``edge-agent run`` (control socket)."""
+
+    name: str
+    battery: SunSpec
+    expect: tuple[str, str, str]
+    reasons: tuple[str, ...]
+    args: tuple[str, ...] = ()
+    unjudged: tuple[str, ...] = ()
+    check: Check | None = None
+
+
+def _intake_from_the_bench(event: IdentificationEvent) -> None:
+    intake = event.intake
+    assert intake is not None
+    assert intake.technician == "tech-5"
+    assert intake.consignor is not None and intake.consignor.uscc == USCC
+    assert [(o.what, o.by) for o in intake.observations or ()] == [("swelling", "tech-5")]
+    assert (intake.un_number, intake.special_provision) == ("UN3480", "SP376")
+
+
+SERVICE_ROWS: tuple[ServiceRow, ...] = (
+    ServiceRow("service: GROUND_FAULT, swelling seen by tech-5",
+               small(events=evt("ground_fault")), ("critical", "P911", "material_recycling"),
+               ("ground_fault", "swelling"),
+               args=("--observe", "swelling", "--technician", "tech-5",
+                     "--consignor-name", "Example Dismantling Co.", "--consignor-uscc", USCC),
+               check=_intake_from_the_bench),
+    ServiceRow("service: SOH 6500 %", small(soh=6500.0), ("normal", "P903", "expert_review"),
+               ("could not judge soh: reported 6500.0 %",), unjudged=("soh",),
+               check=_soh_marked),
+    ServiceRow("service: State 99 FAULT", small(state=99),
+               ("damaged_defective", "P908", "material_recycling"), ("state_fault",)),
+)  # fmt: skip
+
+
+@dataclass
+class ServiceBench:
+    """``edge-agent run`` with a SunSpec simulator (this process) and the node firmware."""
+
+    service: Service
+    node: LineProcess
+    files: StationFiles
+    config: Path
+    sub: RecordingSubscriber
+    loop: LoopThread
+    modbus: Any
+    port: int
+
+    def serve(self, battery: SunSpecBattery) -> None:
+        """Swap the battery behind the same Modbus TCP port."""
+        self.loop.run(self.modbus.stop())
+        self.modbus = sunspec_device(battery)
+        self.loop.run(self.modbus.start_tcp(port=self.port))
+
+    def node_says(self, command: str) -> None:
+        self.node.send(command)
+        assert self.node.line(20) == "ok", self.node.err()
+
+    def log_lines(self, needle: str) -> list[str]:
+        return [line for line in list(self.service.stderr) if needle in line]
+
+    def wait_log(self, needle: str, count: int = 1, timeout: float = 30.0) -> None:
+        end = time.monotonic() + timeout
+        while len(self.log_lines(needle)) < count:
+            assert time.monotonic() < end, f"no {needle!r} in the log: {self.service.err()}"
+            time.sleep(0.02)
+
+    def events(self) -> dict[str, IdentificationEvent]:
+        return verified_events(self.sub, self.files.trust)
+
+
+@pytest.fixture(scope="module")
+def service_bench(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceBench]:
+    require_micropython()
+    root = tmp_path_factory.mktemp("scenario-service")
+    broker = MosquittoBroker(root / "mosquitto")
+    broker.start()
+    loop = LoopThread()
+    procs: list[LineProcess] = []
+    sub: RecordingSubscriber | None = None
+    modbus = sunspec_device(small().battery)
+    try:
+        port = loop.run(modbus.start_tcp())
+        node = sim("node", "--role", "scale+sensors", "--workdir", str(root / "node"))
+        procs.append(node)
+        node_port = node.line()
+        labels = ScenarioBench(root / "bench", loop).labels((SUNSPEC_CODE,), "code128")
+        files = station_files(root / "station")
+        plain = station_plain(
+            files,
+            broker,
+            station={
+                "bms": {"timeout_s": 5.0, "retries": 0},
+                "label": {"timeout_s": 5.0, "retries": 0},
+                "weight": {"timeout_s": 8.0, "retries": 0},
+            },
+            bms={
+                "profile": "sunspec-battery",
+                "modbus": {"url": f"tcp://127.0.0.1:{port}", "timeout_s": 1.0},
+            },
+            label={"source": str(labels), "backend": "files"},
+            nodes={"ports": [node_port], "hello_timeout_s": 10.0},
+            metrics={"port": free_port()},
+        )
+        plain["station"]["manufacturers"].update({"03U": ["Example Storage Co"]})
+        config = write_config(root / "edge-agent.toml", plain)
+        sub = RecordingSubscriber(broker, "battrace/v1/#", key_of=event_key(files.trust))
+        service = Service(config, files.data_dir)
+        procs.append(service)
+        service.wait_ready()
+        bench = ServiceBench(service, node, files, config, sub, loop, modbus, port)
+        yield bench
+        modbus = bench.modbus
+    finally:
+        for proc in reversed(procs):
+            proc.close()
+        loop.run(modbus.stop())
+        loop.close()
+        if sub is not None:
+            sub.close()
+        broker.kill()
+        shutil.rmtree(root / "mosquitto" / "data", ignore_errors=True)
+
+
+@pytest.mark.parametrize("row", SERVICE_ROWS, ids=lambda r: r.name)
+def test_service_rows(service_bench: ServiceBench, row: ServiceRow) -> None:
+    bench = service_bench
+    bench.serve(row.battery.battery)
+    done = run_cli(bench.config, "identify", "--json", "--wait", "20", *row.args)
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout)
+    assert answer["published"] is True
+    event = event_from_plain(answer["event"])
+    assert bench.sub.wait_for([event.event_id], timeout=20) == set()
+    assert bench.events()[event.event_id] == event  # verified by the subscriber
+    VALIDATOR.validate(answer["event"])
+    assert event.pack.pack_code == SUNSPEC_CODE
+    t = event.triage
+    assert (t.transport_class, t.packing_instruction, t.disposition) == row.expect, t.reasons
+    for part in row.reasons:
+        assert any(part in r for r in t.reasons), (part, t.reasons)
+    assert tuple(t.unjudged or ()) == row.unjudged
+    if row.check is not None:
+        row.check(event)
+
+
+def test_service_docking_two_triggers_one_event_then_docking_again_another(
+    service_bench: ServiceBench,
+) -> None:
+    """The node firmware closes the dock switch and shows the weight: two triggers, one
+    docking, one event. Undocked and docked again: a second event."""
+    bench = service_bench
+    bench.serve(small().battery)
+    before = set(bench.events())
+    starts = len(bench.log_lines(": start"))
+    joins = len(bench.log_lines(": join"))
+    bench.node_says("weight 0")
+    bench.node_says("dock 1")
+    bench.node_says(f"weight {SUNSPEC_KG}")
+    bench.wait_log(": start", starts + 1)
+    bench.wait_log(": join", joins + 1)  # the second trigger joined the docking
+    end = time.monotonic() + 30
+    while not (set(bench.events()) - before):
+        assert time.monotonic() < end, bench.service.err()
+        time.sleep(0.05)
+    first = set(bench.events()) - before
+    assert len(first) == 1, first
+    (event_id,) = first
+    event = bench.events()[event_id]
+    assert event.trigger in ("dock_switch", "weight")
+    assert (event.triage.transport_class, event.triage.disposition) == (
+        "normal",
+        "reuse_candidate",
+    )
+    undocks = len(bench.log_lines(": undock"))
+    bench.node_says("dock 0")
+    bench.node_says("weight 0")
+    bench.wait_log(": undock", undocks + 1)
+    bench.node_says("dock 1")
+    bench.wait_log(": start", starts + 2)
+    end = time.monotonic() + 30
+    while len(set(bench.events()) - before) < 2:
+        assert time.monotonic() < end, bench.service.err()
+        time.sleep(0.05)
+    assert len(set(bench.events()) - before) == 2
+    assert bench.log_lines(": start")[starts:] and len(bench.log_lines(": start")) == starts + 2

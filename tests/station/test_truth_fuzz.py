@@ -9,10 +9,11 @@ from dataclasses import fields, replace
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from edge_agent.bms.can.reading import STATE_FIELDS, Limits, ReadingBuilder
+from edge_agent.bms.can.reading import STATE_FIELDS, ReadingBuilder
 from edge_agent.bms.chemistry import CHEMISTRIES
 from edge_agent.bms.faults import FAULTS
 from edge_agent.bms.plausibility import assess_reading
+from edge_agent.bms.profile import PlausibilityLimits
 from edge_agent.model import BmsIdentity, BmsReading, BmsState, Value
 from edge_agent.station.reconcile import chemistry_of, reconcile
 from edge_agent.station.settings import TriageSettings
@@ -49,7 +50,7 @@ def builder_readings(draw: st.DrawFn) -> BmsReading:
         out.put_unavailable("temperature_max", "0xFF", "fuzz:BSM", "byte 0xFF = not available")
     for token in draw(FAULT_NAMES):
         out.fault(token)
-    return out.build(Limits(cell_voltage_v=(2.0, 4.4), temperature_c=(-30.0, 65.0)))
+    return out.build(PlausibilityLimits(cell_voltage_v=(2.0, 4.4), temperature_c=(-30.0, 65.0)))
 
 
 @st.composite

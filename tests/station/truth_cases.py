@@ -22,7 +22,6 @@ from edge_agent.bms.can import gbt27930_encode as enc
 from edge_agent.bms.can.gbt27930_session import GbtCollector
 from edge_agent.bms.can.j1939_tp import TpReceiver
 from edge_agent.bms.can.reading import ReadingBuilder
-from edge_agent.bms.can.source_base import limits_of
 from edge_agent.bms.modbus.sunspec_decode import decode_model
 from edge_agent.bms.modbus.sunspec_map import to_reading
 from edge_agent.bms.modbus.sunspec_models import load_model
@@ -107,7 +106,7 @@ def gbt_reading(config: GbtSimConfig, profile: PackProfile | None = None) -> Bms
     out = ReadingBuilder(profile=profile.name)
     c.apply(out)
     out.methods.append("gbt27930")
-    return out.build(limits_of(profile))
+    return out.build(profile.limits)
 
 
 def readings_of(
