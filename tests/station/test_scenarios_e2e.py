@@ -211,6 +211,11 @@ def _device_not_pack(event: IdentificationEvent) -> None:
     assert event.pack.serial != "ESB2026000042"
 
 
+def _bem_recorded(event: IdentificationEvent) -> None:
+    faults = event.readings.bms.state.faults  # type: ignore[union-attr]
+    assert {"bem_cts_cml_timeout", "bem_cro_timeout"} <= set(faults), faults
+
+
 def _gas_intake(event: IdentificationEvent) -> None:
     assert event.intake is not None and event.intake.special_provision == "SP376"
 
@@ -261,6 +266,13 @@ ROWS: tuple[Row, ...] = (
         ("pack temperature 70",)),
     Row("gbt insulation flag", Gbt(GbtSimConfig(faults=("insulation",))),
         ("critical", "P911", "material_recycling"), ("insulation",)),
+    Row("gbt BST insulation fault", Gbt(GbtSimConfig(bst=("bst_insulation",))),
+        ("critical", "P911", "material_recycling"), ("insulation fault (BST)",)),
+    Row("gbt BST high-voltage relay fault", Gbt(GbtSimConfig(bst=("bst_hv_relay_fault",))),
+        ("damaged_defective", "P908", "material_recycling"), ("high-voltage relay fault",)),
+    Row("gbt BEM timeouts only (the agent never charges)",
+        Gbt(GbtSimConfig(bem=("bem_cts_cml_timeout", "bem_cro_timeout"))),
+        ("normal", "P903", "expert_review"), ("SOH unknown",), check=_bem_recorded),
     Row("gbt cell undervoltage flag", Gbt(GbtSimConfig(faults=("cell_undervoltage",))),
         ("damaged_defective", "P908", "material_recycling"), ("cell_undervoltage",)),
     Row("gbt ncm cell at 2.2 V: deep discharge", Gbt(GbtSimConfig(cells=(2.2, 2.21) * 48)),
