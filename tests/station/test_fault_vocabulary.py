@@ -90,6 +90,16 @@ def test_every_profile_dbc_fault_token_and_chemistry_is_known(path: Path) -> Non
         assert profile.battery_type in CHEMISTRIES
 
 
+def test_a_profile_with_a_chemistry_outside_the_table_is_refused(tmp_path: Path) -> None:
+    text = (Path(load_profile("byd-batterybox").path)).read_text(encoding="utf-8")
+    assert 'battery_type = "lfp"' in text
+    bad = tmp_path / "byd-typo.toml"
+    bad.write_text(text.replace('battery_type = "lfp"', 'battery_type = "li_polymer"'))
+    with pytest.raises(ProfileError, match="li_polymer") as caught:
+        load_profile_file(bad)
+    assert caught.value.key_path == "byd-typo.battery_type"
+
+
 def test_a_profile_with_an_unknown_fault_token_is_refused() -> None:
     profile = load_profile("tesla-model3")
     assert profile.dbc is not None
