@@ -67,6 +67,19 @@ class BmsIdentity:
     other_ids: dict[str, Value] | None = None
     # --- identity kept apart (issue 14): the BMS controller itself, never the pack ---
     ecu: EcuIdentity | None = None
+    device: DeviceIdentity | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeviceIdentity:
+    """The device that answered, as SunSpec common model 1 describes it (Mn, Md, SN, Vr,
+    Opt): the BMS or battery-system controller, never the pack's maker or serial."""
+
+    manufacturer: Value | None = None  # SunSpec 1 Mn
+    model: Value | None = None  # SunSpec 1 Md
+    serial: Value | None = None  # SunSpec 1 SN (the device's serial)
+    version: Value | None = None  # SunSpec 1 Vr
+    options: Value | None = None  # SunSpec 1 Opt
 
 
 @dataclass(frozen=True, kw_only=True)

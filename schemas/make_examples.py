@@ -72,6 +72,9 @@ SETTINGS = StationSettings(
         consignor_uscc="91320500MA1XY00006",
         technician="tech-17",
     ),
+    # the site's table of GB/T 34014 manufacturer codes (SunSpec model 1 names the BMS device,
+    # not the pack's maker, so the pack's maker name comes from here)
+    manufacturers={"001": ("CATL", "Contemporary Amperex"), "03U": ("Example Storage Co",)},
 )
 
 

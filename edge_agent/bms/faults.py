@@ -60,6 +60,43 @@ GBT27930: dict[str, FaultMeaning] = {
     "connector_unreliable": _f("damaged", "output connector state not credible (BSM)", _BMS),
 }
 
+# GB/T 27930 BST (BMS stop charging) reasons and BEM (BMS error) timeouts
+# (gbt27930_stop.BST_FAULT_NAMES, BEM_FAULT_NAMES). The agent never starts charging: it stops
+# at the parameter stage, so a BMS that waits for the charger's next messages reports BEM
+# timeouts by design; they say nothing about the pack. The ordinary stop reasons (target SOC
+# or voltage reached, the charger stopped) are no defect either. The connector over-
+# temperatures are the charging inlet's, not the cells': an active alarm, not a battery
+# thermal event, so damaged; the pack's own over-temperature is critical.
+_BEM = "charger message timed out (BEM): the agent stops before charging on purpose"
+GBT27930_STOP: dict[str, FaultMeaning] = {
+    "bst_soc_reached": _f("info", "BMS stopped charging: target SOC reached (BST)", _STATE),
+    "bst_total_voltage_reached": _f("info", "BMS stopped: total voltage reached (BST)", _STATE),
+    "bst_cell_voltage_reached": _f("info", "BMS stopped: cell voltage reached (BST)", _STATE),
+    "bst_charger_stopped": _f("info", "BMS stopped: the charger stopped (BST)", _STATE),
+    "bst_insulation": _f("critical", "insulation fault (BST)", _ISOLATION),
+    "bst_output_connector_overtemperature": _f(
+        "damaged", "output connector over-temperature (BST)", _ALARM
+    ),
+    "bst_bms_connector_overtemperature": _f(
+        "damaged", "BMS component or output connector over-temperature (BST)", _ALARM
+    ),
+    "bst_charging_connector_fault": _f("damaged", "charging connector fault (BST)", _ALARM),
+    "bst_pack_overtemperature": _f("critical", "battery pack over-temperature (BST)", _THERMAL),
+    "bst_hv_relay_fault": _f("damaged", "high-voltage relay fault (BST)", _ALARM),
+    "bst_detection_point_2_fault": _f("damaged", "detection point 2 voltage fault (BST)", _ALARM),
+    "bst_other_fault": _f("damaged", "other fault (BST)", _ALARM),
+    "bst_overcurrent": _f("damaged", "current above demand (BST)", _ALARM),
+    "bst_voltage_abnormal": _f("damaged", "voltage abnormal (BST)", _VOLTAGE),
+    "bem_crm_00_timeout": _f("info", "CRM (0x00) timeout (BEM)", _BEM),
+    "bem_crm_aa_timeout": _f("info", "CRM (0xAA) timeout (BEM)", _BEM),
+    "bem_cts_cml_timeout": _f("info", "CTS/CML timeout (BEM)", _BEM),
+    "bem_cro_timeout": _f("info", "CRO timeout (BEM)", _BEM),
+    "bem_ccs_timeout": _f("info", "CCS timeout (BEM)", _BEM),
+    "bem_cst_timeout": _f("info", "CST timeout (BEM)", _BEM),
+    "bem_csd_timeout": _f("info", "CSD timeout (BEM)", _BEM),
+    "bem_other": _f("info", "other BEM error bits", _BEM),
+}
+
 # SunSpec 802 Evt1 and 803 StrEvt1 / 804 Evt1 bits (same names), lower case
 SUNSPEC_EVENTS: dict[str, FaultMeaning] = {
     "communication_error": _f("damaged", "BMS communication error", _BMS),
@@ -124,7 +161,13 @@ DERIVED: dict[str, FaultMeaning] = {
     "insulation_low": _f("critical", "insulation resistance below 100 ohm/V", _ISOLATION),
 }
 
-FAULTS: dict[str, FaultMeaning] = {**GBT27930, **SUNSPEC_EVENTS, **DBC_TOKENS, **DERIVED}
+FAULTS: dict[str, FaultMeaning] = {
+    **GBT27930,
+    **GBT27930_STOP,
+    **SUNSPEC_EVENTS,
+    **DBC_TOKENS,
+    **DERIVED,
+}
 
 # UDS DTCs, where a method reads them, are reported as "dtc:<3-byte hex>": a stored, confirmed
 # DTC is an active defect report of the BMS.

@@ -20,6 +20,7 @@ from edge_agent.bms.can.profile_sections import (
     UdsSection,
     check_can_sections,
 )
+from edge_agent.bms.chemistry import CHEMISTRIES
 from edge_agent.bms.modbus.profile_sections import RegisterMapSection, SunSpecSection
 from edge_agent.dataform import bounded, from_plain, pattern
 from edge_agent.errors import ProfileError
@@ -82,6 +83,12 @@ def load_profile_file(path: Path) -> PackProfile:
             raise ProfileError(f"method {method!r} needs a [{method}] section", key_path=path.stem)
     for key_path, problem in check_can_sections(name=path.stem, uds=profile.uds, dbc=profile.dbc):
         raise ProfileError(problem, key_path=key_path)
+    if profile.battery_type and profile.battery_type not in CHEMISTRIES:
+        raise ProfileError(
+            f"battery_type {profile.battery_type!r} is not in the chemistry table "
+            f"(edge_agent/bms/chemistry.py: {', '.join(sorted(CHEMISTRIES))})",
+            key_path=f"{path.stem}.battery_type",
+        )
     return profile
 
 

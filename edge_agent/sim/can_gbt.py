@@ -20,6 +20,7 @@ import can
 
 from edge_agent.bms.can import gbt27930 as gbt
 from edge_agent.bms.can import gbt27930_encode as enc
+from edge_agent.bms.can import gbt27930_stop as stop
 from edge_agent.bms.can.j1939_tp import (
     GLOBAL,
     PGN_TP_CM,
@@ -71,6 +72,8 @@ class GbtSimConfig:
     current_a: float = -1.5
     soc_pct: int = 56
     faults: tuple[str, ...] = ()  # BSM tokens, e.g. ("insulation",)
+    bst: tuple[str, ...] = ()  # BST reasons (gbt27930_stop tokens): sent when not empty
+    bem: tuple[str, ...] = ()  # BEM timeouts (gbt27930_stop tokens): sent when not empty
     send_bhm: bool = True
     silent: bool = False  # pack asleep / wrong bitrate: never answers
     status_period_s: float = 0.25
@@ -265,6 +268,10 @@ class GbtBms:
         if cells:
             bsd = gbt.Bsd(c.soc_pct, min(cells), hi, min(temps), max(temps))
             self._tx("BSD", enc.encode_bsd(bsd))
+        if c.bst:
+            self._tx("BST", stop.encode_fields(stop.BST_FIELDS, c.bst))
+        if c.bem:
+            self._tx("BEM", stop.encode_fields(stop.BEM_FIELDS, c.bem))
 
 
 class GbtBmsSimulator(SimRunner):

@@ -73,6 +73,14 @@ def _bms_texts(bms: BmsReading) -> Iterator[tuple[str, str]]:
             yield value.method or key, text
 
 
+def is_pack_code(text: str) -> bool:
+    """True when ``text`` parses as a GB/T 34014 code of product level P (pack)."""
+    if len(text) not in (19, 24):
+        return False
+    parsed = parse_identifier(text)
+    return parsed.kind in PACK_KINDS and getattr(parsed.value, "product_level", None) == "pack"
+
+
 def _bms_codes(bms: BmsReading | None) -> list[tuple[str, str, str]]:
     """(code, product level, method) of the GB/T 34014 codes the BMS reported."""
     if bms is None:

@@ -142,13 +142,10 @@ def _label_vs_bms(
     ident = bms.identity
 
     bms_serial = _text(ident.serial)
-    # a module or cell code from the BMS is a component code, not a disagreement
-    if (
-        bms_serial
-        and len(bms_serial) in (19, 24)
-        and bms_serial.isalnum()
-        and bms_serial[3:4].upper() not in ("M", "C")
-    ):
+    # only a GB/T 34014 pack code from the BMS is compared with the label's: a module or cell
+    # code is a component code, and a maker's own 19- or 24-character serial (BYD's
+    # "P030T020Z2109180001") is no code at all, so neither is a disagreement
+    if bms_serial and identity.is_pack_code(bms_serial):
         status: CheckStatus = "pass" if bms_serial.upper() == label.text.upper() else "fail"
         out.append(
             Check(

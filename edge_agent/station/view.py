@@ -73,6 +73,9 @@ def render_event(event: IdentificationEvent, *, published: bool | None = None) -
     ecu = bms.identity.ecu
     if ecu is not None and (ecu.serial or ecu.part_number):
         cond.add_row("BMS ECU", f"serial {_v(ecu.serial)}, part {_v(ecu.part_number)}")
+    device = bms.identity.device
+    if device is not None and (device.manufacturer or device.serial):
+        cond.add_row("BMS device", f"{_v(device.manufacturer)}, serial {_v(device.serial)}")
     others = bms.identity.other_ids or {}
     if others:
         first_key = next(iter(others))

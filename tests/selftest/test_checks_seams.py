@@ -12,6 +12,7 @@ from edge_agent.selftest import CheckContext, Verdict, run_selftest
 from edge_agent.selftest.checks.bms import open_profile_source
 from edge_agent.selftest.checks.can import check_can
 from edge_agent.sim.can_gbt import GbtBmsSimulator
+from edge_agent.sim.can_uds import UdsEcuSimulator
 from tests.selftest.local_parts import scale_node
 from tests.support.hardware import unique_channel
 
@@ -36,6 +37,24 @@ def test_can_check_asks_the_bms_through_the_pack_profile() -> None:
     ], lines
     assert "gbt27930-generic answered on" in lines[2].detail
     assert "manufacturer CATL" in lines[2].detail
+
+
+def test_can_check_of_a_uds_pack_names_the_ecu() -> None:
+    """A UDS BMS says nothing about the pack: the line shows the controller's identity, named
+    as the ECU's (issue 14), not "no identity fields" and never as the pack's serial."""
+    channel = unique_channel()
+    plain = {
+        "station": {"bms": {"required": True}},
+        "bms": {"profile": "uds-generic", "can": {"interface": "virtual", "channel": channel}},
+    }
+    ctx = CheckContext(config=config_from_plain(plain), frame_window_s=0.2)
+    with UdsEcuSimulator(channel=channel):
+        lines = check_can(ctx)
+    bms = lines[-1]
+    assert (bms.line, bms.verdict) == ("bms", Verdict.PASS), lines
+    assert "ECU supplier LGES" in bms.detail and "ECU serial BMS0042137755" in bms.detail
+    assert "vin WVWZZZE1ZPP012345" in bms.detail
+    assert ", serial BMS0042137755" not in bms.detail.replace("ECU serial", "")
 
 
 def test_can_check_without_a_bms_fails_the_probe_line() -> None:

@@ -8,13 +8,14 @@ from pathlib import Path
 import pytest
 
 from edge_agent.bms.can import gbt27930 as gbt
+from edge_agent.bms.can import gbt27930_stop as stop
 from edge_agent.bms.can.dbc_decoder import DbcPlan, load_dbc
 from edge_agent.bms.chemistry import CHEMISTRIES, GBT27930_CODES, SUNSPEC_TYP, energy_band
 from edge_agent.bms.faults import FAULTS, OBSERVATIONS, UNKNOWN, is_known, meaning
 from edge_agent.bms.modbus import sunspec_map
 from edge_agent.bms.profile import list_profiles, load_profile, load_profile_file
 from edge_agent.codes import tables
-from edge_agent.errors import ProfileError
+from edge_agent.errors import FrameError, ProfileError
 from edge_agent.station.triage import CRITICAL_OBSERVATIONS, KNOWN_OBSERVATIONS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,6 +30,45 @@ def _profiles() -> list[Path]:
 def test_every_gbt27930_bsm_flag_is_known() -> None:
     assert gbt.BSM_FAULT_NAMES  # not vacuous
     assert sorted(n for n in gbt.BSM_FAULT_NAMES if n not in FAULTS) == []
+
+
+def test_every_gbt27930_bst_and_bem_token_is_known() -> None:
+    assert {"bst_insulation", "bst_pack_overtemperature"} <= stop.BST_FAULT_NAMES
+    assert {"bem_cts_cml_timeout", "bem_other"} <= stop.BEM_FAULT_NAMES
+    names = stop.BST_FAULT_NAMES | stop.BEM_FAULT_NAMES
+    assert sorted(n for n in names if n not in FAULTS) == []
+
+
+@pytest.mark.parametrize(
+    ("payload", "tokens"),
+    [
+        (bytes(4), ()),
+        (b"\x01\x01\x00\x00", ("bst_soc_reached", "bst_insulation")),
+        (b"\x00\x00\x01\x04", ("bst_pack_overtemperature", "bst_voltage_abnormal")),
+        (b"\x02\x02\x02\x02", ()),  # 10 = not credible: no report (GB/T 27930 annex C.3)
+        (b"\xff\xff\xff\xff", ()),  # 11 = unused, filled with 1
+    ],
+)
+def test_bst_fields_decode_to_tokens(payload: bytes, tokens: tuple[str, ...]) -> None:
+    assert stop.decode_bst(payload) == tokens
+
+
+def test_bem_fields_decode_to_tokens() -> None:
+    assert stop.decode_bem(b"\x00\x01\x00\xfc") == ("bem_cts_cml_timeout",)
+    assert stop.decode_bem(b"\x00\x00\x00\x04") == ("bem_other",)
+    encoded = stop.encode_fields(stop.BEM_FIELDS, ("bem_cro_timeout", "bem_csd_timeout"))
+    assert stop.decode_bem(encoded) == ("bem_cro_timeout", "bem_csd_timeout")
+    with pytest.raises(FrameError):
+        stop.decode_bst(b"\x01\x00")
+
+
+def test_bst_and_bem_severities() -> None:
+    # the agent stops before charging: BEM timeouts and ordinary stop reasons are no defect
+    assert {meaning(n).severity for n in stop.BEM_FAULT_NAMES} == {"info"}
+    assert meaning("bst_soc_reached").severity == "info"
+    assert meaning("bst_insulation").severity == "critical"
+    assert meaning("bst_pack_overtemperature").severity == "critical"
+    assert meaning("bst_hv_relay_fault").severity == "damaged"
 
 
 def test_every_sunspec_event_state_and_failure_name_is_known() -> None:
@@ -48,6 +88,16 @@ def test_every_profile_dbc_fault_token_and_chemistry_is_known(path: Path) -> Non
         assert sorted(t for t in profile.dbc.faults if not is_known(t)) == []
     if profile.battery_type:
         assert profile.battery_type in CHEMISTRIES
+
+
+def test_a_profile_with_a_chemistry_outside_the_table_is_refused(tmp_path: Path) -> None:
+    text = (Path(load_profile("byd-batterybox").path)).read_text(encoding="utf-8")
+    assert 'battery_type = "lfp"' in text
+    bad = tmp_path / "byd-typo.toml"
+    bad.write_text(text.replace('battery_type = "lfp"', 'battery_type = "li_polymer"'))
+    with pytest.raises(ProfileError, match="li_polymer") as caught:
+        load_profile_file(bad)
+    assert caught.value.key_path == "byd-typo.battery_type"
 
 
 def test_a_profile_with_an_unknown_fault_token_is_refused() -> None:

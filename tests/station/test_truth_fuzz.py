@@ -190,3 +190,43 @@ def test_any_sunspec_events_state_and_percentages(
     assert all(is_known(name) for name in bms.state.faults), bms.state.faults
     assert ("state_fault" in bms.state.faults) == (state == 99)
     _check(bms, "lfp", ())
+
+
+@st.composite
+def gbt_frame_readings(draw: st.DrawFn) -> BmsReading:
+    """A reading decoded from arbitrary GB/T 27930 payloads by the collector (as on the bus)."""
+    import time
+
+    from edge_agent.bms.can import gbt27930 as gbt
+    from edge_agent.bms.can.gbt27930_session import GbtCollector
+    from edge_agent.bms.can.j1939_tp import TpReceiver
+    from edge_agent.bms.profile import load_profile
+
+    profile = load_profile("gbt27930-generic")
+    assert profile.gbt27930 is not None
+    receiver = TpReceiver(address=gbt.CHARGER, send=None, clock=time.monotonic)
+    c = GbtCollector(section=profile.gbt27930, receiver=receiver)
+    for name, size in (("BRM", 49), ("BCP", 13), ("BCS", 9), ("BSM", 7), ("BST", 4), ("BEM", 4)):
+        if draw(st.booleans()):
+            c._message(gbt.PGN_BY_NAME[name], draw(st.binary(min_size=0, max_size=size)))
+    if draw(st.booleans()):
+        c._message(gbt.PGN_BY_NAME["BMV"], draw(st.binary(min_size=2, max_size=24)))
+    if draw(st.booleans()):
+        c._message(gbt.PGN_BY_NAME["BMT"], draw(st.binary(min_size=1, max_size=8)))
+    out = ReadingBuilder(profile=profile.name)
+    c.apply(out)
+    out.methods.append("gbt27930")
+    return out.build(profile.limits)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    gbt_frame_readings(), CHEMISTRY, st.lists(st.sampled_from(["swelling", "odour"]), max_size=1)
+)
+def test_any_gbt27930_frames_never_rest_on_implausible_values(
+    bms: BmsReading, label_type: str, observations: list[str]
+) -> None:
+    from edge_agent.bms.faults import is_known
+
+    assert all(is_known(name) for name in bms.state.faults), bms.state.faults
+    _check(bms, label_type, tuple(observations))

@@ -2,24 +2,19 @@
 technician observations -> transport class, packing instruction, disposition and reasons.
 
 Every row runs through the real decoders, reconcile, triage, event building, signing and the
-JSON Schema (pure, no network). The rows a simulator can serve also run end to end: the SunSpec
-simulator over Modbus TCP read by ``SunSpecSource``, the GB/T 27930 simulator on a virtual CAN
-bus read by the charger emulation.
+JSON Schema (pure, no network): quick, and close to the decoders. The same situations end to
+end, through the simulators and the station agent, are the table in test_scenarios_e2e.py.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import pytest
 
-from edge_agent.bms import read_bms
 from edge_agent.bms.can.gbt27930 import Brm
-from edge_agent.bms.modbus.sunspec_source import SunSpecSource
 from edge_agent.bms.profile import load_profile
-from edge_agent.bms.settings import BmsSettings
 from edge_agent.model import (
     BmsIdentity,
     BmsReading,
@@ -28,7 +23,7 @@ from edge_agent.model import (
     Readings,
     Value,
 )
-from edge_agent.sim.can_gbt import DEFAULT_BRM, GbtBmsSimulator, GbtSimConfig
+from edge_agent.sim.can_gbt import DEFAULT_BRM, GbtSimConfig
 from edge_agent.sim.modbus_sunspec import SunSpecBattery
 from tests.station.truth_cases import (
     GBT_CODE,
@@ -40,8 +35,6 @@ from tests.station.truth_cases import (
     small_battery,
     sunspec_reading,
 )
-from tests.support.bms_modbus import run, settings, sunspec_served
-from tests.support.can import virtual
 
 NCM_LABEL = {"production_date": "2021-06-15", "battery_type": "ncm"}
 NCM_KG = 300.0  # 150 Ah x 355.2 V = 53.3 kWh -> 178 Wh/kg
@@ -72,7 +65,6 @@ class Row:
     label_fields: dict[str, str] = field(default_factory=dict)
     mass_kg: float = 0.0
     unjudged: tuple[str, ...] = ()
-    e2e: bool = False
     check: Callable[[IdentificationEvent], None] | None = None
 
     def readings(self, bms: BmsReading) -> Readings:
@@ -168,28 +160,28 @@ def _label_kept(event: IdentificationEvent) -> None:
 ROWS: tuple[Row, ...] = (
     # --- SunSpec 802/803/804 events and State ---------------------------------------------
     Row("sunspec healthy", "sunspec", ("normal", "P903", "reuse_candidate"), "SOH 96.3",
-        battery=small_battery(), e2e=True),
+        battery=small_battery()),
     Row("sunspec ground fault", "sunspec", ("critical", "P911", "material_recycling"),
-        "ground_fault", battery=small_battery(events=evt("ground_fault")), e2e=True),
+        "ground_fault", battery=small_battery(events=evt("ground_fault"))),
     Row("sunspec over-temperature alarm", "sunspec", ("critical", "P911", "material_recycling"),
         "over_temp_alarm", battery=small_battery(events=evt("over_temp_alarm"))),
     Row("sunspec contactor error", "sunspec", ("damaged_defective", "P908", "material_recycling"),
         "contactor_error", battery=small_battery(events=evt("contactor_error"))),
     Row("sunspec State = 99 FAULT", "sunspec", ("damaged_defective", "P908", "material_recycling"),
-        "state_fault", battery=small_battery(state=99), e2e=True),
+        "state_fault", battery=small_battery(state=99)),
     Row("sunspec voltage imbalance warning", "sunspec", ("normal", "P903", "expert_review"),
         "voltage_imbalance_warning", battery=small_battery(events=evt("voltage_imbalance_warning"))),
     Row("sunspec 804 string over-temperature", "sunspec", ("critical", "P911", "material_recycling"),
         "over_temp_alarm", battery=small_battery(extra={804: {"Evt1": 1 << 1}})),
     Row("sunspec 803 string ground fault", "sunspec", ("critical", "P911", "material_recycling"),
-        "ground_fault", battery=small_battery(string_events=1 << 22), e2e=True),
+        "ground_fault", battery=small_battery(string_events=1 << 22)),
     Row("sunspec 804 string fuse open", "sunspec", ("damaged_defective", "P908", "material_recycling"),
         "fuse_open", battery=small_battery(extra={804: {"ConFail": 5}})),
     Row("sunspec vendor event bits", "sunspec", ("normal", "P903", "expert_review"),
         "vendor_event", battery=small_battery(extra={802: {"EvtVnd1": 4}})),
     Row("sunspec SOH 6500 %", "sunspec", ("normal", "P903", "expert_review"),
         "could not judge soh: reported 6500.0 %", battery=small_battery(soh=6500.0),
-        unjudged=("soh",), e2e=True, check=_soh_marked),
+        unjudged=("soh",), check=_soh_marked),
     Row("sunspec SOC 250 %", "sunspec", ("normal", "P903", "expert_review"),
         "open-circuit voltage", battery=small_battery(soc=250.0), unjudged=("soc",)),
     Row("sunspec module temperature 300 degC", "sunspec", ("normal", "P903", "expert_review"),
@@ -203,14 +195,14 @@ ROWS: tuple[Row, ...] = (
     Row("gbt temperature bytes 0xFF", "gbt27930", ("normal", "P903", "expert_review"),
         "could not judge temperature_max: reported 0xFF",
         gbt=GbtSimConfig(temperatures=(), bsm_temperature_bytes=(0xFF, 0xFF)),
-        unjudged=("temperature_min", "temperature_max"), e2e=True, check=_temperature_unavailable),
+        unjudged=("temperature_min", "temperature_max"), check=_temperature_unavailable),
     Row("gbt cell voltages 0x0FFF (40.95 V)", "gbt27930", ("normal", "P903", "expert_review"),
         "could not judge cell_voltage_min: reported 40.95 V", gbt=GbtSimConfig(cells=(40.95,) * 96),
         unjudged=("pack_voltage", "cell_voltage_min", "cell_voltage_max", "cell_voltage_mean")),
     Row("gbt pack at 70 degC", "gbt27930", ("critical", "P911", "material_recycling"),
         "pack temperature 70", gbt=GbtSimConfig(temperatures=(), bsm_temperature_bytes=(120, 110))),
     Row("gbt insulation flag", "gbt27930", ("critical", "P911", "material_recycling"),
-        "insulation", gbt=GbtSimConfig(faults=("insulation",)), e2e=True),
+        "insulation", gbt=GbtSimConfig(faults=("insulation",))),
     Row("gbt cell undervoltage flag", "gbt27930", ("damaged_defective", "P908", "material_recycling"),
         "cell_undervoltage", gbt=GbtSimConfig(faults=("cell_undervoltage",))),
     Row("gbt soc low flag", "gbt27930", ("damaged_defective", "P908", "material_recycling"),
@@ -230,7 +222,7 @@ ROWS: tuple[Row, ...] = (
     Row("gbt polymer pack", "gbt27930", ("normal", "P903", "expert_review"), "SOH unknown",
         gbt=GbtSimConfig(brm=replace(DEFAULT_BRM, battery_type="polymer")),
         label_fields={"production_date": "2021-06-15", "battery_type": "unconfirmed:A"},
-        e2e=True, check=_polymer),
+        check=_polymer),
     Row("gbt unconfirmed label letter, definite BMS", "gbt27930", ("normal", "P903", "expert_review"),
         "SOH unknown", gbt=GbtSimConfig(),
         label_fields={"production_date": "2021-06-15", "battery_type": "unconfirmed:C"},
@@ -295,37 +287,6 @@ def test_the_table_has_at_least_30_rows() -> None:
 def test_scenario_pure(row: Row) -> None:
     readings = row.readings(row.decoded())
     event = identify_pure(readings, row.observations, _profile(row))  # type: ignore[arg-type]
-    _assert_row(row, event)
-
-
-E2E = [r for r in ROWS if r.e2e]
-
-
-@pytest.mark.parametrize("row", E2E, ids=lambda r: r.name)
-def test_scenario_end_to_end_through_the_simulator(row: Row) -> None:
-    if row.battery is not None:
-        battery = row.battery
-
-        async def go() -> BmsReading:
-            async with sunspec_served(battery) as (_sim, url):
-                return await SunSpecSource(settings(url)).read(10)
-
-        bms = run(go())
-    else:
-        assert row.gbt is not None
-        profile = load_profile("gbt27930-generic")
-        assert profile.gbt27930 is not None
-        fast = replace(
-            profile,
-            gbt27930=replace(
-                profile.gbt27930, bhm_wait_s=0.5, brm_timeout_s=1.5, bcp_timeout_s=1.5, listen_s=0.4
-            ),
-        )
-        channel = f"truth-{abs(hash(row.name)) % 10**8}"
-        with GbtBmsSimulator(channel=channel, config=row.gbt):
-            bms = asyncio.run(read_bms(fast, BmsSettings(can=virtual(channel)), 8.0))
-    assert bms.status in ("ok", "partial"), bms.problems
-    event = identify_pure(row.readings(bms), row.observations, _profile(row))  # type: ignore[arg-type]
     _assert_row(row, event)
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import can
 
 from edge_agent.bms.can import gbt27930 as gbt
+from edge_agent.bms.can import gbt27930_stop as stop
 from edge_agent.bms.can.bus import BusSession
 from edge_agent.bms.can.j1939_tp import PGN_TP_CM, PGN_TP_DT, TpAborted, TpReceiver, split_id
 from edge_agent.bms.can.profile_sections import GbtSection
@@ -41,6 +42,8 @@ class GbtCollector:
     bmv: tuple[float, ...] = ()
     bmt: tuple[int, ...] = ()
     bsd: gbt.Bsd | None = None
+    bst: tuple[str, ...] = ()  # stop, fault and error reasons of the last BST
+    bem: tuple[str, ...] = ()  # timeouts of the last BEM
     bms_frames: int = 0
     aborts: list[TpAborted] = field(default_factory=list)
     frame_errors: list[FrameError] = field(default_factory=list)
@@ -108,6 +111,10 @@ class GbtCollector:
                 self.bmt = gbt.decode_bmt(data)
             elif name == "BSD":
                 self.bsd = gbt.decode_bsd(data)
+            elif name == "BST":
+                self.bst = stop.decode_bst(data)
+            elif name == "BEM":
+                self.bem = stop.decode_bem(data)
         except FrameError as exc:
             log.warning("gbt27930: %s", exc)
             self.frame_errors.append(exc)
@@ -154,6 +161,8 @@ class GbtCollector:
                     out.put(name, float(temp), f"{M}:BSM")
             for token in self.bsm.faults:
                 out.fault(token)
+        for token in (*self.bst, *self.bem):
+            out.fault(token)
         if self.bsd is not None:
             out.put("cell_voltage_min", self.bsd.min_cell_voltage_v, f"{M}:BSD")
             out.put("cell_voltage_max", self.bsd.max_cell_voltage_v, f"{M}:BSD")

@@ -18,7 +18,7 @@ from edge_agent.model import BmsIdentity, BmsReading, BmsState, ReadingStatus, V
 if TYPE_CHECKING:  # only the type: this module stays free of profile loading
     from edge_agent.bms.profile import ProfileLimits
 
-IDENTITY_FIELDS = frozenset(f.name for f in fields(BmsIdentity)) - {"other_ids"}
+IDENTITY_FIELDS = frozenset(f.name for f in fields(BmsIdentity)) - {"other_ids", "ecu", "device"}
 STATE_FIELDS = frozenset(
     f.name for f in fields(BmsState) if f.name not in {"cell_voltages", "temperatures", "faults"}
 )
@@ -151,9 +151,10 @@ class ReadingBuilder:
 
         ecu = {k[4:]: v for k, v in self.values.items() if k in ECU_FIELDS}
         identity = BmsIdentity(
-            **{k: v for k, v in self.values.items() if k in IDENTITY_FIELDS and k != "ecu"},
+            **{k: v for k, v in self.values.items() if k in IDENTITY_FIELDS},
             other_ids=dict(self.others) or None,
             ecu=EcuIdentity(**ecu) if ecu else None,
+            device=None,  # SunSpec model 1 only
         )
         state = BmsState(
             **{k: v for k, v in self.values.items() if k in STATE_FIELDS},
@@ -215,6 +216,6 @@ def _ecu_fields() -> frozenset[str]:
 
 
 # the BMS controller's own identity (UDS identification DIDs): "ecu.serial", "ecu.part_number";
-# built into ``BmsIdentity.ecu``, never into the pack's fields. ("ecu" itself, in
-# IDENTITY_FIELDS as a BmsIdentity field, is no reading field: ``put`` refuses it.)
+# built into ``BmsIdentity.ecu``, never into the pack's fields. ("ecu" and "device" themselves
+# are blocks, not in IDENTITY_FIELDS: ``put`` refuses them.)
 ECU_FIELDS = _ecu_fields()

@@ -11,7 +11,7 @@ from edge_agent.bms.modbus.sunspec_decode import DecodedModel, PointValue
 from edge_agent.bms.modbus.sunspec_models import load_model
 from edge_agent.bms.modbus.sunspec_reader import SunSpecScan
 from edge_agent.bms.plausibility import assess_reading
-from edge_agent.model import BmsIdentity, BmsReading, BmsState, ReadingStatus, Value
+from edge_agent.model import BmsIdentity, BmsReading, BmsState, DeviceIdentity, ReadingStatus, Value
 
 UNITS = {"C": "degC", "%WHRtg": "%"}  # SunSpec unit names -> the agent's unit names
 CHEMISTRY = SUNSPEC_TYP  # 802 Typ -> chemistry token, from the one chemistry table
@@ -20,7 +20,14 @@ STATE_FAULT = 99  # 802 State symbol FAULT
 EVENT_POINTS = ((802, "Evt1"), (803, "StrEvt1"), (804, "Evt1"))
 VENDOR_POINTS = ("Evt2", "EvtVnd1", "EvtVnd2", "StrEvt2", "StrEvtVnd1", "StrEvtVnd2")
 CONNECTION_FAILURES = ((803, "StrConFail"), (804, "ConFail"))  # enum16, 0 = NO_FAILURE
-IDENTITY_POINTS = {"manufacturer": "Mn", "model": "Md", "serial": "SN", "software_version": "Vr"}
+# SunSpec common model 1 -> the device block of the BMS identity
+DEVICE_POINTS = {
+    "manufacturer": "Mn",
+    "model": "Md",
+    "serial": "SN",
+    "version": "Vr",
+    "options": "Opt",
+}
 STATE_802 = {
     "pack_voltage": "V",
     "current": "A",
@@ -47,11 +54,20 @@ def _first(models: tuple[DecodedModel, ...], model_id: int) -> DecodedModel | No
     return next((m for m in models if m.id == model_id), None)
 
 
+def _device(common: DecodedModel | None) -> DeviceIdentity | None:
+    """Model 1 names the Modbus device (the BMS), not the pack: its maker and serial stay
+    out of the pack's identity (issue 14, as UDS F18A/F18C do)."""
+    if common is None:
+        return None
+    fields = {
+        name: _value(1, common.points.get(point), "") for name, point in DEVICE_POINTS.items()
+    }
+    present = {k: v for k, v in fields.items() if v is not None}
+    return DeviceIdentity(**present) if present else None
+
+
 def _identity(common: DecodedModel | None, base: DecodedModel | None) -> BmsIdentity:
-    fields: dict[str, Value | None] = {}
-    if common is not None:
-        for name, point in IDENTITY_POINTS.items():
-            fields[name] = _value(1, common.points.get(point), "")
+    fields: dict[str, Value | DeviceIdentity | None] = {"device": _device(common)}
     if base is not None:
         fields["rated_capacity"] = _value(802, base.points.get("AHRtg"))
         energy = base.points.get("WHRtg")

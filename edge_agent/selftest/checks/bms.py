@@ -70,14 +70,29 @@ async def _read_once(profile: PackProfile, settings: BmsSettings, timeout: float
 
 
 def _who(reading: BmsReading) -> str:
+    """Who answered: the pack's identity fields, else the controller's (UDS ECU, SunSpec
+    device), named as such so an ECU serial is never read as the pack's."""
     ident = reading.identity
+    named = [
+        ("manufacturer", ident.manufacturer),
+        ("serial", ident.serial),
+        ("vin", ident.vin),
+    ]
+    if ident.ecu is not None:
+        named += [
+            ("ECU supplier", ident.ecu.system_supplier_id),
+            ("ECU part", ident.ecu.part_number),
+            ("ECU serial", ident.ecu.serial),
+        ]
+    if ident.device is not None:
+        named += [
+            ("device", ident.device.manufacturer),
+            ("device model", ident.device.model),
+            ("device serial", ident.device.serial),
+        ]
     parts = [
         f"{name} {value.value}"
-        for name, value in (
-            ("manufacturer", ident.manufacturer),
-            ("serial", ident.serial),
-            ("vin", ident.vin),
-        )
+        for name, value in named
         if value is not None and value.value not in (None, "")
     ]
     return ", ".join(parts) or "no identity fields"

@@ -85,7 +85,7 @@ def test_sunspec_simulator_and_bms_read_over_tcp() -> None:
     reading = json.loads(result.stdout)
     assert reading["status"] == "ok"
     assert reading["profile"] == "sunspec-battery"
-    assert reading["identity"]["serial"] == {
+    assert reading["identity"]["device"]["serial"] == {
         "value": "CLI-SN-1",
         "unit": "",
         "method": "sunspec:1.SN",

@@ -54,7 +54,7 @@ def test_in_process_example_runs() -> None:
     exec(compile(source, str(DOC), "exec"), namespace)  # the guide's own code
     reading = run(namespace["example"]())  # type: ignore[operator]
     assert reading.status == "ok"
-    assert reading.identity.serial.value == "PACK-0001"
+    assert reading.identity.device.serial.value == "BMS-0001"  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize("flag", ["--fault busy@40070x2", "--fault disconnect+20"])

@@ -50,7 +50,9 @@ def test_illegal_address_mid_chain_gives_partial_reading() -> None:
     reading, _ = _read(SMALL, [Fault("illegal_address", address=address)])
     assert reading.status == "partial"
     assert any("exception 2 (illegal data address)" in p for p in reading.problems)
-    assert reading.identity.serial is not None and reading.identity.serial.value == "ESB2026000042"
+    device = reading.identity.device
+    assert device is not None and device.serial is not None
+    assert device.serial.value == "ESB2026000042"
     assert reading.state.soc is not None and reading.state.soc.value == 87.5
     assert len(reading.state.cell_voltages) == 2 * 6  # the two modules before the fault
 
@@ -106,7 +108,7 @@ def test_persistent_crc_errors_end_in_partial_reading_over_rtu() -> None:
     reading, _ = _read(SMALL, [Fault("crc", after=3)], "rtu", timeout_s=0.5, retries=1)
     assert reading.status == "partial"
     assert any("no valid answer" in p for p in reading.problems)
-    assert reading.identity.manufacturer is not None
+    assert reading.identity.device is not None and reading.identity.device.manufacturer is not None
 
 
 def test_cut_tcp_frame_is_retried() -> None:

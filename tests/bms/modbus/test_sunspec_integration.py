@@ -86,10 +86,15 @@ def test_reading_maps_identity_and_state(transport: str) -> None:
             "sunspec-battery",
         )
         ident = reading.identity
-        _expect(ident.manufacturer, "Example Storage Co", "", "sunspec:1.Mn")
-        _expect(ident.model, "ESB-LFP-2S", "", "sunspec:1.Md")
-        _expect(ident.serial, "ESB2026000042", "", "sunspec:1.SN")
-        _expect(ident.software_version, "1.4.2", "", "sunspec:1.Vr")
+        # model 1 names the device (the BMS), never the pack (issue 14)
+        assert (ident.manufacturer, ident.model, ident.serial) == (None, None, None)
+        device = ident.device
+        assert device is not None
+        _expect(device.manufacturer, "Example Storage Co", "", "sunspec:1.Mn")
+        _expect(device.model, "ESB-LFP-2S", "", "sunspec:1.Md")
+        _expect(device.serial, "ESB2026000042", "", "sunspec:1.SN")
+        _expect(device.version, "1.4.2", "", "sunspec:1.Vr")
+        _expect(device.options, "bench-sim", "", "sunspec:1.Opt")
         _expect(ident.rated_capacity, 280, "Ah", "sunspec:802.AHRtg")
         _expect(ident.rated_energy, 86.0, "kWh", "sunspec:802.WHRtg")
         _expect(ident.battery_type, "lithium_ion", "", "sunspec:802.Typ")

@@ -68,7 +68,8 @@ def test_identify_publishes_a_verified_event(kit: FieldKitProcess) -> None:
     assert verified.kid.hex() == answer["event"]["kid"]
     bms = verified.event.readings.bms
     assert bms is not None and bms.transport == "modbus" and bms.methods == ("sunspec",)
-    assert bms.identity.manufacturer is not None and bms.identity.manufacturer.value
+    device = bms.identity.device  # SunSpec model 1 names the BMS device, not the pack
+    assert device is not None and device.manufacturer is not None and device.manufacturer.value
 
 
 def test_no_modbus_answer_after_the_simulator_stops(kit: FieldKitProcess) -> None:
