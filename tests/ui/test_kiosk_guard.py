@@ -42,7 +42,7 @@ def post(
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "192.168.1.20", "::", "bench-pc.local"])
 def test_a_reachable_bind_without_a_pin_is_refused(host: str) -> None:
-    with pytest.raises(ConfigError, match="ui.pin") as caught:
+    with pytest.raises(ConfigError, match=r"ui\.pin") as caught:
         kiosk_attachment(UiSettings(host=host))
     assert caught.value.key_path == "ui.pin"
     check_bind(UiSettings(host=host, pin="4711"))  # with a PIN it may start
