@@ -83,6 +83,15 @@ async def run_service(
                 "event": event_to_plain(result.event),
             }
 
+        async def scale_request(request: dict[str, Any]) -> dict[str, Any]:
+            # the service owns the node link: tare and calibration go through it
+            if agent.nodes is None:
+                raise StationError("this station has no scale node (nodes.ports is empty)")
+            ack = await agent.nodes.find("scale").command(
+                request["command"], request["args"], timeout=config.nodes.command_timeout_s
+            )
+            return {"ok": True, "ack": {"ok": ack.ok, "result": ack.result, "cfg": ack.cfg}}
+
         def report(job: asyncio.Task[Any]) -> None:
             if job.cancelled():
                 return
@@ -136,7 +145,7 @@ async def run_service(
         for attach in attachments:  # before the socket: a refused attachment stops the start
             await extras.enter_async_context(attach(agent, bench_identify))
         path = socket_path(config.station.data_dir)
-        server = await serve_control(path, identify_request)
+        server = await serve_control(path, identify_request, scale=scale_request)
         tasks = [
             asyncio.create_task(dock_loop(), name="dock-loop"),
             asyncio.create_task(keep_alive(notifier), name="watchdog"),

@@ -4,6 +4,7 @@ stops the start with a message naming ui.pin."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import signal
 import time
@@ -11,6 +12,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+from edge_agent.station.control import request_scale
 from tests.station.procs import Service, run_cli
 from tests.support.mosquitto import MosquittoBroker, free_port, mosquitto_broker
 from tests.support.station import station_files, station_plain, write_config
@@ -51,6 +53,11 @@ def test_run_serves_the_page_and_identifies_from_it(
             time.sleep(0.2)
         assert "无法诊断" in packs  # no BMS fitted: cannot be diagnosed
         assert (files.data_dir / "kiosk-today.jsonl").is_file()
+        # scale commands go through the service, which says when it has no scale
+        answer = asyncio.run(request_scale(files.data_dir / "agent.sock", "tare", {}, 5.0))
+        assert answer["ok"] is False and "no scale node" in answer["error"]
+        answer = asyncio.run(request_scale(files.data_dir / "agent.sock", "reboot", {}, 5.0))
+        assert answer["ok"] is False and "tare, calibrate" in answer["error"]
         service.signal(signal.SIGTERM)
         assert service.wait() == 0
     finally:
