@@ -63,6 +63,7 @@ class Kiosk:
         self.selftest: list[dict[str, Any]] | None = None
         self.scale_message = ""
         self.port = 0
+        self._closing = False
         self._runner: web.AppRunner | None = None
         self._envs = {lang: self._env(catalog(lang)) for lang in LANGUAGES}
         self.app = self._build()
@@ -124,6 +125,7 @@ class Kiosk:
     async def stop(self) -> None:
         """Close the page and its event streams."""
         self.agent.remove_progress_listener(self.board.on_progress)
+        self._closing = True
         self.board.changed()  # wakes streams so they notice the shutdown
         if self._runner is not None:
             await self._runner.cleanup()
@@ -250,12 +252,14 @@ class Kiosk:
         queue = self.board.subscribe()
         try:
             await response.write(f"retry: 1000\ndata: {self.board.version}\n\n".encode())
-            while self._runner is not None:
+            while not self._closing:
                 try:
                     version = await asyncio.wait_for(queue.get(), SSE_PING_S)
                 except TimeoutError:
                     await response.write(b": ping\n\n")
                     continue
+                if self._closing:
+                    break
                 await response.write(f"id: {version}\ndata: {version}\n\n".encode())
         except (ConnectionError, asyncio.CancelledError):
             pass  # the tab closed or the page is stopping

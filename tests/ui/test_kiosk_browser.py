@@ -225,10 +225,10 @@ def test_layout_fits_800x480_with_glove_sized_targets(
                         if lang == "zh_CN":
                             await page.locator("#lang-switch").tap()
                             await page.locator("html[lang=zh-CN]").wait_for()
+                        bench.kiosk.board.dismiss()
+                        await page.locator("[data-state=idle]").wait_for()
                         await _shoot(page, f"bench-idle-{lang}-{width}x{height}")
-                        if not bench.results:
-                            await bench.dock()
-                        await page.goto(bench.url + "/")
+                        await bench.dock()
                         await _card(page)
                         await _shoot(page, f"bench-result-{lang}-{width}x{height}")
                         scroll = await page.evaluate("document.documentElement.scrollWidth")
@@ -257,3 +257,23 @@ async def _shoot(page: Any, name: str) -> None:
     if os.environ.get("EDGE_AGENT_SCREENSHOTS") == "1":
         SHOTS.mkdir(parents=True, exist_ok=True)
         (SHOTS / f"{name}.png").write_bytes(data)
+
+
+def test_health_shows_outbox_broker_clock_disk_and_runs_the_self_test(
+    tmp_path: Path, mosquitto_broker: MosquittoBroker
+) -> None:
+    async def main() -> None:
+        async with kiosk_bench(tmp_path, mosquitto_broker) as bench, browser_page() as page:
+            await page.goto(bench.url + "/health")
+            text = await page.locator("ul.health").first.inner_text()
+            for title in ("Outbox", "Broker", "Clock", "Disk"):
+                assert title in text
+            assert "0 events waiting" in text
+            async with page.expect_navigation():
+                await page.locator("#selftest").tap()
+            lines = await page.locator("ul.selftest li").all_inner_texts()
+            joined = "\n".join(lines)
+            assert "Signing key" in joined and "PASS" in joined, joined
+            assert any(line.startswith("PASS") and "broker" in line.lower() for line in lines)
+
+    asyncio.run(main())
