@@ -26,6 +26,7 @@ from edge_agent.gateway.settings import GatewaySettings
 from edge_agent.nodes.settings import NodeSettings
 from edge_agent.signing.settings import SigningSettings
 from edge_agent.station.settings import MetricsSettings, StationSettings
+from edge_agent.ui.settings import UiSettings
 from edge_agent.uplink.settings import UplinkSettings
 from edge_agent.vision.settings import LabelSettings
 
@@ -49,6 +50,7 @@ class AgentConfig:
     uplink: UplinkSettings = field(default_factory=UplinkSettings)
     gateway: GatewaySettings = field(default_factory=GatewaySettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    ui: UiSettings = field(default_factory=UiSettings)
 
 
 def find_config_file(explicit: Path | None = None) -> Path | None:

@@ -27,6 +27,7 @@ ClockState = Literal["synced", "unsynced", "unknown"]
 # unavailable: the protocol's "no data" code (e.g. GB/T 27930 byte 0xFF) or not a number;
 # implausible: outside what the quantity can physically be (SOH 6500 %, a 40.95 V cell)
 ValueQuality = Literal["unavailable", "implausible"]
+UUID7_PATTERN = r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -307,7 +308,7 @@ class IdentificationEvent:
     """The signed record of one identification (schema v1)."""
 
     v: int = bounded(1, 1, default=SCHEMA_VERSION)
-    event_id: str = pattern(r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
+    event_id: str = pattern(UUID7_PATTERN)
     site: str = pattern(r"[A-Za-z0-9_-]{1,64}")
     station: str = pattern(r"[A-Za-z0-9_-]{1,64}")
     kid: str = pattern(r"[0-9a-f]{32}")
@@ -323,6 +324,24 @@ class IdentificationEvent:
     evidence: tuple[Evidence, ...] = length(0, 8, default=())
     # --- the fields a recycler reports (issue 14) ---------------------------------------------
     intake: IntakeRecord | None = None
+    # --- corrections at the bench (issue 16): this event corrects an earlier signed one, which
+    # stays as it was; the corrected event repeats every field with the corrections applied
+    corrects: str | None = pattern(UUID7_PATTERN, default=None)  # event_id of the original
+    corrections: tuple[Correction, ...] | None = None
+
+
+# --- corrections (issue 16) -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class Correction:
+    """One field a technician corrected in the event named by ``corrects``, and why."""
+
+    name: str  # what was corrected: "pack.pack_code", "pack.battery_type", "triage.disposition", "observations"
+    value: str = length(0, 200)  # the corrected value as text ("" = cleared)
+    previous: str | None = length(0, 200, default=None)  # the original's value as text
+    reason: str = length(1, 500)
+    by: str | None = length(1, 64, default=None)  # technician id
 
 
 # --- the recycler's intake record (issue 14) -------------------------------------------------

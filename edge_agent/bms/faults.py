@@ -37,6 +37,7 @@ _BMS = "BMS reports a defect (SP 376 note f)"
 _ALARM = "active alarm (damaged/defective at least)"
 _WARNING = "warning below its alarm level: reuse needs a look"
 _STATE = "a state, not a defect"
+_NO_LABEL = "identity from the BMS only: relabel after review"
 
 
 def _f(severity: Severity, meaning: str, basis: str) -> FaultMeaning:
@@ -198,6 +199,8 @@ OBSERVATIONS: dict[str, FaultMeaning] = {
     "crash": _f("damaged", "known crash vehicle", "misuse (SP 376 note b)"),
     "flood": _f("damaged", "known flood damage", "misuse (SP 376 note b)"),
     "loose_wiring": _f("damaged", "loose wiring", "SP 376"),
+    # the kiosk's "label missing" button (issue 16): identity rests on the BMS alone
+    "label_missing": _f("review", "label missing or unreadable", _NO_LABEL),
 }
 
 

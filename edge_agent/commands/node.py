@@ -38,13 +38,15 @@ def register(sub: Any) -> None:
     p = commands.add_parser("tare", help="tare the scale (waits for a stable reading)")
     common(p)
     p.add_argument("--clear", action="store_true", help="remove the tare instead")
-    p.set_defaults(func=lambda a: _run(a, _tare))
+    p.set_defaults(func=lambda a: _scale(a, "tare", {"clear": bool(a.clear)}, _tare))
     p = commands.add_parser("calibrate", help="two-point calibration: --zero, then --span KG")
     common(p)
     point = p.add_mutually_exclusive_group(required=True)
     point.add_argument("--zero", action="store_true", help="first point: the empty scale")
     point.add_argument("--span", type=float, metavar="KG", help="second point: a known mass")
-    p.set_defaults(func=lambda a: _run(a, _calibrate))
+    p.set_defaults(
+        func=lambda a: _via_service(a, "calibrate", _calibration(a)) or _run(a, _calibrate)
+    )
     p = commands.add_parser("stop", help="stop the node app and return it to its REPL (mpremote)")
     common(p)
     p.add_argument("--role", default="scale", help="which node (scale or sensors)")
@@ -94,6 +96,40 @@ async def _list(reg: NodeRegistry, s: NodeSettings, args: argparse.Namespace) ->
     return 0
 
 
+def _scale(
+    args: argparse.Namespace,
+    command: str,
+    cmd: dict[str, Any],
+    action: Callable[[NodeRegistry, NodeSettings, argparse.Namespace], Awaitable[int]],
+) -> int:
+    """Through the running service when there is one, else over the node's port directly."""
+    status = _via_service(args, command, cmd)
+    return _run(args, action) if status is None else status
+
+
+def _via_service(args: argparse.Namespace, command: str, cmd: dict[str, Any]) -> int | None:
+    """Run a scale command through a running ``edge-agent run`` (which owns the node's port);
+    None when no service runs (the command then opens the port itself)."""
+    if getattr(args, "port", None):
+        return None  # an explicit port: talk to that node directly
+    from edge_agent.errors import StationError
+    from edge_agent.station.control import request_scale, socket_path
+
+    config = load_config(args.config)
+    path = socket_path(config.station.data_dir)
+    if not path.exists():
+        return None
+    try:
+        answer = asyncio.run(request_scale(path, command, cmd, config.nodes.command_timeout_s))
+    except StationError:
+        return None
+    if not answer.get("ok"):
+        raise StationError(f"the running station refused: {answer.get('error')}")
+    ack = answer["ack"]
+    _print({"op": command, **cmd, "ok": ack["ok"], "result": ack["result"], "cfg": ack["cfg"]})
+    return 0
+
+
 async def _tare(reg: NodeRegistry, s: NodeSettings, args: argparse.Namespace) -> int:
     ack = await reg.find("scale").command(
         "tare", {"clear": bool(args.clear)}, timeout=s.command_timeout_s
@@ -102,8 +138,12 @@ async def _tare(reg: NodeRegistry, s: NodeSettings, args: argparse.Namespace) ->
     return 0
 
 
+def _calibration(args: argparse.Namespace) -> dict[str, Any]:
+    return {"point": "zero"} if args.zero else {"point": "span", "kg": args.span}
+
+
 async def _calibrate(reg: NodeRegistry, s: NodeSettings, args: argparse.Namespace) -> int:
-    cmd: dict[str, Any] = {"point": "zero"} if args.zero else {"point": "span", "kg": args.span}
+    cmd = _calibration(args)
     ack = await reg.find("scale").command("calibrate", cmd, timeout=s.command_timeout_s)
     _print({"op": "calibrate", **cmd, "ok": ack.ok, "result": ack.result, "cfg": ack.cfg})
     return 0

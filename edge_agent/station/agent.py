@@ -27,6 +27,7 @@ from edge_agent.model import (
 )
 from edge_agent.signing.keys import load_signer
 from edge_agent.station.boot import BootCounter, next_boot_epoch
+from edge_agent.station.corrections import CorrectionRequest
 from edge_agent.station.metrics import StationMetrics
 from edge_agent.station.recovery import ReplayRecovery
 from edge_agent.station.settings import StationConfig
@@ -34,6 +35,8 @@ from edge_agent.station.workflow import (
     IdentificationResult,
     IdentificationWorkflow,
     LabelCapture,
+    Progress,
+    ProgressFn,
     StationSources,
 )
 from edge_agent.uplink.outbox import Outbox, OutboxMessage
@@ -83,6 +86,27 @@ class OutboxSink:
             self._delivery.popitem(last=False)
 
 
+class BenchInput:
+    """What the technician entered at the bench for the next docking (observations, id)."""
+
+    def __init__(self, technician: str | None = None) -> None:
+        self.observations: list[str] = []
+        self.technician = technician
+
+    def toggle(self, observation: str) -> None:
+        """Add or remove one observation for the next identification."""
+        if observation in self.observations:
+            self.observations.remove(observation)
+        else:
+            self.observations.append(observation)
+
+    def take(self) -> tuple[str, ...]:
+        """The observations for the identification starting now (then cleared)."""
+        taken = tuple(self.observations)
+        self.observations.clear()
+        return taken
+
+
 class StationAgent:
     """Everything one bench needs, opened from config (use as an async context manager)."""
 
@@ -103,6 +127,21 @@ class StationAgent:
         # the identification running now and what it was asked for (requests join it)
         self._running: asyncio.Task[IdentificationResult] | None = None
         self._running_asked: tuple[frozenset[str], Consignor | None, str | None] | None = None
+        self._listeners: list[ProgressFn] = []
+        self.bench = BenchInput(config.station.intake.technician)
+
+    def add_progress_listener(self, listener: ProgressFn) -> None:
+        """Call ``listener`` (in the event loop, must not block) at every identification step."""
+        self._listeners.append(listener)
+
+    def remove_progress_listener(self, listener: ProgressFn) -> None:
+        """Stop calling ``listener``."""
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
+    def _progress(self, progress: Progress) -> None:
+        for listener in list(self._listeners):
+            listener(progress)
 
     async def __aenter__(self) -> StationAgent:
         try:
@@ -154,6 +193,7 @@ class StationAgent:
             sink=self.sink,
             boot_epoch=counter,
             profile=self.profile,
+            progress=self._progress,
         )
         self.metrics.serve(cfg.metrics.host, cfg.metrics.port)
         log.info(
@@ -274,6 +314,21 @@ class StationAgent:
         )
         self.metrics.record(result)
         return result
+
+    async def correct(
+        self,
+        original: IdentificationEvent,
+        requests: list[CorrectionRequest],
+        *,
+        technician: str | None = None,
+        photo_jpeg: bytes | None = None,
+    ) -> IdentificationResult:
+        """A new signed event correcting ``original``; the original is never changed."""
+        if self.workflow is None:
+            raise StationError("station agent is not open")
+        return await self.workflow.correct(
+            original, requests, technician=technician, photo_jpeg=photo_jpeg
+        )
 
     async def wait_published(self, event_id: str, timeout: float) -> Published:
         """Wait for the broker's PUBACK of the event (and its evidence)."""

@@ -5,6 +5,10 @@ request ``{"op": "identify", "observations": [...], "wait_s": 5}`` (optional: ``
 ``consignor_name``, ``consignor_uscc``; the USCC's check character is verified), answer
 ``{"ok": true, "event_id": ..., "published": bool, "event": {...}}`` or
 ``{"ok": false, "error": "..."}``.
+
+``{"op": "scale", "command": "tare" | "calibrate", "args": {...}}`` runs a scale command over
+the service's own node link (``edge-agent node tare|calibrate`` and the kiosk page use it, so
+they never fight ``run`` for the node's port); answer ``{"ok": true, "ack": {...}}``.
 """
 
 from __future__ import annotations
@@ -31,7 +35,12 @@ def socket_path(data_dir: Path) -> Path:
     return data_dir / SOCKET_NAME
 
 
-async def serve_control(path: Path, handler: Handler) -> asyncio.AbstractServer:
+SCALE_COMMANDS = ("tare", "calibrate")
+
+
+async def serve_control(
+    path: Path, handler: Handler, *, scale: Handler | None = None
+) -> asyncio.AbstractServer:
     """Listen on ``path``; every request line is validated and answered with one line."""
     if path.exists():
         path.unlink()
@@ -47,7 +56,7 @@ async def serve_control(path: Path, handler: Handler) -> asyncio.AbstractServer:
                     "error": f"request line longer than {MAX_REQUEST} bytes",
                 }
             else:
-                answer = await _answer(line, handler)
+                answer = await _answer(line, handler, scale)
             writer.write(json.dumps(answer, ensure_ascii=False).encode() + b"\n")
             await writer.drain()
         except (ConnectionError, asyncio.IncompleteReadError):
@@ -63,14 +72,16 @@ async def serve_control(path: Path, handler: Handler) -> asyncio.AbstractServer:
     return server
 
 
-async def _answer(line: bytes, handler: Handler) -> dict[str, Any]:
+async def _answer(line: bytes, handler: Handler, scale: Handler | None = None) -> dict[str, Any]:
     try:
         request = json.loads(line)
     except (ValueError, UnicodeDecodeError):
         log.warning("control socket: request is not JSON")
         return {"ok": False, "error": "request is not a JSON object"}
+    if isinstance(request, dict) and request.get("op") == "scale" and scale is not None:
+        return await _answer_scale(request, scale)
     if not isinstance(request, dict) or request.get("op") != "identify":
-        return {"ok": False, "error": "unknown request (expected op=identify)"}
+        return {"ok": False, "error": "unknown request (expected op=identify or op=scale)"}
     observations = request.get("observations", [])
     if not isinstance(observations, list) or not all(isinstance(o, str) for o in observations):
         return {"ok": False, "error": "observations must be a list of text"}
@@ -84,6 +95,48 @@ async def _answer(line: bytes, handler: Handler) -> dict[str, Any]:
         return await handler({"observations": observations, "wait_s": float(wait), **intake})
     except EdgeAgentError as exc:
         return {"ok": False, "error": str(exc)}
+
+
+async def _answer_scale(request: dict[str, Any], scale: Handler) -> dict[str, Any]:
+    command, args = request.get("command"), request.get("args", {})
+    if command not in SCALE_COMMANDS:
+        return {"ok": False, "error": f"scale command must be one of {', '.join(SCALE_COMMANDS)}"}
+    if not isinstance(args, dict) or not all(
+        isinstance(v, str | bool | int | float) for v in args.values()
+    ):
+        return {"ok": False, "error": "scale args must be an object of plain values"}
+    try:
+        return await scale({"command": command, "args": args})
+    except EdgeAgentError as exc:
+        return {"ok": False, "error": str(exc)}
+
+
+async def request_scale(
+    path: Path, command: str, args: dict[str, Any], timeout: float
+) -> dict[str, Any]:
+    """Ask a running service to run a scale command; StationError when nobody listens."""
+    try:
+        reader, writer = await asyncio.open_unix_connection(str(path), limit=1024 * 1024)
+    except (FileNotFoundError, ConnectionRefusedError) as exc:
+        raise StationError(f"no running station at {path}: {exc}") from None
+    try:
+        request = {"op": "scale", "command": command, "args": args}
+        writer.write(json.dumps(request).encode() + b"\n")
+        await writer.drain()
+        line = await asyncio.wait_for(reader.readline(), timeout + 5)
+    except TimeoutError:
+        return {
+            "ok": False,
+            "error": f"the running station did not answer within {timeout + 5:g} s",
+        }
+    finally:
+        writer.close()
+    try:
+        answer: dict[str, Any] = json.loads(line)
+    except ValueError:
+        # the service is there but failed: never fall back to opening the port beside it
+        return {"ok": False, "error": "the running station sent an unreadable answer"}
+    return answer
 
 
 def _intake_fields(request: dict[str, Any]) -> tuple[dict[str, str], str]:

@@ -6,6 +6,8 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from typing import Any
 
 from rich.console import Console
@@ -18,6 +20,7 @@ from edge_agent.station.agent import StationAgent
 from edge_agent.station.control import serve_control, socket_path
 from edge_agent.station.settings import StationConfig
 from edge_agent.station.view import print_event
+from edge_agent.station.workflow import StationSources
 
 log = logging.getLogger(__name__)
 # on SIGTERM, identifications already running may finish (their sources have timeouts) and
@@ -25,15 +28,30 @@ log = logging.getLogger(__name__)
 STOP_GRACE_S = 30.0
 
 
-async def run_service(config: StationConfig, *, console: Console | None = None) -> int:
-    """Serve identifications until SIGTERM/SIGINT; returns the exit status."""
+# something that runs beside the service for its lifetime (the kiosk page): entered once the
+# agent is open, left before it closes; ``request_identify`` starts an identification the way
+# the control socket does
+Attachment = Callable[
+    [StationAgent, Callable[[], Awaitable[Any]]], AbstractAsyncContextManager[Any]
+]
+
+
+async def run_service(
+    config: StationConfig,
+    *,
+    console: Console | None = None,
+    attachments: Sequence[Attachment] = (),
+    sources: StationSources | None = None,
+    stop: asyncio.Event | None = None,
+) -> int:
+    """Serve identifications until SIGTERM/SIGINT (or ``stop`` is set); the exit status."""
     console = console or Console()
     notifier = Notifier.from_environment()
-    stop = asyncio.Event()
+    stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    async with StationAgent(config) as agent:
+    async with StationAgent(config, sources=sources) as agent, AsyncExitStack() as extras:
         busy: set[asyncio.Task[Any]] = set()  # requests and identifications to let finish
 
         async def identify_request(request: dict[str, Any]) -> dict[str, Any]:
@@ -65,6 +83,15 @@ async def run_service(config: StationConfig, *, console: Console | None = None) 
                 "event": event_to_plain(result.event),
             }
 
+        async def scale_request(request: dict[str, Any]) -> dict[str, Any]:
+            # the service owns the node link: tare and calibration go through it
+            if agent.nodes is None:
+                raise StationError("this station has no scale node (nodes.ports is empty)")
+            ack = await agent.nodes.find("scale").command(
+                request["command"], request["args"], timeout=config.nodes.command_timeout_s
+            )
+            return {"ok": True, "ack": {"ok": ack.ok, "result": ack.result, "cfg": ack.cfg}}
+
         def report(job: asyncio.Task[Any]) -> None:
             if job.cancelled():
                 return
@@ -92,13 +119,33 @@ async def run_service(config: StationConfig, *, console: Console | None = None) 
                     continue
                 console.print(f"docked ({signal_.kind}): identifying")
                 # a docking while a requested identification runs joins it: one event
-                job = asyncio.create_task(agent.identify(trigger=signal_.kind))
-                busy.add(job)
-                job.add_done_callback(busy.discard)
-                job.add_done_callback(report)
+                start_job(signal_.kind)
 
+        def start_job(trigger: str) -> asyncio.Task[Any]:
+            # observations and the technician entered at the bench go with this docking
+            job = asyncio.create_task(
+                agent.identify(
+                    trigger=trigger,
+                    observations=agent.bench.take(),
+                    technician=agent.bench.technician,
+                )
+            )
+            busy.add(job)
+            job.add_done_callback(busy.discard)
+            job.add_done_callback(report)
+            return job
+
+        async def bench_identify() -> Any:
+            if stop.is_set():
+                raise StationError("the station is shutting down; try again when it is back")
+            if agent.identifying:
+                return None
+            return start_job("request")
+
+        for attach in attachments:  # before the socket: a refused attachment stops the start
+            await extras.enter_async_context(attach(agent, bench_identify))
         path = socket_path(config.station.data_dir)
-        server = await serve_control(path, identify_request)
+        server = await serve_control(path, identify_request, scale=scale_request)
         tasks = [
             asyncio.create_task(dock_loop(), name="dock-loop"),
             asyncio.create_task(keep_alive(notifier), name="watchdog"),

@@ -11,13 +11,17 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import Sequence as Seq
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Protocol, TypeVar
 
 from edge_agent.bms.profile import PackProfile
 from edge_agent.errors import StationError
+from edge_agent.event_codec import uuid7
 from edge_agent.model import (
     BmsReading,
+    Clock,
     Consignor,
     IdentificationEvent,
     LabelReading,
@@ -28,8 +32,9 @@ from edge_agent.model import (
 )
 from edge_agent.signing.events import sign_event
 from edge_agent.signing.signer import Signer
-from edge_agent.station.assemble import EventContext, build_event
+from edge_agent.station.assemble import EventContext, build_event, utc_text
 from edge_agent.station.boot import BootCounter, clock_state
+from edge_agent.station.corrections import CorrectionRequest, corrected_event
 from edge_agent.station.intake import intake_record
 from edge_agent.station.reconcile import reconcile
 from edge_agent.station.settings import SourcePolicy, StationSettings
@@ -43,6 +48,25 @@ BmsFn = Callable[[float], Awaitable[BmsReading]]
 LabelFn = Callable[[float], Awaitable[LabelCapture]]
 WeightFn = Callable[[float], Awaitable[WeightReading]]
 SensorFn = Callable[[float], Awaitable[SensorReading]]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Progress:
+    """One step of an identification, for live views (the kiosk page, logs).
+
+    ``step``: "started", "source" (one source finished: ``source`` and its ``reading``),
+    "stored" (the signed event is in the outbox: ``result``) or "failed" (``detail``)."""
+
+    step: str
+    trigger: str = ""
+    source: str = ""
+    reading: object = None
+    result: IdentificationResult | None = None
+    detail: str = ""
+
+
+# called in the event loop; a listener must not block (put it on a queue)
+ProgressFn = Callable[[Progress], None]
 
 
 class EventSink(Protocol):
@@ -89,7 +113,9 @@ class IdentificationWorkflow:
         sink: EventSink,
         boot_epoch: int | BootCounter,
         profile: PackProfile | None = None,
+        progress: ProgressFn | None = None,
     ) -> None:
+        self._progress = progress
         self._settings = settings
         self._sources = sources
         self._signer = signer
@@ -116,13 +142,64 @@ class IdentificationWorkflow:
                 f"unknown observation(s) {', '.join(unknown)}; known: {', '.join(sorted(KNOWN_OBSERVATIONS))}"
             )
         async with self._lock:  # one pack on the bench at a time
-            return await self._identify(
-                trigger,
-                tuple(o.strip().lower() for o in observations),
-                profile or self._profile,
-                consignor=consignor,
-                technician=technician,
+            self._emit(Progress(step="started", trigger=trigger))
+            try:
+                result = await self._identify(
+                    trigger,
+                    tuple(o.strip().lower() for o in observations),
+                    profile or self._profile,
+                    consignor=consignor,
+                    technician=technician,
+                )
+            except Exception as exc:
+                self._emit(Progress(step="failed", trigger=trigger, detail=str(exc)))
+                raise
+            self._emit(Progress(step="stored", trigger=trigger, result=result))
+            return result
+
+    def _emit(self, progress: Progress) -> None:
+        if self._progress is None:
+            return
+        try:
+            self._progress(progress)
+        except Exception:  # a broken view must not break an identification
+            log.exception("progress listener failed")
+
+    async def correct(
+        self,
+        original: IdentificationEvent,
+        requests: Seq[CorrectionRequest],
+        *,
+        technician: str | None = None,
+        photo_jpeg: bytes | None = None,
+    ) -> IdentificationResult:
+        """Sign and store a new event correcting ``original`` (which stays as it was)."""
+        async with self._lock:
+            corrected, _ = corrected_event(
+                original, requests, settings=self._settings.triage, technician=technician
             )
+            now = datetime.now(UTC)
+            epoch, seq = self._counter.next()
+            event = replace(
+                corrected,
+                event_id=uuid7(int(now.timestamp() * 1000)),
+                kid=self._signer.kid.hex(),
+                boot_epoch=epoch,
+                seq=seq,
+                clock=Clock(utc=utc_text(now), state=clock_state()),
+                trigger="correction",
+            )
+            message = sign_event(event, self._signer)
+            await self._sink.store(event, message, None)
+            log.info(
+                "corrected event",
+                extra={"event_id": event.event_id, "corrects": original.event_id},
+            )
+            result = IdentificationResult(
+                event=event, message=message, photo_jpeg=photo_jpeg, stored_at=time.perf_counter()
+            )
+            self._emit(Progress(step="stored", trigger="correction", result=result))
+            return result
 
     async def _identify(
         self,
@@ -144,8 +221,12 @@ class IdentificationWorkflow:
             "weight", timings, _with_policy(src.weight, s.weight, _weight_failed, _weight_absent)
         )
         sensors_t = _timed("sensors", timings, _sensors(src.sensors, s.weight.timeout_s))
+        e = self._emit
         bms, (label, photo), weight, sensors = await asyncio.gather(
-            bms_t, label_t, weight_t, sensors_t
+            _reported("bms", e, bms_t),
+            _reported("label", e, label_t),
+            _reported("weight", e, weight_t),
+            _reported("sensors", e, sensors_t),
         )
         sources_done = time.perf_counter()
 
@@ -212,6 +293,13 @@ async def _timed(name: str, timings: dict[str, float], coro: Awaitable[T]) -> T:
         return await coro
     finally:
         timings[name] = round((time.perf_counter() - started) * 1000.0, 3)
+
+
+async def _reported(name: str, emit: Callable[[Progress], None], coro: Awaitable[T]) -> T:
+    result = await coro
+    reading = result[0] if isinstance(result, tuple) else result
+    emit(Progress(step="source", source=name, reading=reading))
+    return result
 
 
 async def _with_policy(
