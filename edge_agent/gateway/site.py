@@ -54,8 +54,11 @@ class SiteSubscriber:
         *,
         session_expiry_s: int,
         config_key: str = "gateway.site_mqtt",
+        topics: list[str] | None = None,
     ) -> None:
         self._settings = settings
+        # the ingest reuses this subscriber with its own (shared) subscriptions
+        self._topics = topics or subscriptions(settings.topic_prefix)
         self._session_expiry_s = session_expiry_s
         self._config_key = config_key
         # SimpleQueue: one C-level lock per put/get instead of queue.Queue's Python conditions.
@@ -165,9 +168,9 @@ class SiteSubscriber:
                 if m.qos and m.generation == self.generation:
                     self._client.ack(m.mid, m.qos)
 
-    def publish(self, topic: str, payload: bytes) -> None:
-        """Fire-and-forget publish on the site broker (QoS 0), e.g. the quarantine topic."""
-        self._client.publish(topic, payload, qos=0)
+    def publish(self, topic: str, payload: bytes, qos: int = 0) -> None:
+        """Publish on the site broker (QoS 0 by default, e.g. the quarantine topic)."""
+        self._client.publish(topic, payload, qos=qos)
 
     def _on_connect(
         self, client: mqtt.Client, _u: Any, _f: Any, reason: ReasonCode, _p: Any
@@ -178,7 +181,7 @@ class SiteSubscriber:
                 self._fall_back(client)
             return
         self.generation += 1
-        client.subscribe([(t, 1) for t in subscriptions(self._settings.topic_prefix)])
+        client.subscribe([(t, 1) for t in self._topics])
         self.connected.set()
         log.info("connected to site broker %s:%s", self._settings.host, self._settings.port)
 
