@@ -8,6 +8,7 @@ committed batch is on disk before the broker is acknowledged.
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -38,6 +39,8 @@ class Database:
 
     def __init__(self, url: str) -> None:
         self.url = url
+        # one transaction at a time on this connection (the worker and a reader may share it)
+        self._lock = threading.RLock()
         self.dialect: Dialect
         try:
             if url.startswith("sqlite:///"):
@@ -80,13 +83,18 @@ class Database:
     @contextmanager
     def transaction(self) -> Iterator[Tx]:
         """One transaction: committed when the block ends, rolled back on an exception."""
-        try:
+        with self._lock, self._translated():
             if self.dialect == "sqlite":
                 with _SqliteTx(self._sqlite) as tx:
                     yield tx
             else:
                 with self._pg.transaction(), self._pg.cursor() as cur:
                     yield _PgTx(cur)
+
+    @contextmanager
+    def _translated(self) -> Iterator[None]:
+        try:
+            yield
         except IngestError:
             raise
         except sqlite3.Error as exc:
