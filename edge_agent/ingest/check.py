@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -22,6 +23,8 @@ from edge_agent.gateway.routing import parse_site_topic
 from edge_agent.ingest.store import EventRow, EvidenceLink, RefusalRow
 from edge_agent.signing.events import verify_event
 from edge_agent.signing.trust import TrustStore, iso_utc
+
+_EVENT_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +88,7 @@ def claimed_event_id(payload: bytes) -> str | None:
         value = body.get("event_id")
     except Exception:  # anything malformed: no id to report
         return None
-    return value if isinstance(value, str) and len(value) == 36 else None
+    return value if isinstance(value, str) and _EVENT_ID.fullmatch(value) else None
 
 
 def refusal_row(topic: str, payload: bytes, refused: Refused, now: datetime) -> RefusalRow:
