@@ -23,6 +23,7 @@ from edge_agent.bms.settings import BmsSettings
 from edge_agent.dataform import from_plain
 from edge_agent.errors import ConfigError
 from edge_agent.gateway.settings import GatewaySettings
+from edge_agent.ingest.settings import IngestSettings
 from edge_agent.nodes.settings import NodeSettings
 from edge_agent.signing.settings import SigningSettings
 from edge_agent.station.settings import MetricsSettings, StationSettings
@@ -49,6 +50,7 @@ class AgentConfig:
     nodes: NodeSettings = field(default_factory=NodeSettings)
     uplink: UplinkSettings = field(default_factory=UplinkSettings)
     gateway: GatewaySettings = field(default_factory=GatewaySettings)
+    ingest: IngestSettings = field(default_factory=IngestSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     ui: UiSettings = field(default_factory=UiSettings)
 

@@ -260,5 +260,13 @@ class GatewayError(EdgeAgentError):
     """The site gateway cannot proceed."""
 
 
+class IngestError(EdgeAgentError):
+    """The ingest cannot store or read records (database, evidence store)."""
+
+
+class RecordsQueryError(IngestError, ValueError):
+    """A records query or export was malformed (bad code, date, limit, format)."""
+
+
 class SimulatorError(EdgeAgentError):
     """A simulator could not start or was misused."""

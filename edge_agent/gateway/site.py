@@ -60,8 +60,11 @@ class SiteSubscriber:
         *,
         session_expiry_s: int,
         config_key: str = "gateway.site_mqtt",
+        topics: list[str] | None = None,
     ) -> None:
         self._settings = settings
+        # the ingest reuses this subscriber with its own (shared) subscriptions
+        self._topics = topics or subscriptions(settings.topic_prefix)
         self._session_expiry_s = session_expiry_s
         self._config_key = config_key
         # SimpleQueue: one C-level lock per put/get instead of queue.Queue's Python conditions.
@@ -215,7 +218,7 @@ class SiteSubscriber:
             return
         self.watch.answered(accepted=True)
         self.generation += 1
-        client.subscribe([(t, 1) for t in subscriptions(self._settings.topic_prefix)])
+        client.subscribe([(t, 1) for t in self._topics])
         self.connected.set()
         log.info("connected to site broker %s:%s", self._settings.host, self._settings.port)
 

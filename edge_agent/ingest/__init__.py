@@ -1,0 +1,17 @@
+"""Reference traceability backend: verified events into a database, evidence, records, receipts.
+
+Public modules: ``settings``, ``service`` (``edge-agent ingest``), ``store`` and ``records``
+(``edge-agent records ...``); importing the package imports none of them.
+"""
+
+__all__ = [
+    "acks",
+    "check",
+    "db",
+    "evidence",
+    "migrations",
+    "records",
+    "service",
+    "settings",
+    "store",
+]

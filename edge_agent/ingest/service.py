@@ -1,0 +1,278 @@
+"""``edge-agent ingest``: upstream events into the store, evidence into the blob store, receipts.
+
+One worker loop per process: take a batch from the subscription (MQTT 5 persistent session,
+QoS 1, manual acks, optionally a ``$share/<group>/`` shared subscription), verify each event,
+store the batch in one transaction, write matching evidence, and only then acknowledge the
+broker and send the receipts. A crash before the acks makes the broker re-deliver; the store
+de-duplicates by event id, so nothing is lost and nothing is stored twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import queue
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+
+from edge_agent.gateway.routing import parse_site_topic
+from edge_agent.gateway.site import SiteMessage, SiteSubscriber
+from edge_agent.ingest.acks import Answer, publish_receipts
+from edge_agent.ingest.check import Refused, check_event, refusal_row
+from edge_agent.ingest.db import Database
+from edge_agent.ingest.evidence import EvidenceStore
+from edge_agent.ingest.settings import IngestSettings
+from edge_agent.ingest.store import EventRow, EventStore, RefusalRow
+from edge_agent.signing.keys import load_signer
+from edge_agent.signing.signer import Signer
+from edge_agent.signing.trust import TrustStore, iso_utc
+
+log = logging.getLogger("edge_agent.ingest")
+
+
+def ingest_subscriptions(settings: IngestSettings) -> list[str]:
+    """The topic filters: events and evidence under the prefix, shared when a group is set."""
+    prefix = settings.mqtt.topic_prefix
+    share = f"$share/{settings.share_group}/" if settings.share_group else ""
+    return [f"{share}{prefix}/+/+/event", f"{share}{prefix}/+/+/evidence/+"]
+
+
+@dataclass
+class _Held:
+    message: SiteMessage
+    deadline: float
+
+
+class Ingest:
+    """The worker: subscription in, database and evidence store out, receipts back."""
+
+    def __init__(
+        self,
+        settings: IngestSettings,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.settings = settings
+        self._clock = clock
+        self.store = EventStore(Database(settings.database_url))
+        self.evidence = EvidenceStore(settings.evidence_path)
+        self._trust_mtime = -1.0
+        self._trust = self._load_trust()
+        self._signer: Signer | None = None
+        if settings.receipts and settings.receipt_key_dir is not None:
+            self._signer = load_signer(settings.receipt_key_dir)
+        self.subscriber = SiteSubscriber(
+            settings.mqtt,
+            session_expiry_s=settings.session_expiry_s,
+            config_key="ingest.mqtt",
+            topics=ingest_subscriptions(settings),
+        )
+        self._held: list[_Held] = []
+        self._deadlines: dict[int, float] = {}  # id(message) of held evidence -> deadline
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.stored = 0
+        self.duplicates = 0
+        self.refused = 0
+        self.last_turn = time.monotonic()
+
+    def _load_trust(self) -> TrustStore:
+        path = self.settings.trust_store
+        self._trust_mtime = _mtime(path)
+        return TrustStore.load(path)
+
+    def start(self) -> None:
+        """Connect and start the worker thread."""
+        self.subscriber.start()
+        self._thread = threading.Thread(target=self._run, name="edge-agent-ingest", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the worker, then disconnect (unacknowledged messages stay with the broker)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(10)
+        self.subscriber.stop()
+        self.store.db.close()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.last_turn = time.monotonic()
+            batch = self._take()
+            if batch:
+                try:
+                    self.process(batch)
+                except Exception:
+                    # nothing acknowledged: the broker re-delivers after a reconnect
+                    log.exception("ingest batch failed; messages stay unacknowledged")
+                    self._stop.wait(1.0)
+
+    def _take(self) -> list[SiteMessage]:
+        batch: list[SiteMessage] = []
+        with suppress(queue.Empty):
+            batch.append(self.subscriber.inbox.get(timeout=0.2))
+        while len(batch) < self.settings.batch_max:
+            try:
+                batch.append(self.subscriber.inbox.get_nowait())
+            except queue.Empty:
+                break
+        # held evidence gets another look every turn
+        due, self._held = self._held, []
+        batch.extend(h.message for h in due)
+        self._deadlines = {id(h.message): h.deadline for h in due}
+        return batch
+
+    def process(self, messages: list[SiteMessage]) -> None:
+        """Decide, store, acknowledge and answer one batch."""
+        if _mtime(self.settings.trust_store) != self._trust_mtime:
+            self._trust = self._load_trust()
+        now = self._clock()
+        prefix = self.settings.mqtt.topic_prefix
+        events: list[tuple[SiteMessage, EventRow]] = []
+        refusals: list[tuple[SiteMessage, Refused]] = []
+        evidence: list[SiteMessage] = []
+        for msg in messages:
+            where = parse_site_topic(prefix, msg.topic)
+            if where is not None and where.kind == "evidence":
+                evidence.append(msg)
+                continue
+            decided = check_event(
+                msg.topic,
+                msg.payload,
+                self._trust,
+                prefix=prefix,
+                max_bytes=self.settings.max_message_bytes,
+                now=now,
+            )
+            if isinstance(decided, Refused):
+                refusals.append((msg, decided))
+            else:
+                events.append((msg, decided))
+        outcomes = self.store.store(
+            [row for _, row in events],
+            [refusal_row(m.topic, m.payload, r, now) for m, r in refusals],
+        )
+        receipts: list[Answer] = []
+        done: list[SiteMessage] = []
+        for msg, row in events:
+            outcome = outcomes[row.event_id]
+            if outcome == "conflict":
+                self.refused += 1
+                receipts.append(Answer(row.site, row.station, row.event_id, "rejected", "conflict"))
+                log.warning("event %s: stored with other bytes; refused", row.event_id)
+            else:
+                if outcome == "stored":
+                    self.stored += 1
+                else:
+                    self.duplicates += 1
+                receipts.append(Answer(row.site, row.station, row.event_id, "accepted", outcome))
+            done.append(msg)
+        for msg, refused in refusals:
+            self.refused += 1
+            log.warning(
+                "event refused",
+                extra={"reason": refused.reason, "detail": refused.detail, "topic": msg.topic},
+            )
+            where = parse_site_topic(prefix, msg.topic)
+            if where is not None and refused.event_id:
+                receipts.append(
+                    Answer(where.site, where.station, refused.event_id, "rejected", refused.reason)
+                )
+            done.append(msg)
+        done.extend(self._evidence(evidence, now))
+        self.subscriber.ack(done)
+        self._send(receipts)
+
+    def _evidence(self, messages: list[SiteMessage], now: datetime) -> list[SiteMessage]:
+        """Store evidence listed by a stored event; hold early arrivals; refuse the rest."""
+        done: list[SiteMessage] = []
+        blobs: list[tuple[str, int, str]] = []
+        refusals: list[RefusalRow] = []
+        deadlines = self._deadlines
+        prefix = self.settings.mqtt.topic_prefix
+        for msg in messages:
+            where = parse_site_topic(prefix, msg.topic)
+            assert where is not None
+            sha = hashlib.sha256(msg.payload).hexdigest()
+            if len(msg.payload) > self.settings.max_evidence_bytes:
+                state = "oversized"
+            else:
+                state = self.store.evidence_state(where.event_id, sha)
+            if state == "expected":
+                self.evidence.put(msg.payload)
+                blobs.append((sha, len(msg.payload), iso_utc(now)))
+                done.append(msg)
+                continue
+            if state == "unknown":
+                deadline = deadlines.get(id(msg), time.monotonic() + self.settings.evidence_wait_s)
+                if time.monotonic() < deadline:
+                    self._held.append(_Held(msg, deadline))
+                    continue
+                state = "evidence_unmatched"
+            reason = "evidence_mismatch" if state == "mismatch" else state
+            refusals.append(
+                refusal_row(msg.topic, msg.payload, Refused(reason, sha, where.event_id), now)
+            )
+            log.warning("evidence refused", extra={"reason": reason, "topic": msg.topic})
+            done.append(msg)
+        if blobs or refusals:
+            self.store.add_blobs(blobs)
+            if refusals:
+                self.store.store([], refusals)
+        return done
+
+    def _send(self, receipts: list[Answer]) -> None:
+        if self._signer is None or not receipts:
+            return
+        publish_receipts(
+            self.subscriber.publish,
+            self._signer,
+            prefix=self.settings.mqtt.topic_prefix,
+            answers=receipts,
+        )
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+@contextmanager
+def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    def handler(_signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def run_service(settings: IngestSettings) -> int:
+    """Run one ingest worker until SIGTERM/SIGINT; the exit status."""
+    stop = threading.Event()
+    with _stop_on_signals(stop):
+        ingest = Ingest(settings)
+        ingest.start()
+        log.info("ingest running", extra={"database": ingest.store.db.dialect})
+        try:
+            while not stop.wait(1.0):
+                pass
+        finally:
+            log.info(
+                "ingest stopping",
+                extra={"stored": ingest.stored, "duplicates": ingest.duplicates},
+            )
+            ingest.stop()
+    return 0

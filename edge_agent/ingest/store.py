@@ -1,0 +1,232 @@
+"""The event store: idempotent, append-only inserts by event id, and the reads records need.
+
+Rows are only ever inserted (triggers refuse UPDATE and DELETE, see ``migrations``). A batch of
+verified events, their evidence links and the refusals is one transaction; an event id already
+stored with the same COSE bytes is a ``duplicate`` (accepted again, stored once), with other
+bytes a ``conflict`` (refused: the first signed record stands).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Literal
+
+from edge_agent.ingest.db import Database
+
+Outcome = Literal["stored", "duplicate", "conflict"]
+COLUMNS = (
+    "event_id",
+    "site",
+    "station",
+    "kid",
+    "boot_epoch",
+    "seq",
+    "event_utc",
+    "received_utc",
+    "pack_code",
+    "vin",
+    "disposition",
+    "transport_class",
+    "cose",
+    "body_json",
+)
+_INSERT_EVENT = (
+    f"INSERT INTO events ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))}) "
+    "ON CONFLICT (event_id) DO NOTHING"
+)
+_INSERT_EVIDENCE = (
+    "INSERT INTO evidence (event_id, sha256, kind, media_type, size) VALUES (?, ?, ?, ?, ?) "
+    "ON CONFLICT (event_id, sha256) DO NOTHING"
+)
+_INSERT_REFUSAL = (
+    "INSERT INTO refusals (received_utc, topic, reason, detail, event_id, payload_sha256) "
+    "VALUES (?, ?, ?, ?, ?, ?)"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class EvidenceLink:
+    """An evidence item a signed event lists."""
+
+    sha256: str
+    kind: str
+    media_type: str
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class EventRow:
+    """One verified event as stored: query columns, the exact COSE bytes and the body as JSON."""
+
+    event_id: str
+    site: str
+    station: str
+    kid: str
+    boot_epoch: int
+    seq: int
+    event_utc: str
+    received_utc: str
+    pack_code: str | None
+    vin: str | None
+    disposition: str
+    transport_class: str
+    cose: bytes
+    body_json: str
+    evidence: tuple[EvidenceLink, ...] = ()
+
+    def values(self) -> tuple[Any, ...]:
+        """The column values in ``COLUMNS`` order."""
+        return tuple(getattr(self, c) for c in COLUMNS)
+
+
+@dataclass(frozen=True, slots=True)
+class RefusalRow:
+    """A message the ingest refused, kept with its reason."""
+
+    received_utc: str
+    topic: str
+    reason: str
+    detail: str
+    event_id: str | None
+    payload_sha256: str
+
+
+class EventStore:
+    """Inserts and reads on one ``Database``; migrates it to the latest schema on open."""
+
+    def __init__(self, db: Database, *, migrate: bool = True) -> None:
+        self.db = db
+        if migrate:
+            db.migrate()
+
+    def store(
+        self, events: Sequence[EventRow], refusals: Sequence[RefusalRow] = ()
+    ) -> dict[str, Outcome]:
+        """Store a batch in one transaction; the outcome per event id."""
+        outcomes: dict[str, Outcome] = {}
+        with self.db.transaction() as tx:
+            known: dict[str, bytes] = {}
+            ids = [e.event_id for e in events]
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                marks = ", ".join("?" * len(chunk))
+                for event_id, cose in tx.execute(
+                    f"SELECT event_id, cose FROM events WHERE event_id IN ({marks})",
+                    chunk,
+                ):
+                    known[event_id] = bytes(cose)
+            fresh: list[EventRow] = []
+            for event in events:
+                if event.event_id in outcomes:
+                    continue  # twice in one batch: the first occurrence decides
+                if event.event_id in known:
+                    same = known[event.event_id] == event.cose
+                    outcomes[event.event_id] = "duplicate" if same else "conflict"
+                    continue
+                outcomes[event.event_id] = "stored"
+                fresh.append(event)
+            tx.executemany(_INSERT_EVENT, [e.values() for e in fresh])
+            tx.executemany(
+                _INSERT_EVIDENCE,
+                [
+                    (e.event_id, x.sha256, x.kind, x.media_type, x.size)
+                    for e in fresh
+                    for x in e.evidence
+                ],
+            )
+            tx.executemany(
+                _INSERT_REFUSAL,
+                [
+                    (r.received_utc, r.topic, r.reason, r.detail, r.event_id, r.payload_sha256)
+                    for r in refusals
+                ],
+            )
+        return outcomes
+
+    def evidence_state(
+        self, event_id: str, sha256: str
+    ) -> Literal["expected", "mismatch", "unknown"]:
+        """Whether the stored event ``event_id`` lists ``sha256``, lists others, or is unknown."""
+        rows = self.db.query(
+            "SELECT sha256 FROM evidence WHERE event_id = ? UNION ALL "
+            "SELECT '' FROM events WHERE event_id = ?",
+            [event_id, event_id],
+        )
+        if not rows:
+            return "unknown"
+        return "expected" if any(r[0] == sha256 for r in rows) else "mismatch"
+
+    def add_blobs(self, blobs: Sequence[tuple[str, int, str]]) -> None:
+        """Record stored evidence files (sha256, size, stored_utc); idempotent."""
+        with self.db.transaction() as tx:
+            tx.executemany(
+                "INSERT INTO evidence_blobs (sha256, size, stored_utc) VALUES (?, ?, ?) "
+                "ON CONFLICT (sha256) DO NOTHING",
+                blobs,
+            )
+
+    def count(self) -> int:
+        """Stored events."""
+        return int(self.db.query("SELECT COUNT(*) FROM events")[0][0])
+
+    def refusals(self) -> list[RefusalRow]:
+        """Every refusal, oldest first."""
+        rows = self.db.query(
+            "SELECT received_utc, topic, reason, detail, event_id, payload_sha256 "
+            "FROM refusals ORDER BY id"
+        )
+        return [RefusalRow(*row) for row in rows]
+
+    def select(
+        self, where: str, params: Sequence[Any], *, limit: int | None = None, after: str = ""
+    ) -> list[EventRow]:
+        """Events matching a WHERE clause built by ``records`` (values only as parameters)."""
+        # ``where`` holds fixed column names and "?" placeholders (records.where_clause)
+        sql = f"SELECT {', '.join(COLUMNS)} FROM events WHERE ({where}) AND event_id > ?"
+        sql += " ORDER BY event_id"
+        args = [*params, after]
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(limit)
+        rows = self.db.query(sql, args)
+        events = [_row(r) for r in rows]
+        return self._with_evidence(events)
+
+    def _with_evidence(self, events: list[EventRow]) -> list[EventRow]:
+        if not events:
+            return events
+        links: dict[str, list[EvidenceLink]] = {}
+        ids = [e.event_id for e in events]
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ", ".join("?" * len(chunk))
+            for event_id, sha, kind, media, size in self.db.query(
+                "SELECT event_id, sha256, kind, media_type, size FROM evidence "
+                f"WHERE event_id IN ({marks}) ORDER BY sha256",
+                chunk,
+            ):
+                links.setdefault(event_id, []).append(EvidenceLink(sha, kind, media, int(size)))
+        return [replace(e, evidence=tuple(links.get(e.event_id, ()))) for e in events]
+
+    def pages(
+        self, where: str = "1 = 1", params: Sequence[Any] = (), size: int = 1000
+    ) -> Iterator[EventRow]:
+        """Every matching event in event-id order, read ``size`` at a time (keyset paging)."""
+        after = ""
+        while True:
+            page = self.select(where, params, limit=size, after=after)
+            yield from page
+            if len(page) < size:
+                return
+            after = page[-1].event_id
+
+    def blob_known(self, sha256: str) -> bool:
+        """Whether an evidence file with this hash was stored."""
+        return bool(self.db.query("SELECT 1 FROM evidence_blobs WHERE sha256 = ?", [sha256]))
+
+
+def _row(values: Sequence[Any]) -> EventRow:
+    fields = list(values)
+    fields[12] = bytes(fields[12])
+    return EventRow(*fields)

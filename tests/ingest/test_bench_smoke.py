@@ -1,0 +1,37 @@
+"""CI runs the ingest benchmark in smoke mode: it must work and print its table."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import require_real_part
+from tests.support.gateway import MOSQUITTO
+from tests.support.postgres import pg_bin
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.timeout(300)
+def test_bench_ingest_smoke() -> None:
+    require_real_part(Path(MOSQUITTO).exists(), "mosquitto")
+    require_real_part(pg_bin() is not None, "PostgreSQL server binaries (initdb, pg_ctl)")
+    out = subprocess.run(
+        [sys.executable, "bench/bench_ingest.py", "--smoke"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=280,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    lines = out.stdout.splitlines()
+    one = next(ln for ln in lines if ln.startswith("ingest, 1 worker"))
+    base = next(ln for ln in lines if ln.startswith("executemany INSERT (baseline)"))
+    assert float(one[44:].split()[0]) > 0 and float(base[44:].split()[0]) > 0
+    assert "ratio ingest/executemany:" in out.stdout
+    assert "second worker gain:" in out.stdout
+    assert "records find CODE among 10000 stored" in out.stdout

@@ -1,0 +1,201 @@
+"""Migrations, idempotent append-only storage and records queries on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from edge_agent.errors import IngestError, RecordsQueryError
+from edge_agent.ingest import migrations
+from edge_agent.ingest.db import Database
+from edge_agent.ingest.evidence import EvidenceStore
+from edge_agent.ingest.records import (
+    LEDGER_COLUMNS,
+    Query,
+    export,
+    export_rows,
+    find,
+    verify_all,
+)
+from edge_agent.ingest.store import EventStore
+from tests.ingest.helpers import rows, station_and_trust
+
+
+def _tables(db: Database) -> set[str]:
+    if db.dialect == "sqlite":
+        sql = "SELECT name FROM sqlite_master WHERE type = 'table'"
+    else:
+        sql = "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+    return {r[0] for r in db.query(sql)}
+
+
+def test_migrations_from_empty_and_from_every_earlier_version(db_url: str, tmp_path: Path) -> None:
+    station, trust = station_and_trust(tmp_path)
+    with Database(db_url) as db:
+        assert db.version() == 0
+        for version in range(1, migrations.LATEST + 1):
+            assert db.migrate(version) == version
+            if version == 1:  # data written by the first schema survives every later step
+                first = rows(station, trust, 1)[0]
+                db.query(
+                    "INSERT INTO events (event_id, site, station, kid, boot_epoch, seq, "
+                    "event_utc, received_utc, pack_code, disposition, transport_class, cose, "
+                    "body_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [*replace(first).values()[:9], *first.values()[10:]],
+                )
+        assert db.migrate() == migrations.LATEST  # nothing left to do
+        assert {"events", "evidence", "evidence_blobs", "refusals", "schema_version"} <= _tables(db)
+        store = EventStore(db)
+        found = find(store, Query(event_id=first.event_id))
+        assert [r.cose for r in found] == [first.cose]
+        assert found[0].vin is None  # column added by version 3
+
+
+@pytest.mark.parametrize("start", range(migrations.LATEST + 1))
+def test_each_start_version_reaches_the_latest(db_url: str, start: int) -> None:
+    with Database(db_url) as db:
+        db.migrate(start)
+        assert db.version() == start
+    with Database(db_url) as db:  # a new program run finishes the job
+        assert EventStore(db).db.version() == migrations.LATEST
+
+
+def test_newer_schema_than_the_program_is_refused(tmp_path: Path) -> None:
+    with Database(f"sqlite:///{tmp_path / 'x.sqlite3'}") as db:
+        db.migrate()
+        db.query("INSERT INTO schema_version (version) VALUES (?)", [migrations.LATEST + 5])
+        with pytest.raises(IngestError, match="newer"):
+            db.migrate()
+
+
+def test_events_stored_once_and_never_changed(db_url: str, tmp_path: Path) -> None:
+    station, trust = station_and_trust(tmp_path)
+    batch = rows(station, trust, 5, photo=True)
+    with Database(db_url) as db:
+        store = EventStore(db)
+        assert set(store.store(batch).values()) == {"stored"}
+        # redelivery and a batch holding the same event twice: stored once
+        again = store.store([batch[0], batch[1], batch[1]])
+        assert again == {batch[0].event_id: "duplicate", batch[1].event_id: "duplicate"}
+        forged = replace(batch[2], cose=batch[2].cose + b"x")
+        assert store.store([forged]) == {batch[2].event_id: "conflict"}
+        assert store.count() == 5
+        for sql in (
+            "UPDATE events SET pack_code = 'X'",
+            "DELETE FROM events",
+            "DELETE FROM evidence",
+        ):
+            with pytest.raises(IngestError, match="never changed"):
+                db.query(sql)
+        assert store.count() == 5
+        stored = find(store, Query(event_id=batch[2].event_id))
+        assert stored[0].cose == batch[2].cose
+        assert len(stored[0].evidence) == 1
+
+
+def test_find_by_each_field(db_url: str, tmp_path: Path) -> None:
+    station, trust = station_and_trust(tmp_path)
+    batch = rows(station, trust, 3)
+    with Database(db_url) as db:
+        store = EventStore(db)
+        store.store(batch)
+        code = batch[0].pack_code
+        assert code
+        assert len(find(store, Query(pack_code=code))) == 3
+        assert len(find(store, Query(pack_code=code), limit=2)) == 2
+        assert len(find(store, Query(station="st01", site="site-a"))) == 3
+        assert len(find(store, Query(disposition="reuse_candidate"))) == 3
+        assert find(store, Query(disposition="expert_review")) == []
+        assert len(find(store, Query(since="2026-11-27", until="2026-11-27"))) == 3
+        assert find(store, Query(since="2026-11-28")) == []
+        assert len(find(store, Query(until="2026-11-27T10:00:01Z"))) == 3
+        assert find(store, Query(vin="LFV2A21K6D4000001")) == []
+
+
+INJECTIONS = [
+    "' OR '1'='1",
+    "x'; DROP TABLE events; --",
+    "1 OR 1=1",
+    '" OR ""="',
+    "%' --",
+    "?",
+    "03HPB0DA0001B1D8A0000001' UNION SELECT * FROM refusals --",
+    "\x00",
+    "A" * 5000,
+]
+
+
+@pytest.mark.parametrize(
+    "field", ["pack_code", "vin", "event_id", "site", "station", "disposition", "since", "until"]
+)
+def test_injection_in_every_query_field_is_refused(db_url: str, tmp_path: Path, field: str) -> None:
+    station, trust = station_and_trust(tmp_path)
+    with Database(db_url) as db:
+        store = EventStore(db)
+        store.store(rows(station, trust, 2))
+        for attempt in INJECTIONS:
+            with pytest.raises(RecordsQueryError, match=field):
+                find(store, Query(**{field: attempt}))
+            with pytest.raises(RecordsQueryError):
+                list(export_rows(store, Query(**{field: attempt})))
+        assert store.count() == 2
+        assert "events" in _tables(db)
+
+
+def test_bad_limit_and_format_are_refused(tmp_path: Path) -> None:
+    with Database(f"sqlite:///{tmp_path / 'x.sqlite3'}") as db:
+        store = EventStore(db)
+        for limit in (0, -1, 10**9):
+            with pytest.raises(RecordsQueryError, match="limit"):
+                find(store, Query(), limit=limit)
+        with pytest.raises(RecordsQueryError, match="format"):
+            export([], io.StringIO(), fmt="xlsx; rm -rf /")
+
+
+def test_export_csv_and_json_ledger(db_url: str, tmp_path: Path) -> None:
+    station, trust = station_and_trust(tmp_path)
+    batch = rows(station, trust, 4, photo=True)
+    with Database(db_url) as db:
+        store = EventStore(db)
+        store.store(batch)
+        out = io.StringIO()
+        assert (
+            export(
+                export_rows(store, Query(since="2026-11-27", until="2026-11-27")), out, fmt="csv"
+            )
+            == 4
+        )
+        lines = out.getvalue().splitlines()
+        assert lines[0].split(",") == list(LEDGER_COLUMNS)
+        assert len(lines) == 5
+        assert "03HPB0DA0001B1D8A0000001" in lines[1] and "312.5" in lines[1]
+        out = io.StringIO()
+        export(export_rows(store, Query()), out, fmt="json")
+        records = [json.loads(line) for line in out.getvalue().splitlines()]
+        assert {r["event_id"] for r in records} == {r.event_id for r in batch}
+        assert all(r["mass_kg"] == 312.5 and r["evidence_sha256"] for r in records)
+
+
+def test_verify_finds_tampered_rows_and_evidence(db_url: str, tmp_path: Path) -> None:
+    station, trust = station_and_trust(tmp_path)
+    batch = rows(station, trust, 3, photo=True)
+    evidence = EvidenceStore(tmp_path / "evidence")
+    with Database(db_url) as db:
+        store = EventStore(db)
+        store.store(batch[:2])
+        report = verify_all(store, trust, evidence)
+        assert report.ok and report.events == 2 and len(report.evidence_missing) == 2
+        # a row written around the ingest, with another event's signature
+        bad = replace(batch[2], cose=batch[0].cose)
+        store.store([bad])
+        path = evidence.path(batch[1].evidence[0].sha256)
+        path.parent.mkdir(parents=True)
+        path.write_bytes(b"not the photo")
+        report = verify_all(store, trust, evidence)
+        assert not report.ok
+        assert any(batch[2].event_id in p and "columns" in p for p in report.problems)
+        assert any("hash mismatch" in p for p in report.problems)
