@@ -28,8 +28,8 @@ from edge_agent.codes.nameplate import find_codes  # noqa: E402
 from edge_agent.errors import OcrError  # noqa: E402
 from edge_agent.sim.label_nameplate import render_nameplate  # noqa: E402
 from edge_agent.sim.label_render import SYMBOLOGIES, random_pack_code, render_label  # noqa: E402
-from edge_agent.vision.ocr import ENGINES, get_engine  # noqa: E402
 from edge_agent.vision.decode import decode_gray, decode_single_pass, to_gray  # noqa: E402
+from edge_agent.vision.ocr import ENGINES, get_engine  # noqa: E402
 from tests.support.vision import iter_samples  # noqa: E402
 
 Decoder = Callable[[np.ndarray], set[str]]

@@ -17,7 +17,16 @@ from edge_agent.codes.gbt34014 import CascadeCode, PackCode, parse_cascade_code,
 from edge_agent.errors import CodeError
 
 #: Look-alike characters OCR swaps; each maps to its partner.
-CONFUSIONS: dict[str, str] = {"O": "0", "0": "O", "I": "1", "1": "I", "S": "5", "5": "S", "B": "8", "8": "B"}
+CONFUSIONS: dict[str, str] = {
+    "O": "0",
+    "0": "O",
+    "I": "1",
+    "1": "I",
+    "S": "5",
+    "5": "S",
+    "B": "8",
+    "8": "B",
+}
 _MAX_SWAPS = 4  # more swaps than this is not a reading any more
 _SPLIT = re.compile(r"[^A-Za-z0-9 ]+")  # colons, CJK text, punctuation end a code candidate
 
@@ -71,7 +80,7 @@ def _validate(raw: str) -> tuple[str, PackCode | CascadeCode, int] | None:
             if p is not None:
                 found[cand] = p
         if len(found) == 1:
-            (code, p), = found.items()
+            ((code, p),) = found.items()
             return code, p, n
         if found:  # two readings equally close: ambiguous, so none
             return None
@@ -100,8 +109,13 @@ def find_codes(lines: Sequence[str], scores: Sequence[float] | None = None) -> l
             code, parsed, swaps = next(iter(results.values()))
             found.setdefault(
                 code,
-                TextCode(code=code, parsed=parsed, line=li, swaps=swaps,
-                         confidence=round(score * 0.85**swaps, 3)),  # fmt: skip
+                TextCode(
+                    code=code,
+                    parsed=parsed,
+                    line=li,
+                    swaps=swaps,
+                    confidence=round(score * 0.85**swaps, 3),
+                ),
             )
     return list(found.values())
 
@@ -135,7 +149,9 @@ def find_fields(lines: Sequence[str], scores: Sequence[float] | None = None) -> 
     found: dict[str, TextField] = {}
 
     def keep(name: str, value: str, li: int, conf: float) -> None:
-        found.setdefault(name, TextField(name=name, value=value, line=li, confidence=round(conf, 3)))
+        found.setdefault(
+            name, TextField(name=name, value=value, line=li, confidence=round(conf, 3))
+        )
 
     for li, line in enumerate(lines):
         score = scores[li] if scores is not None else 1.0

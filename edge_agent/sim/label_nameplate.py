@@ -102,9 +102,7 @@ def render_nameplate(
         raise SimulatorError(f"degrade must be 0..1, got {degrade}")
     fonts = available_fonts()
     if not fonts:
-        raise SimulatorError(
-            f"no CJK font installed: apt install {' '.join(DEBIAN_FONT_PACKAGES)}"
-        )
+        raise SimulatorError(f"no CJK font installed: apt install {' '.join(DEBIAN_FONT_PACKAGES)}")
     rng = np.random.default_rng([seed, 34014])
     if code is None:
         code = random_pack_code(rng)

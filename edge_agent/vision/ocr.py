@@ -11,6 +11,7 @@ their boxes in the image's coordinates and a 0..1 score. Backends:
 from __future__ import annotations
 
 import threading
+from collections import deque
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -86,7 +87,8 @@ class RapidOcrEngine(OcrEngine):
         # No angle classifier: the label is photographed upright within about +-45 degrees,
         # and detection returns rotated boxes that recognition straightens.
         self._lock = threading.Lock()
-        self.det_s = 0.0  # duration of the last detection: a deadline must leave room for it
+        self._det_times: deque[float] = deque(maxlen=5)  # recent detections (first one skipped)
+        self._calls = 0
         self._engine: Any = RapidOCR(
             params={
                 "Global.use_cls": False,
@@ -96,17 +98,25 @@ class RapidOcrEngine(OcrEngine):
             }
         )
 
+    @property
+    def det_s(self) -> float:
+        """Typical detection time (median of recent runs): a deadline must leave room for it."""
+        return float(np.median(self._det_times)) if self._det_times else 0.0
+
     def _read(self, gray: np.ndarray, deadline: float | None) -> list[TextLine]:
         # Detection, then recognition line by line so a deadline can stop between lines.
         bgr = cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR)
         f = min(1.0, _DET_MAX_SIDE / max(gray.shape[:2]))  # detect small, recognise full size
         small = bgr if f >= 1 else cv2.resize(bgr, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
         with self._lock:  # RapidOCR keeps per-call parameters on the instance
-            if deadline is not None and time.perf_counter() + self.det_s > deadline:
-                raise OcrError(f"OCR budget too small for detection (last took {self.det_s * 1000:.0f} ms)")
+            det_s = self.det_s
+            if deadline is not None and time.perf_counter() + det_s > deadline:
+                raise OcrError(f"OCR budget too small for detection (takes {det_s * 1000:.0f} ms)")
             started = time.perf_counter()
             det = self._engine(small, use_det=True, use_cls=False, use_rec=False)
-            self.det_s = time.perf_counter() - started
+            self._calls += 1
+            if self._calls > 1:  # the first run includes onnxruntime's warm-up
+                self._det_times.append(time.perf_counter() - started)
             boxes = [] if det.boxes is None else [np.asarray(b, np.float32) / f for b in det.boxes]
             boxes.sort(key=lambda b: (float(b[:, 1].min()), float(b[:, 0].min())))
             lines = []
@@ -167,7 +177,9 @@ class TesseractEngine(OcrEngine):
             x1 = max(data["left"][i] + data["width"][i] for i in idx)
             y1 = max(data["top"][i] + data["height"][i] for i in idx)
             score = float(np.mean([float(data["conf"][i]) for i in idx])) / 100
-            lines.append(TextLine(text=text, score=score, box=((x0, y0), (x1, y0), (x1, y1), (x0, y1))))
+            lines.append(
+                TextLine(text=text, score=score, box=((x0, y0), (x1, y0), (x1, y1), (x0, y1)))
+            )
         return lines
 
 
