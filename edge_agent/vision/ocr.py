@@ -11,9 +11,9 @@ their boxes in the image's coordinates and a 0..1 score. Backends:
 from __future__ import annotations
 
 import threading
-from collections import deque
 import time
 from abc import ABC, abstractmethod
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
