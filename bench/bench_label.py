@@ -24,8 +24,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from edge_agent.codes.nameplate import find_codes  # noqa: E402
+from edge_agent.errors import OcrError  # noqa: E402
+from edge_agent.sim.label_nameplate import render_nameplate  # noqa: E402
 from edge_agent.sim.label_render import SYMBOLOGIES, random_pack_code, render_label  # noqa: E402
 from edge_agent.vision.decode import decode_gray, decode_single_pass, to_gray  # noqa: E402
+from edge_agent.vision.ocr import ENGINES, get_engine  # noqa: E402
 from tests.support.vision import iter_samples  # noqa: E402
 
 Decoder = Callable[[np.ndarray], set[str]]
@@ -160,6 +164,36 @@ def bench_sim(count: int, degrades: list[float]) -> None:
         )
 
 
+def bench_nameplates(count: int, degrades: list[float], engines: list[str]) -> None:
+    """Text-only nameplates: code read rate, wrong codes and median ms per OCR engine."""
+    print(f"\ntext-only nameplates ({count} per level, seeds 0..{count - 1}; OCR only, no barcode)")
+    print(f"{'engine':<10} {'degrade':>7} {'read':>9} {'rate':>7} {'wrong':>6} {'median ms':>10}")
+    plates = {d: [render_nameplate(seed=s, degrade=d) for s in range(count)] for d in degrades}
+    for name in engines:
+        try:
+            start = time.perf_counter()
+            engine = get_engine(name)
+            load_ms = (time.perf_counter() - start) * 1000
+        except OcrError as exc:
+            print(f"{name:<10} unavailable: {exc}")
+            continue
+        for degrade in degrades:
+            hits = wrong = 0
+            times = []
+            for plate in plates[degrade]:
+                start = time.perf_counter()
+                lines = engine.read(to_gray(plate.image))
+                codes = {c.code for c in find_codes([ln.text for ln in lines])}
+                times.append((time.perf_counter() - start) * 1000)
+                hits += plate.code in codes
+                wrong += len(codes - {plate.code})
+            print(
+                f"{name:<10} {degrade:>7.2f} {hits:>4}/{count:<4} {100 * hits / count:>6.1f}% "
+                f"{wrong:>6} {statistics.median(times):>10.1f}"
+            )
+        print(f"{name:<10} model load {load_ms:.0f} ms")
+
+
 def main() -> int:
     default = Path(os.environ.get("EDGE_AGENT_SHARED_DATA", ROOT.parent / "shared" / "data"))
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -168,13 +202,27 @@ def main() -> int:
     parser.add_argument("--sim-count", type=int, default=30)
     parser.add_argument("--degrade", type=float, nargs="+", default=[0.6, 0.8, 1.0])
     parser.add_argument("--smoke", action="store_true", help="a few images, one run (CI)")
+    parser.add_argument("--plates", type=int, default=30, help="nameplates per level (OCR)")
+    parser.add_argument("--plate-degrade", type=float, nargs="+", default=[0.3, 0.6, 0.9])
+    parser.add_argument("--engines", nargs="+", default=list(ENGINES), choices=list(ENGINES))
+    parser.add_argument(
+        "--only", choices=["samples", "sim", "ocr"], nargs="+", default=["samples", "sim", "ocr"]
+    )
     args = parser.parse_args()
     runs = 1 if args.smoke else args.runs
-    if not args.data.is_dir():
+    if "samples" in args.only and not args.data.is_dir():
         print(f"sample folder {args.data} missing (pass --data)", file=sys.stderr)
         return 2
-    bench_samples(args.data.parent.parent, runs, args.smoke)
-    bench_sim(2 if args.smoke else args.sim_count, [1.0] if args.smoke else args.degrade)
+    if "samples" in args.only:
+        bench_samples(args.data.parent.parent, runs, args.smoke)
+    if "sim" in args.only:
+        bench_sim(2 if args.smoke else args.sim_count, [1.0] if args.smoke else args.degrade)
+    if "ocr" in args.only:
+        bench_nameplates(
+            2 if args.smoke else args.plates,
+            [0.3] if args.smoke else args.plate_degrade,
+            args.engines[:1] if args.smoke else args.engines,
+        )
     return 0
 
 

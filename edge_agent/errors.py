@@ -187,6 +187,10 @@ class ImageError(VisionError, ValueError):
     """Image bytes are undecodable or unusable."""
 
 
+class OcrError(VisionError, RuntimeError):
+    """The OCR engine is not installed or failed on an image."""
+
+
 # --- nodes ----------------------------------------------------------------------------------
 
 

@@ -152,6 +152,17 @@ class LabelCode:
 
 
 @dataclass(frozen=True, kw_only=True)
+class LabelField:
+    """One value read from the label, where it came from and how sure the reading is."""
+
+    name: str  # "pack_code", "rated_voltage_v", "rated_capacity_ah", "rated_energy_kwh", ...
+    value: str
+    source: Literal["barcode", "ocr"]
+    confidence: float = bounded(0.0, 1.0)
+    position: tuple[tuple[int, int], ...] = ()  # symbol corners or OCR text region in the photo
+
+
+@dataclass(frozen=True, kw_only=True)
 class ImageQuality:
     """Quality metrics of the frame the codes were read from."""
 
@@ -175,6 +186,8 @@ class LabelReading:
     frames: int = 0
     problems: tuple[str, ...] = ()
     duration_ms: float | None = None
+    fields: tuple[LabelField, ...] | None = None  # pack code and nameplate values, with source
+    ocr_check: Literal["pass", "fail"] | None = None  # OCR'd code vs barcode code, when both ran
 
 
 # --- nodes ----------------------------------------------------------------------------------

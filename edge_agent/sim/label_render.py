@@ -100,7 +100,8 @@ def _clean_label(code: str, symbology: str, rng: np.random.Generator) -> np.ndar
     return label
 
 
-def _degrade(label: np.ndarray, d: float, rng: np.random.Generator) -> np.ndarray:
+def degrade_image(label: np.ndarray, d: float, rng: np.random.Generator) -> np.ndarray:
+    """Warp, bend, fade, glare, blur and noise a grey label by ``d`` (0..1) on a background."""
     h, w = label.shape
     # Place the label on a darker background with margin, then warp (perspective).
     bg_h, bg_w = h + 360, w + 360
@@ -143,7 +144,7 @@ def render_label(code: str, symbology: str, *, seed: int, degrade: float) -> np.
         raise SimulatorError(f"degrade must be 0..1, got {degrade}")
     rng = np.random.default_rng(seed)
     label = _clean_label(code, symbology, rng)
-    gray = _degrade(label, degrade, rng) if degrade > 0 else label
+    gray = degrade_image(label, degrade, rng) if degrade > 0 else label
     return cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR)
 
 

@@ -108,6 +108,9 @@ def reconcile(
         )
     else:
         checks.append(Check(name="label.code", status="pass", detail=f"{label.kind} {label.text}"))
+    if readings.label.ocr_check == "fail":  # printed code differs from the barcode: no guess
+        detail = next((p for p in readings.label.problems if p.startswith("OCR and barcode")), "")
+        checks.append(Check(name="label.ocr_vs_barcode", status="fail", detail=detail))
 
     if not bms_ok:
         reason = "; ".join(bms.problems) or "no answer"

@@ -19,15 +19,17 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
 from edge_agent.codes import IDENTITY_KINDS
 from edge_agent.errors import CameraError, VisionError
-from edge_agent.model import ImageQuality, LabelCode, LabelReading, ReadingStatus
+from edge_agent.model import ImageQuality, LabelCode, LabelField, LabelReading, ReadingStatus
 from edge_agent.vision.camera import Camera
 from edge_agent.vision.decode import DecodedSymbol, DecodeResult, decode_gray, to_gray
 from edge_agent.vision.evidence import check_frame, encode_evidence
+from edge_agent.vision.nameplate_ocr import read_nameplate
 from edge_agent.vision.quality import QualityLimits, assess
 from edge_agent.vision.settings import LabelSettings
 
@@ -137,8 +139,12 @@ def summarise(
     symbols, vote_problems = vote(frames)
     all_problems.extend(vote_problems)
     best = _best_frame(frames)
+    codes = [_label_code(s) for s in symbols]
+    fields, ocr_check = _cross_check(codes, best, settings, all_problems)
     status: ReadingStatus
-    if any(s.parsed.kind in IDENTITY_KINDS for s in symbols):
+    if ocr_check == "fail":
+        status = "partial"
+    elif any(c.kind in IDENTITY_KINDS for c in codes):
         status = "partial" if vote_problems else "ok"
     elif symbols:
         status = "partial"
@@ -160,14 +166,53 @@ def summarise(
         all_problems.append(str(exc))
     reading = LabelReading(
         status=status,
-        codes=tuple(_label_code(s) for s in symbols),
+        codes=tuple(codes),
         quality=best.quality,
         photo_sha256=sha,
         frames=len(frames),
         problems=tuple(all_problems),
         duration_ms=_ms(started),
+        fields=tuple(fields) or None,
+        ocr_check=ocr_check,
     )
     return LabelResult(reading=reading, photo_jpeg=jpeg)
+
+
+_PACK_KINDS = ("gbt34014", "gbt34014_cascade")
+
+
+def _cross_check(
+    codes: list[LabelCode], best: FrameResult, settings: LabelSettings, problems: list[str]
+) -> tuple[list[LabelField], Literal["pass", "fail"] | None]:
+    """Nameplate OCR when needed: adds text codes, fields and the OCR-vs-barcode check."""
+    fields = [
+        LabelField(
+            name="pack_code", value=c.text, source="barcode", confidence=1.0, position=c.position
+        )
+        for c in codes
+        if c.kind in _PACK_KINDS
+    ]
+    identified = any(c.kind in IDENTITY_KINDS for c in codes)
+    if settings.ocr == "never" or (settings.ocr == "missing" and identified):
+        return fields, None
+    text = read_nameplate(best.frame, settings)
+    problems.extend(text.problems)
+    fields.extend(text.fields)
+    barcode_pack = {c.text for c in codes if c.kind in _PACK_KINDS}
+    ocr_pack = {c.text for c in text.codes}
+    if barcode_pack and ocr_pack:
+        if barcode_pack & ocr_pack:
+            return fields, "pass"
+        problems.append(
+            "OCR and barcode disagree on the pack code: barcode "
+            + ", ".join(sorted(barcode_pack))
+            + "; printed text "
+            + ", ".join(sorted(ocr_pack))
+        )
+        return fields, "fail"
+    if not barcode_pack:
+        codes.extend(text.codes)
+    return fields, None
 
 
 def _ms(started: float | None) -> float | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from edge_agent.dataform import bounded
 
@@ -26,3 +27,8 @@ class LabelSettings:
     passes_after_text: int = bounded(0, 20, default=2)  # extra passes when only text found
     decode_budget_ms: float = bounded(10.0, 60000.0, default=1500.0)  # per frame
     stop_votes: int = bounded(1, 30, default=2)  # stop capturing once a pack code has this
+    # Nameplate OCR: "missing" = only when no barcode gave a pack code, "always" = also as a
+    # cross-check of the barcode code, "never" = off.
+    ocr: Literal["missing", "always", "never"] = "missing"
+    ocr_engine: Literal["rapidocr", "tesseract"] = "rapidocr"
+    ocr_budget_ms: float = bounded(50.0, 60000.0, default=1200.0)  # per reading
