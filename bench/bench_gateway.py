@@ -57,7 +57,9 @@ def start_broker(workdir: Path, cpus: set[int]) -> tuple[subprocess.Popen[bytes]
         "max_queued_messages 0\nmax_inflight_messages 100\n"
         + ("user root\n" if os.geteuid() == 0 else "")
     )
-    proc = subprocess.Popen([MOSQUITTO, "-c", str(conf)], stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [MOSQUITTO, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     if cpus:
         os.sched_setaffinity(proc.pid, cpus)
     end = time.monotonic() + 10

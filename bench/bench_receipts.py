@@ -44,6 +44,7 @@ from edge_agent.uplink.station_uplink import station_uplink  # noqa: E402
 from tests.support.gateway import SimStation, gateway_config_file  # noqa: E402
 
 SITE = bg.SITE
+_STARTED: list[subprocess.Popen[bytes]] = []  # killed on the way out, whatever happened
 
 
 def start_site_broker(workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
@@ -56,7 +57,11 @@ def start_site_broker(workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
         "set_tcp_nodelay true\nmax_queued_messages 0\nmax_inflight_messages 100\n"
         + ("user root\n" if os.geteuid() == 0 else "")
     )
-    proc = subprocess.Popen([bg.MOSQUITTO, "-c", str(conf)], stderr=subprocess.DEVNULL)
+    # no inherited stdout: a broker left behind must not keep a caller's pipe open
+    proc = subprocess.Popen(
+        [bg.MOSQUITTO, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    _STARTED.append(proc)
     end = time.monotonic() + 10
     while time.monotonic() < end:
         try:
@@ -72,12 +77,12 @@ def latency(work: Path, n: int) -> tuple[list[float], list[float]]:
     site, site_port = start_site_broker(work / "lat-site")
     up, up_port = start_site_broker(work / "lat-up")
     station = SimStation(SITE, "st01", work / "lat-keys")
-    trust = TrustStore.load(work / "lat-trust.json")
+    trust = TrustStore.load(work / "lat-trust.json", create=True)
     trust.add(station.public_pem.read_bytes(), station="st01", site=SITE)
     trust.save()
     gw_keys = work / "lat-gw-keys"
     init_keys(gw_keys)
-    receipts_trust = TrustStore.load(work / "lat-receipts.json")
+    receipts_trust = TrustStore.load(work / "lat-receipts.json", create=True)
     receipts_trust.add((gw_keys / PUBLIC_KEY_FILE).read_bytes(), station="", site=SITE)
     receipts_trust.save()
     settings = from_plain(
@@ -169,7 +174,7 @@ def throughput(work: Path, n: int, runs: int) -> dict[str, list[float]]:
     results: dict[str, list[float]] = {"off": [], "on": []}
     try:
         stations = [SimStation(SITE, f"st{i:02d}", work / "tp-keys" / str(i)) for i in range(4)]
-        trust = TrustStore.load(work / "trust.json")
+        trust = TrustStore.load(work / "trust.json", create=True)
         for st in stations:
             trust.add(st.public_pem.read_bytes(), station=st.station, site=SITE)
         trust.save()
@@ -220,8 +225,13 @@ def main() -> int:
     )
     with tempfile.TemporaryDirectory(prefix="bench-receipts-") as tmp:
         work = Path(tmp)
-        pubacks, receipts = latency(work, n_lat)
-        tp = throughput(work, n_tp, runs)
+        try:
+            pubacks, receipts = latency(work, n_lat)
+            tp = throughput(work, n_tp, runs)
+        finally:
+            for proc in _STARTED:
+                proc.kill()
+                proc.wait()
     ack_med, rc_med = statistics.median(pubacks), statistics.median(receipts)
     print(f"receipt latency: {len(receipts)} events one at a time, gateway process on this machine")
     print(f"{'path':<40} {'median ms':>10} {'p99 ms':>8}")

@@ -32,7 +32,7 @@ def gateway_key(rig: Rig) -> Path:
     key_dir = rig.workdir / "gwkey"
     if not (key_dir / PUBLIC_KEY_FILE).exists():
         init_keys(key_dir)
-        store = TrustStore.load(rig.workdir / "receipts-trust.json")
+        store = TrustStore.load(rig.workdir / "receipts-trust.json", create=True)
         store.add((key_dir / PUBLIC_KEY_FILE).read_bytes(), station="", site=SITE)
         store.save()
     return key_dir

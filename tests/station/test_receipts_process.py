@@ -82,7 +82,7 @@ def site(tmp_path: Path) -> Iterator[Site]:
     files = station_files(tmp_path / "station")
     gw_keys = tmp_path / "gateway-keys"
     init_keys(gw_keys)
-    receipts_trust = TrustStore.load(tmp_path / "receipts-trust.json")
+    receipts_trust = TrustStore.load(tmp_path / "receipts-trust.json", create=True)
     receipts_trust.add((gw_keys / PUBLIC_KEY_FILE).read_bytes(), station="", site=SITE)
     receipts_trust.save()
     plain = station_plain(

@@ -3,8 +3,9 @@ ACL that refuses the station's event topic. Whatever the protocol setting, nothi
 the outbox: the event stays stored and visible in ``edge-agent outbox status``.
 
 With MQTT 5 the PUBACK carries 0x87 "Not authorized" and the row keeps that reason. With
-3.1.1 Mosquitto drops the message and still sends a PUBACK, so only a receipt from the gateway
-can tell (branch receipts); that case is expected to fail until receipts are merged.
+3.1.1 Mosquitto drops the message and still sends a PUBACK, so only the gateway's receipt can
+tell: a station that requires receipts keeps the row as ``sent`` (and sends it again after its
+receipt timeout) instead of deleting it on the PUBACK.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from edge_agent.cli import main
+from edge_agent.signing.keys import PUBLIC_KEY_FILE, init_keys
+from edge_agent.signing.trust import TrustStore
 from edge_agent.uplink.settings import MqttSettings, OutboxSettings, UplinkSettings
 from edge_agent.uplink.station_uplink import station_uplink
 from tests.support.mosquitto import MosquittoBroker, RecordingSubscriber
@@ -28,11 +31,6 @@ ACL = """topic write battrace/v1/site-1/bench-1/status
 topic read battrace/v1/#
 """
 
-NEEDS_RECEIPTS = pytest.mark.xfail(
-    strict=True,
-    reason="needs receipts (branch receipts): a 3.1.1 PUBACK does not say the ACL dropped it",
-)
-
 
 def _outbox_status(path: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, object]:
     capsys.readouterr()
@@ -41,7 +39,7 @@ def _outbox_status(path: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, 
     return status
 
 
-@pytest.mark.parametrize("protocol", ["auto", "5", pytest.param("3.1.1", marks=NEEDS_RECEIPTS)])
+@pytest.mark.parametrize("protocol", ["auto", "5"])
 def test_broker_down_at_start_then_up_refusing_the_event_topic_keeps_the_event(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], protocol: str
 ) -> None:
@@ -90,6 +88,60 @@ def test_broker_down_at_start_then_up_refusing_the_event_topic_keeps_the_event(
         status = _outbox_status(outbox.path, capsys)
         assert status["depth"] == 1
         assert sub.counts["ev-1"] == 0
+    finally:
+        pub.stop()
+        outbox.close()
+        if sub is not None:
+            sub.close()
+        broker.kill()
+
+
+def test_311_puback_of_a_dropped_event_does_not_clear_it_when_receipts_are_required(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    broker = MosquittoBroker(tmp_path / "broker", acl=ACL, persistence=False)  # not started
+    gw_keys = tmp_path / "gateway-keys"
+    init_keys(gw_keys)
+    trust = TrustStore.load(tmp_path / "receipts-trust.json", create=True)
+    trust.add((gw_keys / PUBLIC_KEY_FILE).read_bytes(), station="", site="site-1")
+    trust.save()
+    settings = UplinkSettings(
+        mqtt=MqttSettings(
+            host=broker.host,
+            port=broker.port,
+            protocol="3.1.1",
+            reconnect_min_s=0.05,
+            reconnect_max_s=0.3,
+            retry_min_s=30.0,
+        ),
+        outbox=OutboxSettings(min_free_disk_bytes=0),
+        receipts="required",
+        receipts_trust=trust.path,
+        receipt_timeout_s=300.0,  # no re-send within the test
+    )
+    uplink = station_uplink(
+        site="site-1",
+        station="bench-1",
+        data_dir=tmp_path / "data",
+        settings=settings,
+        registry=CollectorRegistry(),
+    )
+    pub, outbox = uplink.publisher, uplink.outbox
+    answered = threading.Event()
+    pub.on_delivered(lambda *_: answered.set())
+    sub: RecordingSubscriber | None = None
+    try:
+        pub.start()
+        pub.submit(uplink.topics.event, b"ev-1|signed bytes", "ev-1")
+        broker.start()
+        sub = RecordingSubscriber(broker, "battrace/v1/#")
+        assert pub.link.wait_connected(30)
+        assert _wait(lambda: bool(outbox.rows()) and outbox.rows()[0].state == "sent", 30)
+        pub.stop()
+        rows = outbox.rows()
+        assert [(r.key, r.state) for r in rows] == [("ev-1", "sent")], "PUBACK cleared the row"
+        assert _outbox_status(outbox.path, capsys)["depth"] == 1
+        assert sub.counts["ev-1"] == 0  # the broker dropped it (ACL); only a receipt would tell
     finally:
         pub.stop()
         outbox.close()
