@@ -2,8 +2,9 @@
 
 Modules: ``settings`` (the ``[ui]`` section), ``i18n`` (gettext catalogs, en and zh-CN),
 ``bench`` (what the page shows: station state, source progress, today's packs), ``delivery``
-(an event's delivery state), ``health`` (the health page's lines), ``security`` (PIN, CSRF,
+(an event's delivery state), ``views`` (station data -> what a template shows, health lines
+included), ``words`` (the page's words and their translations), ``security`` (PIN, CSRF,
 origin checks), ``server`` (routes and the attachment that ``run`` starts).
 """
 
-__all__ = ["bench", "delivery", "health", "i18n", "security", "server", "settings"]
+__all__ = ["bench", "delivery", "i18n", "security", "server", "settings", "views", "words"]

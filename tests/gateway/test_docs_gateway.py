@@ -99,7 +99,7 @@ def test_trust_and_dead_letter_commands_of_the_guide(
         assert len(trust_commands) == 3
         for command, expected in trust_commands:
             run(command, expected)  # add, list, then revoke the new key again
-        dead_letter_commands = _commands("5. Rejected messages (dead letters)")
+        dead_letter_commands = _commands("6. Rejected messages (dead letters)")
         assert len(dead_letter_commands) == 6
         for command, expected in dead_letter_commands:
             run(command, expected)

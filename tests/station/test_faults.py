@@ -158,7 +158,8 @@ def test_full_outbox_refuses_identify_and_keeps_stored_events(tmp_path: Path) ->
     refused = run_cli(config, "identify", "--json", "--wait", "0.1")
     assert refused.returncode == 1
     assert refused.stdout == ""
-    assert "outbox full: 2 events stored, limit max_events=2" in refused.stderr
+    assert "outbox full: 2 rows stored" in refused.stderr
+    assert "limit max_events=2" in refused.stderr
     assert "nothing was deleted" in refused.stderr
     # the service refuses the same way over its control socket, and keeps serving
     service = Service(config, files.data_dir)
@@ -167,7 +168,7 @@ def test_full_outbox_refuses_identify_and_keeps_stored_events(tmp_path: Path) ->
         for _ in range(2):
             answer = asyncio.run(request_identify(service.socket, [], 0.1))
             assert answer["ok"] is False
-            assert "outbox full: 2 events stored" in str(answer["error"])
+            assert "outbox full: 2 rows stored" in str(answer["error"])
         client = run_cli(config, "identify", "--wait", "0.1")
         assert client.returncode == 1 and "error: outbox full" in client.stderr
         service.signal(signal.SIGTERM)

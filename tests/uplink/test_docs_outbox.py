@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from edge_agent.uplink.outbox import Outbox
+from edge_agent.uplink.settings import OutboxSettings
 from tests.conftest import ROOT
 
 DOC = ROOT / "docs" / "outbox.md"
@@ -17,6 +19,11 @@ def test_documented_outbox_commands_run(tmp_path: Path) -> None:
     assert len(commands) == 4
     cfg = tmp_path / "edge-agent.toml"
     cfg.write_text(f'[station]\ndata_dir = "{tmp_path}"\n')
+    # a station's outbox holding one event (the commands never create one: a wrong path is an
+    # error, not a new empty outbox)
+    outbox = Outbox(tmp_path / "outbox.sqlite3", OutboxSettings(min_free_disk_bytes=0))
+    outbox.add("battrace/v1/site-1/bench-1/event", b"signed event", "ev-doc-1")
+    outbox.close()
     env = {"PYTHONPATH": str(ROOT), "EDGE_AGENT_CONFIG": str(cfg), "PATH": "/usr/bin:/bin"}
     for command in commands:
         args = command.split()[1:]
@@ -31,4 +38,5 @@ def test_documented_outbox_commands_run(tmp_path: Path) -> None:
         )
         assert out.returncode == 0, (command, out.stderr)
         assert out.stdout.strip(), command
-    assert (tmp_path / "outbox.sqlite3").exists()
+        if "list" in args:
+            assert "ev-doc-1" in out.stdout
