@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from edge_agent.uplink.outbox import Outbox
 from tests.conftest import ROOT
 
 DOC = ROOT / "docs" / "outbox.md"
@@ -18,6 +19,8 @@ def test_documented_outbox_commands_run(tmp_path: Path) -> None:
     cfg = tmp_path / "edge-agent.toml"
     cfg.write_text(f'[station]\ndata_dir = "{tmp_path}"\n')
     env = {"PYTHONPATH": str(ROOT), "EDGE_AGENT_CONFIG": str(cfg), "PATH": "/usr/bin:/bin"}
+    # the agent creates its outbox; the commands only inspect it (a typo creates nothing)
+    Outbox(tmp_path / "outbox.sqlite3").close()
     for command in commands:
         args = command.split()[1:]
         out = subprocess.run(
