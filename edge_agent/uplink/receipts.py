@@ -140,7 +140,8 @@ def receipts_trust(
     keys would keep every row forever)."""
     if path is None:
         raise ConfigError(
-            f'{setting} = "required" needs {key_path} (the {signer} keys)', key_path=key_path
+            f'no trust store of {signer} keys, which {setting} = "required" needs',
+            key_path=key_path,
         )
     path = path.expanduser()
     if not path.is_file():

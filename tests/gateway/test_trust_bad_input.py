@@ -20,7 +20,7 @@ from edge_agent.uplink.settings import MqttSettings, OutboxSettings
 def test_bad_date_on_reload_logs_one_line(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     init_keys(tmp_path / "keys")
     trust_path = tmp_path / "trust.json"
-    store = TrustStore.load(trust_path)
+    store = TrustStore.load(trust_path, create=True)
     kid = store.add((tmp_path / "keys/station.pub.pem").read_bytes(), station="st01", site="s1")
     store.save()
     gateway = Gateway(

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,7 +25,16 @@ from edge_agent.errors import ConfigError
 from edge_agent.gateway.pipeline import Gateway
 from edge_agent.signing.keys import init_keys, load_signer
 from edge_agent.signing.receipts import ReceiptItem
-from tests.support.gateway import SITE, Rig, publish_all, station_client, wait_until
+from tests.support.gateway import (
+    ROOT,
+    SITE,
+    Rig,
+    free_port,
+    gateway_config_file,
+    publish_all,
+    station_client,
+    wait_until,
+)
 from tests.support.ingest_receipts import (
     ingest_receipt,
     ingest_receipt_trust,
@@ -214,3 +226,22 @@ def test_the_gateway_config_file_takes_the_upstream_receipt_keys(tmp_path: Path)
     config.write_text('[gateway]\nupstream_receipts = "sometimes"\n')
     with pytest.raises(ConfigError):
         load_config(config, environ={})
+
+
+def test_the_gateway_command_refuses_required_upstream_receipts_without_keys(rig: Rig) -> None:
+    settings = rig.settings(upstream_receipts="required")
+    config = gateway_config_file(rig.workdir / "no-ingest-keys.toml", settings, free_port())
+    done = subprocess.run(
+        [sys.executable, "-m", "edge_agent", "gateway", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        "error: gateway.upstream_receipts_trust: no trust store of ingest keys,"
+        ' which gateway.upstream_receipts = "required" needs'
+    ]
+    assert not (rig.workdir / "data").exists()  # refused before opening any database
