@@ -22,16 +22,15 @@ from edge_agent.gateway.receipts import ReceiptSender
 from edge_agent.gateway.settings import GatewaySettings
 from edge_agent.gateway.site import SiteMessage, SiteSubscriber
 from edge_agent.gateway.state import GatewayState
+from edge_agent.gateway.upstream import UPSTREAM_KEY, open_upstream, upstream_trust
 from edge_agent.signing.keys import load_signer
 from edge_agent.signing.trust import TrustStore
 from edge_agent.uplink.mqtt_client import check_tls_files
-from edge_agent.uplink.outbox import Outbox, OutboxMessage
-from edge_agent.uplink.publisher import OutboxPublisher
+from edge_agent.uplink.outbox import OutboxMessage
 
 log = logging.getLogger("edge_agent.gateway")
 # config sections named in configuration errors
 SITE_KEY = "gateway.site_mqtt"
-UPSTREAM_KEY = "gateway.upstream_mqtt"
 
 
 class Gateway:
@@ -47,10 +46,16 @@ class Gateway:
         # a missing or unreadable trust store refuses the start (ConfigError naming the file)
         self._trust_stamp = _stamp(settings.trust_store)
         self.trust = TrustStore.load(settings.trust_store)
+        # upstream receipts required without the ingest's keys fail here too (ConfigError)
+        ingest_keys = upstream_trust(settings)
         self.metrics = metrics or GatewayMetrics()
         self.metrics.trust_store_ok.set(1)
         self.state = GatewayState(settings.state_path)
-        self.outbox = Outbox(settings.outbox_path, settings.outbox)
+        forwarder = open_upstream(settings, self.metrics, trust=ingest_keys)
+        self.outbox = forwarder.outbox
+        self.upstream = forwarder.publisher
+        #: the ingest's receipts (None: rows leave the outbox on the upstream PUBACK)
+        self.upstream_receipts = forwarder.receipts
         limits = settings.dead_letters
         self.dead_letters = DeadLetterStore(
             settings.dead_letters_path,
@@ -64,18 +69,6 @@ class Gateway:
         self.admission = Admission(settings=settings, state=self.state, trust=self.trust)
         self.site = SiteSubscriber(
             settings.site_mqtt, session_expiry_s=settings.session_expiry_s, config_key=SITE_KEY
-        )
-        upstream = settings.upstream_mqtt
-        self.upstream = OutboxPublisher(
-            self.outbox,
-            upstream,
-            client_id=upstream.client_id or f"{settings.site_mqtt.client_id}-upstream",
-            metrics=self.metrics.upstream,
-            config_key=UPSTREAM_KEY,
-            # Delete PUBACKed rows in groups of up to ~20 ms instead of one transaction per
-            # drainer step: a crash in between only re-sends rows (at-least-once either way).
-            ack_batch=256,
-            ack_flush_s=0.02,
         )
         self.receipts: ReceiptSender | None = None
         if signer is not None:
@@ -214,9 +207,7 @@ class Gateway:
             # rejections are stored first: a failure here leaves the whole batch to retry
             evicted = self.dead_letters.add([_rejection(m, r) for m, r in rejects])
             if forwards:
-                self.upstream.enqueue(
-                    [OutboxMessage(f.upstream_topic, f.payload, f.event_id) for f in forwards]
-                )
+                self.upstream.enqueue(_outbox_messages(forwards))
             self.admission.commit()
         except EdgeAgentError as exc:
             log.error("cannot store a batch of %d, will retry: %s", len(forwards), exc)
@@ -288,9 +279,7 @@ class Gateway:
                 outcomes.append(Outcome(row.id, decision.reason, decision.detail))
         try:
             if forwards:
-                self.upstream.enqueue(
-                    [OutboxMessage(f.upstream_topic, f.payload, f.event_id) for f in forwards]
-                )
+                self.upstream.enqueue(_outbox_messages(forwards))
             self.admission.commit()
             self.dead_letters.record(outcomes)
         except EdgeAgentError as exc:  # rows stay marked: tried again on the next turn
@@ -312,6 +301,14 @@ class Gateway:
 
 
 REPLAY_POLL_S = 0.5  # how often the worker looks for dead letters marked for replay
+
+
+def _outbox_messages(forwards: list[Forward]) -> list[OutboxMessage]:
+    # a photo follows its event: with upstream receipts it is settled with the event's
+    return [
+        OutboxMessage(f.upstream_topic, f.payload, f.event_id, companion=f.kind == "evidence")
+        for f in forwards
+    ]
 
 
 def _rejection(msg: SiteMessage, rej: Reject) -> Rejection:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from edge_agent.dataform import bounded
 from edge_agent.uplink.settings import MqttSettings, OutboxSettings, TlsSettings
@@ -47,6 +48,17 @@ class GatewaySettings:
     # own key: `edge-agent keys init --dir <receipt_key_dir>`. Unset: no receipts are sent,
     # and stations with uplink.receipts = "required" keep their events (re-sent, never dropped).
     receipt_key_dir: Path | None = None
+    # Signed receipts from the ingest (upstream). "required": a forwarded row leaves the outbox
+    # only on the ingest's "accepted" receipt on <upstream_prefix>/<site>/<station>/receipt/
+    # upstream; "off": on the upstream broker's PUBACK (weaker: a 3.1.1 broker acknowledges a
+    # message its ACL drops); "auto": required exactly when upstream_receipts_trust is set.
+    upstream_receipts: Literal["auto", "required", "off"] = "auto"
+    # Trust store of the ingest's receipt keys (`edge-agent keys trust --store FILE --add
+    # ingest.pub.pem`).
+    upstream_receipts_trust: Path | None = None
+    # A forwarded row PUBACKed without a receipt this long is sent again (the ingest answers
+    # a duplicate again).
+    upstream_receipt_timeout_s: float = bounded(0.1, 86400.0, default=30.0)
     # Messages verified and committed per transaction (one fsync per batch, then the acks).
     batch_max: int = bounded(1, 10_000, default=200)
     # Evidence that arrives before its event is held (unacknowledged) this long, then rejected.
@@ -54,6 +66,13 @@ class GatewaySettings:
     max_held_evidence: int = bounded(1, 10_000, default=16)
     # The site session survives gateway restarts (MQTT 5 session expiry; 3.1.1: clean_session off).
     session_expiry_s: int = bounded(60, 2**32 - 1, default=30 * 86400)
+
+    @property
+    def upstream_receipts_required(self) -> bool:
+        """Whether forwarded rows wait for the ingest's receipt."""
+        if self.upstream_receipts == "auto":
+            return self.upstream_receipts_trust is not None
+        return self.upstream_receipts == "required"
 
     @property
     def outbox_path(self) -> Path:

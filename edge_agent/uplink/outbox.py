@@ -32,6 +32,7 @@ from pathlib import Path
 from edge_agent.errors import ConfigError, OutboxCorruptError, OutboxError, OutboxFullError
 from edge_agent.private_files import private_dir, private_file
 from edge_agent.uplink.group_commit import GroupCommitter
+from edge_agent.uplink.outbox_receipts import apply_outcomes, settle_late_companions
 from edge_agent.uplink.outbox_space import (
     Reserve,
     free_page_bytes,
@@ -72,11 +73,19 @@ _ROW_COLUMNS = "id, topic, payload, key, created, attempts, last_attempt, last_e
 
 @dataclass(frozen=True, slots=True)
 class OutboxMessage:
-    """One message to store: where it goes, its bytes and its de-duplication key."""
+    """One message to store: where it goes, its bytes and its de-duplication key.
+
+    ``companion``: a row that follows its key's first row (the gateway forwards a photo once
+    its event is accepted, maybe in a later batch). Receipts name only the first row, so with
+    receipts a companion added after a receipt settled its key takes that outcome: ``accepted``
+    when no row of the key is left (deleted on its PUBACK), ``rejected`` with the reason when
+    the key's rows are held rejected.
+    """
 
     topic: str
     payload: bytes
     key: str
+    companion: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,8 +253,11 @@ class Outbox:
                 if fast is not None:
                     self._pending_count += len(messages)
                     self._pending_bytes += size
+                    if self.receipts:
+                        settle_late_companions(conn, _companions(messages, fast), now)
                     return fast, len(messages), size
             ids: list[int] = []
+            new: list[int] = []
             added = added_bytes = 0
             for m in messages:
                 cur = conn.execute(
@@ -255,6 +267,7 @@ class Outbox:
                 )
                 if cur.rowcount == 1 and cur.lastrowid is not None:
                     ids.append(cur.lastrowid)
+                    new.append(cur.lastrowid)
                     added += 1
                     added_bytes += len(m.payload)
                 else:  # same key and topic already stored: keep the first
@@ -265,6 +278,12 @@ class Outbox:
             # provisional totals so later writes in the same group see them
             self._pending_count += added
             self._pending_bytes += added_bytes
+            if self.receipts:  # without receipts a PUBACK deletes every row
+                fresh = set(new)
+                inserted = [(m, i) for m, i in zip(messages, ids, strict=True) if i in fresh]
+                settle_late_companions(
+                    conn, _companions([m for m, _ in inserted], [i for _, i in inserted]), now
+                )
             return ids, added, added_bytes
 
         ids, _, _ = self._writer.run(apply, on_commit=self._count_added)
@@ -331,7 +350,8 @@ class Outbox:
         """Committed together: delete delivered rows, count attempts, back off failed rows."""
         done = list(delivered)
         gone = set(done)
-        tried = [i for i in attempted if i not in gone]  # no need to count a deleted row
+        # no need to count a deleted row; with receipts a PUBACKed row stays: count it
+        tried = list(attempted) if self.receipts else [i for i in attempted if i not in gone]
         bad = list(failed)
         if not (done or tried or bad):
             return
@@ -449,31 +469,7 @@ class Outbox:
         now = self._clock()
 
         def apply(conn: sqlite3.Connection) -> tuple[int, int, int]:
-            changed = removed = removed_bytes = 0
-            for key, status, reason in outcomes:
-                if status == "accepted":
-                    row = conn.execute(
-                        "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM outbox"
-                        " WHERE key = ? AND state IN ('sent', 'rejected')",
-                        (key,),
-                    ).fetchone()
-                    removed += row[0]
-                    removed_bytes += row[1]
-                    conn.execute(
-                        "DELETE FROM outbox WHERE key = ? AND state IN ('sent', 'rejected')",
-                        (key,),
-                    )
-                    changed += row[0]
-                    changed += conn.execute(
-                        "UPDATE outbox SET state = 'accepted', state_at = ? WHERE key = ?",
-                        (now, key),
-                    ).rowcount
-                else:
-                    changed += conn.execute(
-                        "UPDATE outbox SET state = 'rejected', reason = ?, state_at = ?,"
-                        " last_error = ? WHERE key = ? AND state != 'accepted'",
-                        (reason or "rejected", now, reason, key),
-                    ).rowcount
+            changed, removed, removed_bytes = apply_outcomes(conn, outcomes, now)
             self._pending_count -= removed
             self._pending_bytes -= removed_bytes
             return changed, -removed, -removed_bytes
@@ -634,6 +630,11 @@ def _insert_all(
     # inserted got consecutive ids ending at the table's sequence value.
     last = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'").fetchone()[0]
     return list(range(last - n + 1, last + 1))
+
+
+def _companions(messages: Sequence[OutboxMessage], ids: Sequence[int]) -> list[tuple[int, str]]:
+    """(row id, key) of the companion rows among messages inserted as ``ids``."""
+    return [(i, m.key) for m, i in zip(messages, ids, strict=True) if m.companion]
 
 
 def _oldest_created(conn: sqlite3.Connection) -> float | None:

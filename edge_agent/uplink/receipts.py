@@ -1,24 +1,30 @@
-"""Station side of receipts: verify the gateway's signed receipts and settle the outbox rows.
+"""Receiving side of receipts: verify signed receipts and settle the outbox rows they name.
 
-Runs on paho's thread (``MqttLink(on_message=...)``): the receipt is verified against the
-gateway keys of ``uplink.receipts_trust`` and the outbox updated (one transaction) before the
-PUBACK goes back. Unsigned, foreign (another key, another station's topic) or malformed
-receipts change nothing: they are logged and counted in
-``edge_agent_uplink_receipts_ignored_total{reason}``.
+Two users, one code: the station reads the gateway's receipts on its own receipt topic
+(keys of ``uplink.receipts_trust``), the gateway reads the ingest's on
+``<upstream_prefix>/+/+/receipt/upstream`` (keys of ``gateway.upstream_receipts_trust``).
+Runs on paho's thread (``MqttLink(on_message=...)``): the receipt is verified with its topic
+as external AAD, its site and station must be the topic's, and the outbox is updated (one
+transaction) before the PUBACK goes back. Unsigned, foreign (another key, another station's
+topic) or malformed receipts change nothing: they are logged and counted in
+``<prefix>_receipts_ignored_total{reason}``.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter
 
-from edge_agent.errors import EdgeAgentError, VerificationError
+from edge_agent.errors import ConfigError, EdgeAgentError, VerificationError
 from edge_agent.signing.cose import KeyResolver
 from edge_agent.signing.receipts import Receipt, ReceiptItem, verify_receipt
+from edge_agent.signing.trust import TrustStore
 from edge_agent.uplink.outbox import Outbox
+from edge_agent.uplink.topics import ReceiptTopics
 
 log = logging.getLogger("edge_agent.uplink.receipts")
 
@@ -28,24 +34,26 @@ ReplayHandler = Callable[[ReceiptItem], bool]
 
 
 class ReceiptListener:
-    """Applies verified receipts for one station's topic to its outbox."""
+    """Applies verified receipts on the topics of ``topics`` to an outbox."""
 
     def __init__(
         self,
         outbox: Outbox,
         keys: KeyResolver,
         *,
-        topic: str,
-        site: str,
-        station: str,
+        topics: ReceiptTopics,
+        sender: str = "gateway",
+        resigns: bool = True,
         registry: CollectorRegistry | None = None,
         prefix: str = "edge_agent_uplink",
     ) -> None:
+        """``sender`` names who signs the receipts in log lines ("gateway", "ingest");
+        ``resigns``: the outbox's owner can re-sign events rejected as replays (the station),
+        which ``<prefix>_recovered_total`` counts."""
         self.outbox = outbox
         self.keys = keys
-        self.topic = topic
-        self.site = site
-        self.station = station
+        self.topics = topics
+        self.sender = sender
         #: set by the station: re-sign events rejected as replays (see station/recovery.py)
         self.on_replay: ReplayHandler | None = None
         #: called after rows became due again (the publisher rescans)
@@ -62,13 +70,16 @@ class ReceiptListener:
             ["reason"],
             registry=r,
         )
-        self.recovered = Counter(
-            f"{prefix}_recovered", "events re-signed after a replay", registry=r
-        )
+        self.recovered: Counter | None = None
+        if resigns:
+            self.recovered = Counter(
+                f"{prefix}_recovered", "events re-signed after a replay", registry=r
+            )
 
     def handle(self, topic: str, payload: bytes, retain: bool) -> None:
         """One message from the broker (never raises for bad input: it is counted instead)."""
-        if topic != self.topic:
+        where = self.topics.parse(topic)
+        if where is None:
             self._ignore("wrong_topic", f"receipt on {topic!r}")
             return
         try:
@@ -79,8 +90,10 @@ class ReceiptListener:
         except EdgeAgentError as exc:  # e.g. a trust store lookup error
             self._ignore(getattr(exc, "reason", "untrusted"), str(exc))
             return
-        if (receipt.site, receipt.station) != (self.site, self.station):
-            self._ignore("wrong_station", f"receipt for {receipt.site}/{receipt.station}")
+        if (receipt.site, receipt.station) != where:
+            self._ignore(
+                "wrong_station", f"receipt for {receipt.site}/{receipt.station} on {topic!r}"
+            )
             return
         # storage errors propagate: no PUBACK, the broker delivers the receipt again
         self.outbox.apply_receipt([(i.event_id, i.status, i.reason or None) for i in receipt.items])
@@ -89,16 +102,23 @@ class ReceiptListener:
             self.items.labels(status=item.status).inc()
             if item.status == "rejected":
                 log.warning(
-                    "gateway rejected event %s: %s %s",
+                    "%s rejected event %s: %s %s",
+                    self.sender,
                     item.event_id,
                     item.reason,
                     item.detail,
-                    extra={"event_id": item.event_id, "reason": item.reason},
+                    extra={
+                        "event_id": item.event_id,
+                        "reason": item.reason,
+                        "site": receipt.site,
+                        "station": receipt.station,
+                    },
                 )
                 if item.reason == "replay" and self.on_replay is not None:
                     try:
                         if self.on_replay(item):
-                            self.recovered.inc()
+                            if self.recovered is not None:
+                                self.recovered.inc()
                             due = True
                     except Exception:  # keep the row rejected, visible to a person
                         log.exception("re-signing %s after a replay failed", item.event_id)
@@ -110,3 +130,23 @@ class ReceiptListener:
     def _ignore(self, reason: str, detail: str) -> None:
         self.ignored.labels(reason=reason).inc()
         log.warning("receipt ignored (%s): %s", reason, detail[:200])
+
+
+def receipts_trust(
+    path: Path | None, *, setting: str, key_path: str, signer: str = "gateway"
+) -> TrustStore:
+    """The keys of ``signer`` whose receipts count, for ``setting = "required"``; ConfigError
+    naming ``key_path`` when the store is unset, missing, invalid or empty (a listener without
+    keys would keep every row forever)."""
+    if path is None:
+        raise ConfigError(
+            f'no trust store of {signer} keys, which {setting} = "required" needs',
+            key_path=key_path,
+        )
+    path = path.expanduser()
+    if not path.is_file():
+        raise ConfigError(f"receipts trust store {path} does not exist", key_path=key_path)
+    store = TrustStore.load(path)
+    if not store.entries():
+        raise ConfigError(f"receipts trust store {path} holds no {signer} key", key_path=key_path)
+    return store

@@ -7,15 +7,13 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
-from edge_agent.errors import ConfigError
-from edge_agent.signing.trust import TrustStore
 from edge_agent.uplink.metrics import UplinkMetrics
 from edge_agent.uplink.mqtt import status_messages
 from edge_agent.uplink.outbox import Outbox, outbox_path
 from edge_agent.uplink.publisher import OutboxPublisher
-from edge_agent.uplink.receipts import ReceiptListener
+from edge_agent.uplink.receipts import ReceiptListener, receipts_trust
 from edge_agent.uplink.settings import UplinkSettings
-from edge_agent.uplink.topics import StationTopics
+from edge_agent.uplink.topics import ReceiptTopics, StationTopics
 
 
 @dataclass(frozen=True)
@@ -43,7 +41,11 @@ def station_uplink(
     """Open the outbox (moving a corrupt one aside) and build a not yet started publisher."""
     topics = StationTopics(site, station, prefix=settings.mqtt.topic_prefix)
     client_id = settings.mqtt.client_id or f"edge-agent-{topics.site}-{topics.station}"
-    trust = receipts_trust(settings) if settings.receipts_required else None
+    trust = None
+    if settings.receipts_required:
+        trust = receipts_trust(
+            settings.receipts_trust, setting="uplink.receipts", key_path="uplink.receipts_trust"
+        )
     outbox = Outbox(
         outbox_path(settings.outbox, data_dir),
         settings.outbox,
@@ -56,9 +58,7 @@ def station_uplink(
         listener = ReceiptListener(
             outbox,
             trust,
-            topic=topics.receipt,
-            site=topics.site,
-            station=topics.station,
+            topics=ReceiptTopics(topics.prefix, site=topics.site, station=topics.station),
             registry=metrics.registry if metrics is not None else None,
         )
     publisher = OutboxPublisher(
@@ -73,24 +73,3 @@ def station_uplink(
     if listener is not None:
         listener.on_due = publisher.rescan
     return StationUplink(publisher=publisher, topics=topics, receipts=listener)
-
-
-def receipts_trust(settings: UplinkSettings) -> TrustStore:
-    """The gateway keys whose receipts count; ConfigError when unset, missing or invalid."""
-    path = settings.receipts_trust
-    if path is None:
-        raise ConfigError(
-            'uplink.receipts = "required" needs uplink.receipts_trust (the gateway keys)',
-            key_path="uplink.receipts_trust",
-        )
-    path = path.expanduser()
-    if not path.is_file():
-        raise ConfigError(
-            f"receipts trust store {path} does not exist", key_path="uplink.receipts_trust"
-        )
-    store = TrustStore.load(path)
-    if not store.entries():
-        raise ConfigError(
-            f"receipts trust store {path} holds no gateway key", key_path="uplink.receipts_trust"
-        )
-    return store

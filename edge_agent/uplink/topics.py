@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from edge_agent.errors import ConfigError
 
@@ -76,3 +77,43 @@ def parse_station_topic(topic: str, *, prefix: str = DEFAULT_PREFIX) -> tuple[st
     check_id(parts[0], "site")
     check_id(parts[1], "station")
     return parts[0], parts[1], kind
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptTopics:
+    """The receipt topics a listener reads: ``<prefix>/<site>/<station>/<suffix>``.
+
+    A station reads its own (``site`` and ``station`` given); the gateway reads the ingest's
+    receipts for every station (``None``: a ``+`` level, the ids come from the topic).
+    """
+
+    prefix: str = DEFAULT_PREFIX
+    suffix: str = "receipt"
+    site: str | None = None
+    station: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "prefix", check_prefix(self.prefix))
+        check_prefix(self.suffix)
+        for what in ("site", "station"):
+            value = getattr(self, what)
+            if value is not None:
+                check_id(value, what)
+
+    @property
+    def filter(self) -> str:
+        """The subscription: the one topic, or a filter with ``+`` for the open levels."""
+        return f"{self.prefix}/{self.site or '+'}/{self.station or '+'}/{self.suffix}"
+
+    def parse(self, topic: str) -> tuple[str, str] | None:
+        """(site, station) of a topic this filter matches, None for any other topic."""
+        head, tail = f"{self.prefix}/", f"/{self.suffix}"
+        if not (topic.startswith(head) and topic.endswith(tail)):
+            return None
+        levels = topic[len(head) : len(topic) - len(tail)].split("/")
+        if len(levels) != 2 or not all(_ID.fullmatch(level) for level in levels):
+            return None
+        site, station = levels
+        if self.site not in (None, site) or self.station not in (None, station):
+            return None
+        return site, station

@@ -1,7 +1,9 @@
 """Fault test (issue 13, 1) for the gateway: its upstream broker is down when it starts, then
 comes up with an ACL that refuses the gateway's topics. For protocol auto, 5 and 3.1.1 the
-admitted event stays in the gateway's outbox (MQTT 5: PUBACK 0x87 "Not authorized"; 3.1.1:
-Mosquitto drops it silently and only receipts can tell, branch receipts)."""
+admitted event stays in the gateway's outbox (MQTT 5: PUBACK 0x87 "Not authorized", row
+``refused``; 3.1.1: Mosquitto drops it and still sends PUBACK, so only the ingest's receipt can
+tell: with upstream receipts required the row stays ``sent`` and is sent again after
+``upstream_receipt_timeout_s``)."""
 
 from __future__ import annotations
 
@@ -23,17 +25,13 @@ from tests.support.gateway import (
     station_client,
     trust_stations,
 )
+from tests.support.ingest_receipts import ingest_receipt_trust
 from tests.support.mosquitto import MosquittoBroker, RecordingSubscriber, make_tls_material
 
 pytestmark = pytest.mark.timeout(120)
 
-NEEDS_RECEIPTS = pytest.mark.xfail(
-    strict=True,
-    reason="needs receipts (branch receipts): a 3.1.1 PUBACK does not say the ACL dropped it",
-)
 
-
-@pytest.mark.parametrize("protocol", ["auto", "5", pytest.param("3.1.1", marks=NEEDS_RECEIPTS)])
+@pytest.mark.parametrize("protocol", ["auto", "5", "3.1.1"])
 def test_upstream_down_at_start_then_refusing_keeps_the_event_in_the_gateway_outbox(
     tmp_path: Path, pki: Path, protocol: str
 ) -> None:
@@ -45,7 +43,16 @@ def test_upstream_down_at_start_then_refusing_keeps_the_event_in_the_gateway_out
     )
     station = SimStation(SITE, GW_STATIONS[0], tmp_path / "keys" / GW_STATIONS[0])
     trust_stations(tmp_path / "trust.json", [station])
-    settings = gateway_settings(tmp_path, pki, site.port, upstream)
+    trust = ingest_receipt_trust(tmp_path)  # the ingest's receipt key: upstream receipts on
+    settings = gateway_settings(
+        tmp_path,
+        pki,
+        site.port,
+        upstream,
+        upstream_receipts="required",
+        upstream_receipts_trust=str(trust),
+        upstream_receipt_timeout_s=0.5,
+    )
     settings = dataclasses.replace(
         settings,
         upstream_mqtt=dataclasses.replace(
@@ -72,15 +79,20 @@ def test_upstream_down_at_start_then_refusing_keeps_the_event_in_the_gateway_out
 
         def answered() -> bool:
             rows = gw.outbox.rows()
+            if protocol == "3.1.1":  # PUBACKed (the ACL dropped it), then sent again
+                return not rows or (rows[0].state == "sent" and rows[0].attempts >= 2)
             return not rows or bool(rows[0].last_error)
 
-        assert wait_until(answered, 30)
+        assert wait_until(answered, 30), gw.outbox.rows()
         stopped = True
         gw.stop()
         with Outbox(settings.outbox_path, settings.outbox) as outbox:  # as after a restart
             rows = outbox.rows()
         assert [r.key for r in rows] == [event.event_id], "the refused event left the outbox"
-        assert rows[0].last_error == "Not authorized"
+        if protocol == "3.1.1":
+            assert (rows[0].state, rows[0].last_error) == ("sent", None)
+        else:
+            assert (rows[0].state, rows[0].last_error) == ("refused", "Not authorized")
         assert sum(recorder.counts.values()) == 0
     finally:
         client.disconnect()

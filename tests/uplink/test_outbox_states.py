@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from edge_agent.uplink.outbox import Outbox
+from edge_agent.uplink.outbox import Outbox, OutboxMessage
 
 T = "battrace/v1/s/st/event"
 E = "battrace/v1/s/st/evidence/k1"
@@ -146,4 +146,73 @@ def test_metrics_count_rows_per_state(tmp_path: Path) -> None:
         return registry.get_sample_value("edge_agent_uplink_outbox_rows", {"state": state})
 
     assert (rows("stored"), rows("sent"), rows("rejected"), rows("accepted")) == (1, 1, 1, 0)
+    ob.close()
+
+
+def _late_photo(key: str = "k1") -> OutboxMessage:
+    return OutboxMessage(E, b"jpeg", key, companion=True)
+
+
+def test_a_photo_added_after_its_event_was_accepted_leaves_on_its_puback(tmp_path: Path) -> None:
+    # the gateway forwards a photo in a later batch than its event; the ingest's receipt may
+    # have deleted the event row already, and no receipt will ever name the photo
+    ob = Outbox(tmp_path / "o.sqlite3", receipts=True)
+    ids = ob.add(T, b"event", "k1")
+    ob.settle(delivered=ids)
+    ob.apply_receipt([("k1", "accepted", None)])
+    assert ob.rows() == []
+    (photo,) = ob.add_many([_late_photo()])
+    assert [(r.id, r.state) for r in ob.rows()] == [(photo, "accepted")]
+    assert [r.id for r in ob.fetch(0, 10)] == [photo]  # still sent once
+    ob.settle(delivered=[photo])
+    assert ob.rows() == [] and ob.depth == 0
+    ob.close()
+
+
+def test_a_photo_added_after_its_event_was_rejected_is_held_with_it(tmp_path: Path) -> None:
+    ob = Outbox(tmp_path / "o.sqlite3", receipts=True)
+    (event,) = ob.add(T, b"event", "k1")
+    ob.settle(delivered=[event])
+    ob.apply_receipt([("k1", "rejected", "bad_payload")])
+    ob.add_many([_late_photo()])
+    assert [(r.state, r.reason) for r in ob.rows()] == [("rejected", "bad_payload")] * 2
+    assert ob.fetch(0, 10) == []
+    assert ob.retry([event]) == 2  # the operator's retry sends both again
+    assert [r.state for r in ob.fetch(0, 10)] == ["stored", "stored"]
+    ob.close()
+
+
+def test_a_photo_with_its_event_still_waiting_waits_too(tmp_path: Path) -> None:
+    ob = Outbox(tmp_path / "o.sqlite3", receipts=True)
+    (event,) = ob.add(T, b"event", "k1")
+    ob.settle(delivered=[event])  # sent, no receipt yet
+    # in the same batch as its event, or after it: stored, settled by the event's receipt
+    ids = ob.add_many([OutboxMessage(T, b"event2", "k2"), _late_photo("k2"), _late_photo()])
+    assert [r.state for r in ob.rows()] == ["sent", "stored", "stored", "stored"]
+    ob.settle(delivered=ids)
+    ob.apply_receipt([("k1", "accepted", None), ("k2", "accepted", None)])
+    assert ob.rows() == []
+    # two photos of an accepted event in one batch: both leave on their PUBACK
+    pair = ob.add_many([_late_photo("k3"), OutboxMessage(E + "b", b"jpeg2", "k3", True)])
+    assert [r.state for r in ob.rows()] == ["accepted", "accepted"]
+    ob.settle(delivered=pair)
+    assert ob.depth == 0
+    ob.close()
+
+
+def test_without_receipts_a_late_photo_is_an_ordinary_row(tmp_path: Path) -> None:
+    ob = Outbox(tmp_path / "o.sqlite3")
+    (photo,) = ob.add_many([_late_photo()])
+    assert [r.state for r in ob.rows()] == ["stored"]
+    ob.settle(delivered=[photo])
+    assert ob.depth == 0
+    ob.close()
+
+
+def test_with_receipts_every_send_of_a_waiting_row_is_counted(tmp_path: Path) -> None:
+    ob = Outbox(tmp_path / "o.sqlite3", receipts=True, receipt_timeout_s=0.1)
+    (row,) = ob.add(T, b"event", "k1")
+    for _ in range(3):  # sent and PUBACKed in one settle group, no receipt
+        ob.settle(delivered=[row], attempted=[row])
+    assert [(r.state, r.attempts) for r in ob.rows()] == [("sent", 3)]
     ob.close()

@@ -14,7 +14,7 @@ from edge_agent.uplink.metrics import UplinkMetrics
 from edge_agent.uplink.outbox import Outbox, OutboxMessage
 from edge_agent.uplink.publisher import OutboxPublisher
 from edge_agent.uplink.settings import MqttSettings
-from edge_agent.uplink.topics import StationTopics, parse_station_topic
+from edge_agent.uplink.topics import ReceiptTopics, StationTopics, parse_station_topic
 from tests.support.mosquitto import MosquittoBroker
 
 
@@ -91,3 +91,38 @@ def test_metrics_exported(tmp_path: Path, mosquitto_broker: MosquittoBroker) -> 
     finally:
         pub.stop()
         outbox.close()
+
+
+def test_receipt_topics_of_one_station_and_of_every_station() -> None:
+    own = ReceiptTopics("battrace/v1", site="site-1", station="bench_2")
+    assert own.filter == "battrace/v1/site-1/bench_2/receipt"
+    assert own.parse("battrace/v1/site-1/bench_2/receipt") == ("site-1", "bench_2")
+    assert own.parse("battrace/v1/site-1/bench_3/receipt") is None  # another station's
+    every = ReceiptTopics("cloud/v1/", suffix="receipt/upstream")
+    assert every.filter == "cloud/v1/+/+/receipt/upstream"
+    assert every.parse("cloud/v1/site-1/st01/receipt/upstream") == ("site-1", "st01")
+    for other in (
+        "cloud/v1/site-1/st01/receipt",
+        "cloud/v1/site-1/receipt/upstream",
+        "cloud/v1/a/b/c/receipt/upstream",
+        "cloud/v1/+/st01/receipt/upstream",
+        "cloud/v2/site-1/st01/receipt/upstream",
+        "cloud/v1/receipt/upstream",
+    ):
+        assert every.parse(other) is None, other
+    with pytest.raises(ConfigError):
+        ReceiptTopics("a/+", suffix="receipt")
+    with pytest.raises(ConfigError):
+        ReceiptTopics(suffix="receipt/#")
+    with pytest.raises(ConfigError):
+        ReceiptTopics(site="a/b")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=120))
+def test_fuzz_receipt_topic_parse(topic: str) -> None:
+    parsed = ReceiptTopics("cloud/v1", suffix="receipt/upstream").parse(topic)
+    if parsed is not None:
+        site, station = parsed
+        assert topic == f"cloud/v1/{site}/{station}/receipt/upstream"
+        assert "/" not in site + station and "+" not in topic and "#" not in topic
