@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edge_agent.dataform import bounded
+from edge_agent.signing.settings import Pkcs11Settings
 from edge_agent.uplink.settings import MqttSettings, OutboxSettings, TlsSettings
 
 
@@ -47,6 +48,8 @@ class GatewaySettings:
     # own key: `edge-agent keys init --dir <receipt_key_dir>`. Unset: no receipts are sent,
     # and stations with uplink.receipts = "required" keep their events (re-sent, never dropped).
     receipt_key_dir: Path | None = None
+    # ... or a P-256 key inside a PKCS#11 token (`edge-agent keys init --pkcs11`); not both.
+    receipt_pkcs11: Pkcs11Settings | None = None
     # Messages verified and committed per transaction (one fsync per batch, then the acks).
     batch_max: int = bounded(1, 10_000, default=200)
     # Evidence that arrives before its event is held (unacknowledged) this long, then rejected.
@@ -54,6 +57,10 @@ class GatewaySettings:
     max_held_evidence: int = bounded(1, 10_000, default=16)
     # The site session survives gateway restarts (MQTT 5 session expiry; 3.1.1: clean_session off).
     session_expiry_s: int = bounded(60, 2**32 - 1, default=30 * 86400)
+
+    def __post_init__(self) -> None:
+        if self.receipt_key_dir is not None and self.receipt_pkcs11 is not None:
+            raise ValueError("set receipt_key_dir or receipt_pkcs11, not both")
 
     @property
     def outbox_path(self) -> Path:
