@@ -8,15 +8,20 @@ systemd credential, never from a flag or the config file.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
+import logging
 import os
+import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from edge_agent.config import AgentConfig
 from edge_agent.dataform import from_plain
-from edge_agent.errors import ConfigError
+from edge_agent.errors import ConfigError, TokenError
 from edge_agent.signing.algorithms import alg_name
 from edge_agent.signing.keys import public_key_pem
 from edge_agent.signing.settings import Pkcs11Settings
@@ -24,6 +29,8 @@ from edge_agent.signing.signer import key_id
 from edge_agent.tokens.keys import create_key
 from edge_agent.tokens.library import TokenSession
 from edge_agent.tokens.signer import TokenSigner
+
+log = logging.getLogger(__name__)
 
 _FLAGS = ("module", "token_label", "key_label", "pin_file", "pin_credential")
 
@@ -81,9 +88,40 @@ def token_settings(args: argparse.Namespace, config: AgentConfig) -> Pkcs11Setti
     return from_plain(Pkcs11Settings, plain, path=section, error=ConfigError)
 
 
+@contextlib.contextmanager
+def module_stderr() -> Iterator[None]:
+    """Hold what the module writes to stderr (fd 2) while a one-shot command uses the token.
+
+    tpm2-pkcs11 and the TSS print their own lines for a refused PIN or a missing object. When
+    the command fails with a TokenError those lines go to the debug log (``--log-level
+    debug``), so the user reads one line; otherwise they are written out unchanged.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    failed = False
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            yield
+        except TokenError:
+            failed = True
+            raise
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            held.seek(0)
+            text = held.read().decode("utf-8", errors="replace")
+            if failed:
+                for line in text.splitlines():
+                    log.debug("token module: %s", line)
+            elif text:
+                sys.stderr.write(text)
+
+
 def init_token_key(settings: Pkcs11Settings, *, force: bool, pub_out: Path | None) -> int:
     """Create the key in the token, print its kid, write the public key PEM if asked."""
-    with TokenSession(settings, rw=True) as token:
+    with module_stderr(), TokenSession(settings, rw=True) as token:
         public = create_key(token, force=force).public_key
     if pub_out is not None:
         pub_out.write_bytes(public_key_pem(public))
@@ -94,7 +132,7 @@ def init_token_key(settings: Pkcs11Settings, *, force: bool, pub_out: Path | Non
 
 def show_token_key(settings: Pkcs11Settings, *, legacy: bool, as_json: bool) -> int:
     """Where the key lives, its kid and alg; proves the PIN and a test signature on the way."""
-    with TokenSigner(settings, legacy_alg_ids=legacy) as signer:
+    with module_stderr(), TokenSigner(settings, legacy_alg_ids=legacy) as signer:
         info: dict[str, Any] = {
             "kid": signer.kid.hex(),
             "alg": alg_name(signer.alg),

@@ -59,13 +59,13 @@ class Token:
 
     def settings(self, key_label: str = "station", **changes: Any) -> Pkcs11Settings:
         """The config section for a key of this token."""
-        return Pkcs11Settings(
-            module=self.module,
-            token_label=self.label,
-            key_label=key_label,
-            pin_file=changes.pop("pin_file", self.pin_file),
-            **changes,
-        )
+        values: dict[str, Any] = {
+            "module": self.module,
+            "token_label": self.label,
+            "key_label": key_label,
+            "pin_file": self.pin_file,
+        }
+        return Pkcs11Settings(**{**values, **changes})
 
     def plain(self, key_label: str = "station") -> dict[str, str]:
         """The same section as plain config data (for TOML files)."""
@@ -184,9 +184,7 @@ class Swtpm:
         else:
             raise RuntimeError(f"swtpm did not start: {done.stderr}")
         env = {**os.environ, "TPM2TOOLS_TCTI": self.tcti}
-        subprocess.run(
-            ["tpm2_startup", "-c"], env=env, check=True, capture_output=True, timeout=60
-        )
+        subprocess.run(["tpm2_startup", "-c"], env=env, check=True, capture_output=True, timeout=60)
 
     def stop(self) -> None:
         """SIGTERM and wait until the process is gone."""
