@@ -63,6 +63,10 @@ def translate(exc: Exception, settings: Pkcs11Settings, doing: str) -> TokenErro
     if isinstance(exc, p11.NoSuchKey | p11.MultipleObjectsReturned | p11.KeyHandleInvalid):
         return TokenKeyError(f"{where}: key {settings.key_label!r} unusable while {doing}", **kw)
     detail = str(exc) or type(exc).__name__
+    if isinstance(exc, p11.GeneralError) and "tpm2" in settings.module.name:
+        # what tpm2-pkcs11 answers when the TPM's object slots are full: another process
+        # uses the TPM without a resource manager between them
+        detail += " (is another process using the TPM? use /dev/tpmrm0 or tpm2-abrmd)"
     return TokenError(f"{where}: {doing} failed: {detail}", **kw)
 
 
