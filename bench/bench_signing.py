@@ -10,6 +10,13 @@ Baseline ("raw"): the bare cryptography sign/verify of the same payload bytes. R
   event verify     verify_event(message)   = envelope verify + decode and validate the body
 The ratio is our time per operation / raw time per operation: the median over adjacent
 25-operation chunk pairs of all runs (target: envelope <= 1.5).
+
+Token rows (issue 19): `envelope sign` with a P-256 key inside a PKCS#11 token against the
+software P-256 key (SoftwareSigner) in the same run, so "raw/s" there is the software key and
+the ratio says how many times slower the token is. Each token is made in a temporary folder:
+SoftHSM2, and a TPM 2.0 emulated by swtpm (over loopback TCP) through tpm2-pkcs11. Both are
+software: these are NOT hardware figures (a TPM chip on SPI signs far slower than swtpm).
+`--no-tokens` leaves them out; in CI (CI=true) a missing token part fails the run.
 """
 
 from __future__ import annotations
@@ -142,6 +149,71 @@ def bench_alg(alg: str, n: int, runs: int) -> list[dict[str, object]]:
     ]
 
 
+def bench_tokens(n: int, runs: int) -> list[dict[str, object]]:
+    """Envelope sign with a key in SoftHSM2 and in swtpm, each against the software P-256 key."""
+    import os
+    import tempfile
+
+    from edge_agent.tokens.keys import create_key
+    from edge_agent.tokens.library import TokenSession
+    from edge_agent.tokens.signer import TokenSigner
+    from tests.support.tokens import (
+        SOFTHSM_MODULES,
+        first_existing,
+        running_swtpm,
+        softhsm_token,
+        swtpm_available,
+        swtpm_token,
+    )
+
+    software = SoftwareSigner(ec.generate_private_key(ec.SECP256R1()))
+    event = event_from_plain(json.loads(EXAMPLE.read_text()))
+    payload = encode_event(event)
+    in_ci = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+    rows: list[dict[str, object]] = []
+
+    def measure(name: str, token: object) -> None:
+        os.environ.update(token.env)  # type: ignore[attr-defined]
+        settings = token.settings("bench")  # type: ignore[attr-defined]
+        with TokenSession(settings, rw=True) as session:
+            create_key(session)
+        with TokenSigner(settings) as signer:
+            keys = StaticKeys.of(signer.public_key)
+            verify_sign1(sign1(payload, signer), keys)  # a token signature verifies
+            ours, raw, ratio, best = paired(
+                lambda: sign1(payload, signer), lambda: sign1(payload, software), n, runs
+            )
+        rows.append(
+            {
+                "alg": name,
+                "op": "token envelope sign",
+                "ours_per_s": ours,
+                "raw_per_s": raw,
+                "ratio": ratio,
+                "best_ratio": best,
+                "payload_bytes": len(payload),
+                "message_bytes": len(sign1(payload, software)),
+            }
+        )
+
+    with tempfile.TemporaryDirectory(prefix="bench-tokens-") as tmp:
+        root = Path(tmp)
+        if first_existing(SOFTHSM_MODULES) is not None:
+            measure("softhsm2", softhsm_token(root / "softhsm"))
+        elif in_ci:
+            raise SystemExit("SoftHSM2 (Debian softhsm2) is required in CI")
+        else:
+            print("softhsm2: not installed, token row skipped")
+        if swtpm_available():
+            with running_swtpm(root / "swtpm") as tpm:
+                measure("swtpm", swtpm_token(root / "tpm2", tpm))
+        elif in_ci:
+            raise SystemExit("swtpm + tpm2-pkcs11 + pkcs11-tool are required in CI")
+        else:
+            print("swtpm: not installed, token row skipped")
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run and print the table; --json writes the rows too."""
     parser = argparse.ArgumentParser(description="COSE_Sign1 signing benchmark")
@@ -149,9 +221,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-n", type=int, default=500, help="operations per run")
     parser.add_argument("--runs", type=int, default=9)
     parser.add_argument("--json", type=Path, default=None, help="also write rows as JSON")
+    parser.add_argument("--no-tokens", action="store_true", help="leave out the PKCS#11 rows")
+    parser.add_argument("--token-n", type=int, default=100, help="token signatures per run")
+    parser.add_argument("--token-runs", type=int, default=5)
     args = parser.parse_args(argv)
     n, runs = (20, 1) if args.smoke else (args.n, args.runs)
     rows = [row for alg in ("ed25519", "p256") for row in bench_alg(alg, n, runs)]
+    if not args.no_tokens:
+        rows += bench_tokens(*((25, 1) if args.smoke else (args.token_n, args.token_runs)))
     first = rows[0]
     print(
         f"payload {first['payload_bytes']} B CBOR event, COSE_Sign1 {first['message_bytes']} B; "
@@ -160,6 +237,11 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"{'alg':8} {'operation':22} {'ours/s':>10} {'raw/s':>10} {'ratio':>6} {'best':>6}  target"
     )
+    if not args.no_tokens:
+        print(
+            "token rows: raw/s = the software P-256 key (SoftwareSigner) in this run; SoftHSM2 "
+            "and swtpm are software emulations, NOT hardware figures"
+        )
     for row in rows:
         target = f"<= {TARGET}" if str(row["op"]).startswith("envelope") else "-"
         mark = ""

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from edge_agent import __version__, commands
-from edge_agent.errors import CodeError, ConfigError, EdgeAgentError
+from edge_agent.errors import CodeError, ConfigError, EdgeAgentError, TokenError
 from edge_agent.logs import setup_logging
 
 log = logging.getLogger("edge_agent.cli")
@@ -73,7 +73,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return func(args)
-    except (ConfigError, CodeError) as exc:
+    except (ConfigError, CodeError, TokenError) as exc:
+        # a token that cannot sign is a set-up problem like a bad config: status 2, one line
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except EdgeAgentError as exc:

@@ -17,6 +17,11 @@ Tree::
     ├── CodeError(ValueError)               pack code / passport id / GS1 / 15434 parsing; .position
     ├── SigningError
     │   ├── KeyFileError(OSError)           key missing, unreadable, unsafe permissions
+    │   ├── TokenError                      PKCS#11 token problems; .module, .token, .key_label
+    │   │   ├── TokenModuleError(OSError)       module missing or not a PKCS#11 library
+    │   │   ├── TokenNotFoundError(LookupError) no token with that label (or no slot at all)
+    │   │   ├── TokenPinError(PermissionError)  PIN source unsafe or missing, PIN refused, locked
+    │   │   └── TokenKeyError(LookupError)      key label missing, ambiguous, or not P-256
     │   └── VerificationError(ValueError)   COSE_Sign1 rejected; .reason (short, stable token)
     │       └── TrustStoreError             unknown, revoked or expired key id
     ├── BmsError                            any BMS acquisition failure
@@ -89,6 +94,34 @@ class SigningError(EdgeAgentError):
 
 class KeyFileError(SigningError, OSError):
     """A key file is missing, unreadable, malformed or readable by others."""
+
+
+class TokenError(SigningError):
+    """A PKCS#11 token could not be used; carries the module, token and key label."""
+
+    def __init__(
+        self, message: str, *, module: str = "", token: str = "", key_label: str = ""
+    ) -> None:
+        self.module = module
+        self.token = token
+        self.key_label = key_label
+        super().__init__(message)
+
+
+class TokenModuleError(TokenError, OSError):
+    """The PKCS#11 module is missing or cannot be loaded and initialised."""
+
+
+class TokenNotFoundError(TokenError, LookupError):
+    """No token with the configured label is present."""
+
+
+class TokenPinError(TokenError, PermissionError):
+    """The PIN source is missing or unsafe, or the token refused the PIN (wrong, locked)."""
+
+
+class TokenKeyError(TokenError, LookupError):
+    """The configured key label is missing, ambiguous or not a P-256 signing key."""
 
 
 class VerificationError(SigningError, ValueError):

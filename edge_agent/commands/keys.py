@@ -10,6 +10,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from edge_agent.commands._keys_token import (
+    add_token_flags,
+    init_token_key,
+    show_token_key,
+    token_settings,
+)
 from edge_agent.config import load_config
 from edge_agent.errors import ConfigError
 from edge_agent.signing.algorithms import alg_name
@@ -33,12 +39,17 @@ def register(sub: Any) -> None:
     init.add_argument("--dir", type=Path, default=None, help="key directory (default: config)")
     init.add_argument("--alg", choices=["ed25519", "p256"], default=None)
     init.add_argument("--force", action="store_true", help="replace an existing key")
+    init.add_argument(
+        "--pub-out", type=Path, default=None, help="with --pkcs11: write the public key PEM here"
+    )
+    add_token_flags(init)
     init.set_defaults(func=_init)
 
     show = commands.add_parser("show", help="print kid, algorithm and key paths")
     show.add_argument("--dir", type=Path, default=None, help="key directory (default: config)")
     show.add_argument("--legacy-alg-ids", action="store_true", default=None)
     show.add_argument("--json", action="store_true", help="machine-readable output")
+    add_token_flags(show)
     show.set_defaults(func=_show)
 
     trust = commands.add_parser("trust", help="add, revoke or list keys in a trust store")
@@ -58,7 +69,11 @@ def register(sub: Any) -> None:
 
 
 def _init(args: argparse.Namespace) -> int:
-    settings = load_config(args.config).signing
+    config = load_config(args.config)
+    token = token_settings(args, config)
+    if token is not None:
+        return init_token_key(token, force=args.force, pub_out=args.pub_out)
+    settings = config.signing
     key_dir = args.dir if args.dir is not None else settings.key_dir
     if key_dir.exists() and not key_dir.is_dir():  # --force replaces keys, never a file
         raise ConfigError(f"{key_dir} is a file, not a key folder", key_path="--dir")
@@ -68,9 +83,13 @@ def _init(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    settings = load_config(args.config).signing
-    key_dir = args.dir if args.dir is not None else settings.key_dir
+    config = load_config(args.config)
+    settings = config.signing
     legacy = settings.legacy_alg_ids if args.legacy_alg_ids is None else args.legacy_alg_ids
+    token = token_settings(args, config)
+    if token is not None:
+        return show_token_key(token, legacy=legacy, as_json=args.json)
+    key_dir = args.dir if args.dir is not None else settings.key_dir
     pub_path, key_path = key_dir / PUBLIC_KEY_FILE, key_dir / PRIVATE_KEY_FILE
     public = load_public_key(pub_path)
     # The emitted alg follows from the key type; build the id the same way the signer does.
@@ -83,6 +102,7 @@ def _show(args: argparse.Namespace) -> int:
         "kid": key_id(public).hex(),
         "alg": alg_name(alg),
         "alg_id": alg,
+        "location": "file",
         "public_key": str(pub_path),
         "private_key": str(key_path),
         "private_key_mode": mode,

@@ -23,8 +23,8 @@ from edge_agent.gateway.settings import GatewaySettings
 from edge_agent.gateway.site import SiteMessage, SiteSubscriber
 from edge_agent.gateway.state import GatewayState
 from edge_agent.gateway.upstream import UPSTREAM_KEY, open_upstream, upstream_trust
-from edge_agent.signing.keys import load_signer
 from edge_agent.signing.trust import TrustStore
+from edge_agent.tokens.configured import close_signer, open_signer
 from edge_agent.uplink.mqtt_client import check_tls_files
 from edge_agent.uplink.outbox import OutboxMessage
 
@@ -40,8 +40,12 @@ class Gateway:
         # bad TLS paths fail here, before any database is opened
         check_tls_files(settings.site_mqtt.tls, config_key=SITE_KEY)
         check_tls_files(settings.upstream_mqtt.tls, config_key=UPSTREAM_KEY)
-        # a missing or unsafe receipt key fails here too (KeyFileError names the file)
-        signer = load_signer(settings.receipt_key_dir) if settings.receipt_key_dir else None
+        # a missing or unsafe receipt key fails here too (KeyFileError names the file, a
+        # TokenError the token and key label); a token key is never replaced by a key file
+        signer = None
+        if settings.receipt_key_dir is not None or settings.receipt_pkcs11 is not None:
+            signer = open_signer(key_dir=settings.receipt_key_dir, pkcs11=settings.receipt_pkcs11)
+        self._signer = signer
         self.settings = settings
         # a missing or unreadable trust store refuses the start (ConfigError naming the file)
         self._trust_stamp = _stamp(settings.trust_store)
@@ -80,7 +84,9 @@ class Gateway:
                 registry=self.metrics.registry,
             )
         else:
-            log.warning("gateway.receipt_key_dir not set: no receipts are sent to stations")
+            log.warning(
+                "gateway.receipt_key_dir / receipt_pkcs11 not set: no receipts are sent to stations"
+            )
         self.metrics.held_evidence.set_function(lambda: float(len(self._held)))
         self.metrics.site_connected.set_function(lambda: float(self.site.connected.is_set()))
         self._held: list[tuple[SiteMessage, float]] = []
@@ -119,6 +125,8 @@ class Gateway:
         self.dead_letters.close()
         self.metrics.close()
         self.state.close()
+        if self._signer is not None:
+            close_signer(self._signer)
 
     def _reload_trust_if_changed(self) -> None:
         # `edge-agent gateway trust revoke` takes effect without a restart. A store that

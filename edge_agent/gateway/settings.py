@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Literal
 
 from edge_agent.dataform import bounded
+from edge_agent.signing.settings import Pkcs11Settings
 from edge_agent.uplink.settings import MqttSettings, OutboxSettings, TlsSettings
 
 
@@ -59,6 +60,8 @@ class GatewaySettings:
     # A forwarded row PUBACKed without a receipt this long is sent again (the ingest answers
     # a duplicate again).
     upstream_receipt_timeout_s: float = bounded(0.1, 86400.0, default=30.0)
+    # ... or a P-256 key inside a PKCS#11 token (`edge-agent keys init --pkcs11`); not both.
+    receipt_pkcs11: Pkcs11Settings | None = None
     # Messages verified and committed per transaction (one fsync per batch, then the acks).
     batch_max: int = bounded(1, 10_000, default=200)
     # Evidence that arrives before its event is held (unacknowledged) this long, then rejected.
@@ -66,6 +69,10 @@ class GatewaySettings:
     max_held_evidence: int = bounded(1, 10_000, default=16)
     # The site session survives gateway restarts (MQTT 5 session expiry; 3.1.1: clean_session off).
     session_expiry_s: int = bounded(60, 2**32 - 1, default=30 * 86400)
+
+    def __post_init__(self) -> None:
+        if self.receipt_key_dir is not None and self.receipt_pkcs11 is not None:
+            raise ValueError("set receipt_key_dir or receipt_pkcs11, not both")
 
     @property
     def upstream_receipts_required(self) -> bool:

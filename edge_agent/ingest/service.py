@@ -30,9 +30,9 @@ from edge_agent.ingest.db import Database
 from edge_agent.ingest.evidence import EvidenceStore
 from edge_agent.ingest.settings import IngestSettings
 from edge_agent.ingest.store import EventRow, EventStore, RefusalRow
-from edge_agent.signing.keys import load_signer
 from edge_agent.signing.signer import Signer
 from edge_agent.signing.trust import TrustStore, iso_utc
+from edge_agent.tokens.configured import close_signer, open_signer
 
 log = logging.getLogger("edge_agent.ingest")
 
@@ -66,8 +66,12 @@ class Ingest:
         self._trust_mtime = -1.0
         self._trust = self._load_trust()
         self._signer: Signer | None = None
-        if settings.receipts and settings.receipt_key_dir is not None:
-            self._signer = load_signer(settings.receipt_key_dir)
+        if settings.receipts and (
+            settings.receipt_key_dir is not None or settings.receipt_pkcs11 is not None
+        ):
+            self._signer = open_signer(
+                key_dir=settings.receipt_key_dir, pkcs11=settings.receipt_pkcs11
+            )
         self.subscriber = SiteSubscriber(
             settings.mqtt,
             session_expiry_s=settings.session_expiry_s,
@@ -101,6 +105,8 @@ class Ingest:
             self._thread.join(10)
         self.subscriber.stop()
         self.store.db.close()
+        if self._signer is not None:
+            close_signer(self._signer)
 
     def _run(self) -> None:
         while not self._stop.is_set():

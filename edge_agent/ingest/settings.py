@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edge_agent.dataform import bounded, pattern
+from edge_agent.signing.settings import Pkcs11Settings
 from edge_agent.uplink.settings import MqttSettings
 
 
@@ -33,6 +34,11 @@ class IngestSettings:
     # signed receipts to the gateway for every stored or refused event; needs receipt_key_dir
     receipts: bool = True
     receipt_key_dir: Path | None = None  # the ingest's signing key (edge-agent keys init)
+    receipt_pkcs11: Pkcs11Settings | None = None  # ... or a token key (keys init --pkcs11)
+
+    def __post_init__(self) -> None:
+        if self.receipt_key_dir is not None and self.receipt_pkcs11 is not None:
+            raise ValueError("set receipt_key_dir or receipt_pkcs11, not both")
 
     @property
     def database_url(self) -> str:

@@ -25,7 +25,6 @@ from edge_agent.model import (
     SensorReading,
     WeightReading,
 )
-from edge_agent.signing.keys import load_signer
 from edge_agent.station.boot import BootCounter, next_boot_epoch
 from edge_agent.station.corrections import CorrectionRequest
 from edge_agent.station.metrics import StationMetrics
@@ -39,6 +38,7 @@ from edge_agent.station.workflow import (
     ProgressFn,
     StationSources,
 )
+from edge_agent.tokens.configured import close_signer, open_signer
 from edge_agent.uplink.outbox import Outbox, OutboxMessage
 from edge_agent.uplink.publisher import OutboxPublisher
 from edge_agent.uplink.station_uplink import station_uplink
@@ -157,11 +157,16 @@ class StationAgent:
     async def _open(self) -> None:
         cfg = self.config
         try:
-            signer = load_signer(cfg.signing.key_dir, legacy_alg_ids=cfg.signing.legacy_alg_ids)
+            signer = open_signer(
+                key_dir=cfg.signing.key_dir,
+                pkcs11=cfg.signing.pkcs11,
+                legacy_alg_ids=cfg.signing.legacy_alg_ids,
+            )
         except KeyFileError as exc:
             raise StationError(
                 f"{exc}; create the station key with: edge-agent keys init --dir {cfg.signing.key_dir}"
             ) from None
+        self._stack.callback(close_signer, signer)
         # a copy beside the key survives the loss of the data folder; the larger one wins
         boot_epoch = next_boot_epoch(cfg.station.data_dir, cfg.signing.key_dir)
         counter = BootCounter(

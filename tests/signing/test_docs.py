@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+from tests.conftest import require_real_part
 from tests.support.signing import ROOT
 
 DOC = ROOT / "docs" / "signing.md"
@@ -28,6 +30,8 @@ def _commands() -> list[tuple[str, int]]:
 
 
 def test_doc_commands_run(tmp_path: Path) -> None:
+    # the token section runs against SoftHSM2 (Debian softhsm2)
+    require_real_part(shutil.which("softhsm2-util") is not None, "SoftHSM2 (Debian softhsm2)")
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     (bin_dir / "edge-agent").write_text(f'#!/bin/sh\nexec "{sys.executable}" -m edge_agent "$@"\n')
@@ -69,5 +73,9 @@ def test_doc_commands_run(tmp_path: Path) -> None:
     example = json.loads((ROOT / "schemas" / "examples" / "healthy-lfp.json").read_text())
     assert f'"kid": "{kid}"' in verified
     assert f'"pack_code": "{example["pack"]["pack_code"]}"' in verified
+    token_kid = next(out for cmd, out in outputs.items() if "keys init --pkcs11" in cmd).strip()
+    shown = next(out for cmd, out in outputs.items() if "keys show --pkcs11" in cmd)
+    assert f"kid: {token_kid}" in shown and "location: pkcs11" in shown
+    assert "never_extractable=yes" in shown
     rejected = [out for cmd, out in outputs.items() if "bms-unreadable" in cmd]
     assert rejected[0].startswith("invalid: station_mismatch")

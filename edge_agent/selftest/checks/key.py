@@ -1,4 +1,5 @@
-"""Signing key check: the station key exists, is owner-only, parses and matches its public key."""
+"""Signing key check: the station key file exists, is owner-only, parses and matches its
+public key; or the token key signs (checks/key_token.py)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import stat
 
 from cryptography.hazmat.primitives import serialization
 
+from edge_agent.selftest.checks.key_token import check_token_key
 from edge_agent.selftest.model import CheckContext, Outcome, failed, passed, warned
 
 KEY_FILE = "station.key.pem"
@@ -14,7 +16,12 @@ PUB_FILE = "station.pub.pem"
 
 
 def check_signing_key(ctx: CheckContext) -> Outcome:
-    """Station key present, owner-only (0600), ours, parseable, matching the public key."""
+    """Station key present, owner-only (0600), ours, parseable, matching the public key.
+
+    A token key (``signing.pkcs11``) is checked in the token instead; no key file is looked at.
+    """
+    if ctx.config.signing.pkcs11 is not None:
+        return check_token_key(ctx.config.signing.pkcs11)
     key_dir = ctx.config.signing.key_dir.expanduser()
     key = key_dir / KEY_FILE
     pub = key_dir / PUB_FILE

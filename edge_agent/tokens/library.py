@@ -1,0 +1,175 @@
+"""PKCS#11 modules loaded once per process, tokens found by label, sessions logged in.
+
+A module is initialised (C_Initialize) when its first session opens and finalised when its
+last one closes, so the next open reads the module's environment again (SOFTHSM2_CONF,
+TPM2_PKCS11_STORE, TPM2_PKCS11_TCTI). Every python-pkcs11 error is translated here into the
+TokenError tree with the module, token and key label it concerns.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pkcs11
+from pkcs11 import exceptions as p11
+
+from edge_agent.errors import (
+    TokenError,
+    TokenKeyError,
+    TokenModuleError,
+    TokenNotFoundError,
+    TokenPinError,
+)
+from edge_agent.signing.settings import Pkcs11Settings
+from edge_agent.tokens.pin import read_pin
+
+if TYPE_CHECKING:
+    from pkcs11._pkcs11 import lib as Pkcs11Lib  # noqa: N812
+
+_lock = threading.Lock()
+_libs: dict[str, Pkcs11Lib] = {}
+_users: dict[str, int] = {}
+
+# errors that mean the token went away or never answered
+_GONE = (p11.TokenNotPresent, p11.DeviceRemoved, p11.SlotIDInvalid, p11.TokenNotRecognised)
+
+
+def context(settings: Pkcs11Settings) -> dict[str, str]:
+    """Keyword arguments naming the token for TokenError."""
+    return {
+        "module": str(settings.module),
+        "token": settings.token_label,
+        "key_label": settings.key_label,
+    }
+
+
+def translate(exc: Exception, settings: Pkcs11Settings, doing: str) -> TokenError:
+    """The TokenError for a python-pkcs11 error raised while ``doing`` something."""
+    where = f"token {settings.token_label!r} ({settings.module})"
+    kw = context(settings)
+    if isinstance(exc, p11.PinIncorrect | p11.PinInvalid | p11.PinLenRange):
+        return TokenPinError(f"{where} refused the PIN while {doing}; check the PIN file", **kw)
+    if isinstance(exc, p11.PinLocked):
+        return TokenPinError(
+            f"{where} is locked after too many wrong PINs; unlock it with the SO PIN", **kw
+        )
+    if isinstance(exc, p11.PinExpired | p11.UserPinNotInitialized):
+        return TokenPinError(f"{where} has no usable user PIN ({type(exc).__name__})", **kw)
+    if isinstance(exc, _GONE):
+        return TokenNotFoundError(f"{where} went away while {doing} ({type(exc).__name__})", **kw)
+    if isinstance(exc, p11.NoSuchKey | p11.MultipleObjectsReturned | p11.KeyHandleInvalid):
+        return TokenKeyError(f"{where}: key {settings.key_label!r} unusable while {doing}", **kw)
+    detail = str(exc) or type(exc).__name__
+    if isinstance(exc, p11.GeneralError) and "tpm2" in settings.module.name:
+        # what tpm2-pkcs11 answers when the TPM's object slots are full: another process
+        # uses the TPM without a resource manager between them
+        detail += " (is another process using the TPM? use /dev/tpmrm0 or tpm2-abrmd)"
+    return TokenError(f"{where}: {doing} failed: {detail}", **kw)
+
+
+def _load(settings: Pkcs11Settings) -> Pkcs11Lib:
+    """The module, initialised; the caller holds ``_lock`` and counts itself as a user."""
+    path = str(settings.module.expanduser())
+    lib = _libs.get(path)
+    if lib is None:
+        if not Path(path).is_file():
+            raise TokenModuleError(
+                f"PKCS#11 module not found: {path} (install the token's package, e.g. "
+                "softhsm2 or libtpm2-pkcs11-1, or fix signing.pkcs11.module)",
+                **context(settings),
+            )
+        try:
+            lib = pkcs11.lib(path)
+        except (p11.PKCS11Error, OSError) as exc:
+            raise TokenModuleError(
+                f"cannot load PKCS#11 module {path}: {exc}", **context(settings)
+            ) from None
+        _libs[path] = lib
+    elif not lib.initialized:
+        try:
+            lib.initialize()
+        except p11.PKCS11Error as exc:
+            raise TokenModuleError(
+                f"cannot initialise PKCS#11 module {path}: {type(exc).__name__} {exc}",
+                **context(settings),
+            ) from None
+    _users[path] = _users.get(path, 0) + 1
+    return lib
+
+
+def _release(settings: Pkcs11Settings) -> None:
+    """One user less; the last one finalises the module (held: ``_lock``)."""
+    path = str(settings.module.expanduser())
+    _users[path] -= 1
+    if _users[path] == 0:
+        lib = _libs[path]
+        # finalising a module that lost its token has nothing left to release
+        with contextlib.suppress(p11.PKCS11Error):
+            lib.finalize()
+
+
+def _find_token(lib: Pkcs11Lib, settings: Pkcs11Settings) -> Any:
+    try:
+        tokens = [
+            slot.get_token()
+            for slot in lib.get_slots(token_present=True)
+            if slot.get_token().label == settings.token_label
+        ]
+    except p11.PKCS11Error as exc:
+        raise translate(exc, settings, "listing tokens") from None
+    if not tokens:
+        raise TokenNotFoundError(
+            f"no token labelled {settings.token_label!r} in {settings.module} (is it plugged "
+            "in and initialised? list tokens: pkcs11-tool --module MODULE --list-token-slots)",
+            **context(settings),
+        )
+    if len(tokens) > 1:
+        raise TokenNotFoundError(
+            f"{len(tokens)} tokens are labelled {settings.token_label!r} in {settings.module}; "
+            "relabel one",
+            **context(settings),
+        )
+    return tokens[0]
+
+
+class TokenSession:
+    """A logged-in session on the configured token; ``close()`` releases the module."""
+
+    def __init__(self, settings: Pkcs11Settings, *, rw: bool = False) -> None:
+        self.settings = settings
+        pin = read_pin(settings)  # the PIN source fails first: no module is touched
+        with _lock:
+            lib = _load(settings)
+            try:
+                self.token = _find_token(lib, settings)
+                try:
+                    self.session: Any = self.token.open(rw=rw, user_pin=pin)
+                except p11.PKCS11Error as exc:
+                    raise translate(exc, settings, "logging in") from None
+            except BaseException:
+                _release(settings)
+                raise
+        self._open = True
+        self.module_description = f"{lib.manufacturer_id} {lib.library_description}".strip()
+
+    def close(self) -> None:
+        """Log out, close the session, and finalise the module if nobody else uses it."""
+        with _lock:
+            if not self._open:
+                return
+            self._open = False
+            try:
+                self.session.close()
+            except p11.PKCS11Error:
+                pass  # the token is gone; the session went with it
+            finally:
+                _release(self.settings)
+
+    def __enter__(self) -> TokenSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
