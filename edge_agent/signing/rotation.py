@@ -256,6 +256,19 @@ def decode_rotation(payload: bytes) -> KeyRotation:
     )
 
 
+def peek_rotation(message: bytes) -> KeyRotation | None:
+    """The body of a statement WITHOUT verifying it (the station reads its own), or None."""
+    try:
+        outer = _decode_exact(message, "statement")
+        if not isinstance(outer, cbor2.CBORTag) or not isinstance(outer.value, list | tuple):
+            return None
+        if len(outer.value) != 4 or not isinstance(outer.value[2], bytes):
+            return None
+        return decode_rotation(_inner_payload(outer.value[2]))
+    except VerificationError:
+        return None
+
+
 def peek_rotation_id(message: bytes) -> str | None:
     """The rotation_id of a statement WITHOUT verifying it (to address a rejection), or None."""
     try:
