@@ -101,7 +101,7 @@ class Admission:
             if site_topic.kind == "event":
                 return self._decide_event(site_topic, payload)
             if site_topic.kind == "key":
-                return self._decide_key(site_topic, topic, payload)
+                return self._decide_key(site_topic, payload)
             return self._decide_evidence(site_topic, payload)
         except EdgeAgentError as exc:  # state database trouble and the like
             return Reject("internal", str(exc))
@@ -146,14 +146,12 @@ class Admission:
             kid=event.kid,
         )
 
-    def _decide_key(self, topic: SiteTopic, topic_text: str, payload: bytes) -> Decision:
+    def _decide_key(self, topic: SiteTopic, payload: bytes) -> Decision:
         where = {"site": topic.site, "station": topic.station}
         if len(payload) > self._settings.max_message_bytes:
             return Reject("oversized", f"{len(payload)} bytes", **where)
         try:
-            accepted = check_rotation(
-                payload, self.trust, topic=topic, topic_text=topic_text, at=self._clock()
-            )
+            accepted = check_rotation(payload, self.trust, topic=topic, at=self._clock())
         except VerificationError as exc:
             return Reject(exc.reason, exc.detail, **where)
         # later messages of this batch (the new key's first events) verify with the new key

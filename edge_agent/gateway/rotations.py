@@ -38,10 +38,11 @@ class AcceptedRotation:
 
 
 def check_rotation(
-    message: bytes, trust: TrustStore, *, topic: SiteTopic, topic_text: str, at: datetime
+    message: bytes, trust: TrustStore, *, topic: SiteTopic, at: datetime
 ) -> AcceptedRotation:
-    """Verify one statement against ``trust``; VerificationError with a stable reason."""
-    verified = verify_rotation(message, trust, topic=topic_text, at=at)
+    """Verify one statement that came on ``topic`` against ``trust``; VerificationError with a
+    stable reason otherwise (the ingest checks upstream copies the same way)."""
+    verified = verify_rotation(message, trust, site=topic.site, station=topic.station, at=at)
     rotation, key = verified.rotation, verified.key
     assert isinstance(key, TrustedKey)
     where = (topic.site, topic.station)

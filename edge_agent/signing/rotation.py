@@ -1,7 +1,9 @@
 """Key rotation statements: a station hands its identity over to a new key (pure, no I/O).
 
-A rotation statement is two nested COSE_Sign1 messages made by ``sign1``, both with the key
-topic (``<prefix>/<site>/<station>/key``) as ``external_aad``:
+A rotation statement is two nested COSE_Sign1 messages made by ``sign1``, both bound to the
+station's key topic: ``external_aad`` is the topic without its prefix, ``<site>/<station>/key``,
+so the statement verifies the same on the site broker and upstream, where the gateway
+re-publishes it under its ``upstream_prefix``:
 
 - inner, signed by the NEW key (proof that the station holds it), over the body;
 - outer, signed by the OLD key (the key the verifier trusts), whose payload is the inner
@@ -136,8 +138,14 @@ def encode_rotation(rotation: KeyRotation) -> bytes:
     return cbor2.dumps(body, canonical=True)
 
 
-def sign_rotation(rotation: KeyRotation, old: Signer, new: Signer, *, topic: str) -> bytes:
-    """The statement: inner COSE_Sign1 by ``new``, wrapped in one by ``old``, both topic-bound."""
+def rotation_aad(site: str, station: str) -> bytes:
+    """The external AAD binding a statement to its station's key topic (prefix left out)."""
+    return f"{site}/{station}/key".encode()
+
+
+def sign_rotation(rotation: KeyRotation, old: Signer, new: Signer) -> bytes:
+    """The statement: inner COSE_Sign1 by ``new``, wrapped in one by ``old``, both bound to
+    the key topic of the body's site and station."""
     if old.kid != rotation.old_kid:
         raise SigningError(f"old signer {old.kid.hex()} is not {rotation.old_kid.hex()}")
     if new.kid != rotation.new_kid:
@@ -146,17 +154,18 @@ def sign_rotation(rotation: KeyRotation, old: Signer, new: Signer, *, topic: str
         raise SigningError("a key cannot rotate to itself")
     # decoding our own body catches bad ids or times before anything is signed
     decode_rotation(encode_rotation(rotation))
-    aad = topic.encode()
+    aad = rotation_aad(rotation.site, rotation.station)
     inner = sign1(encode_rotation(rotation), new, external_aad=aad)
     return sign1(inner, old, external_aad=aad)
 
 
 def verify_rotation(
-    message: bytes, keys: KeyResolver, *, topic: str, at: datetime | None = None
+    message: bytes, keys: KeyResolver, *, site: str, station: str, at: datetime | None = None
 ) -> VerifiedRotation:
-    """Check the old key's signature (trusted at ``at``), the body and the new key's signature;
-    VerificationError (TrustStoreError for key decisions) with a stable reason otherwise."""
-    aad = topic.encode()
+    """Check a statement that arrived on the key topic of ``site``/``station``: the old key's
+    signature (trusted at ``at``), the body and the new key's signature; VerificationError
+    (TrustStoreError for key decisions) with a stable reason otherwise."""
+    aad = rotation_aad(site, station)
     outer = verify_sign1(message, keys, external_aad=aad, policy=ROTATION_POLICY, at=at)
     rotation = decode_rotation(_inner_payload(outer.payload))
     if outer.kid != rotation.old_kid:

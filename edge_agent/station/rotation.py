@@ -1,7 +1,7 @@
 """Key rotation at the station: make the next key, send the statement, switch when accepted.
 
 ``rotate`` creates the next key, signs the rotation statement (old key outside, new key
-inside, bound to the station's key topic), keeps it beside the next key and commits it to the
+inside, bound to the station's key topic ``<site>/<station>/key``), keeps it beside the next key and commits it to the
 outbox like an event (durable, re-sent until a receipt settles it). The station keeps signing
 with the old key until the gateway's signed receipt accepts the statement; only then
 (``on_receipt``, before the receipt removes the outbox row) does it switch to the new key. So
@@ -169,7 +169,7 @@ class KeyRotator:
             issued_ms=now_ms,
             not_after_ms=int(not_after.timestamp() * 1000) if not_after else None,
         )
-        statement = sign_rotation(rotation, self.signer, new, topic=self._topics.key)
+        statement = sign_rotation(rotation, self.signer, new)
         self.keys.save_statement(statement)  # first: a crash before the outbox re-queues it
         self.pending = rotation
         self._enqueue([OutboxMessage(self._topics.key, statement, rotation.rotation_id)])

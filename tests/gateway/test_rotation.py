@@ -18,7 +18,12 @@ from edge_agent.model import IdentificationEvent
 from edge_agent.signing.cose import sign1
 from edge_agent.signing.events import sign_event
 from edge_agent.signing.keys import init_keys, load_signer
-from edge_agent.signing.rotation import KeyRotation, encode_rotation, sign_rotation
+from edge_agent.signing.rotation import (
+    KeyRotation,
+    encode_rotation,
+    rotation_aad,
+    sign_rotation,
+)
 from edge_agent.signing.signer import Signer
 from edge_agent.signing.trust import TrustStore, parse_utc
 from tests.support.gateway import (
@@ -40,7 +45,7 @@ def key_topic(station: str) -> str:
 
 
 def statement(
-    old: Signer, new: Signer, station: str, *, overlap_s: int = 3600, topic: str = ""
+    old: Signer, new: Signer, station: str, *, overlap_s: int = 3600
 ) -> tuple[str, bytes]:
     rotation = KeyRotation(
         rotation_id=uuid7(),
@@ -51,9 +56,7 @@ def statement(
         overlap_s=overlap_s,
         issued_ms=1764921600123,
     )
-    return rotation.rotation_id, sign_rotation(
-        rotation, old, new, topic=topic or key_topic(station)
-    )
+    return rotation.rotation_id, sign_rotation(rotation, old, new)
 
 
 def new_signer(tmp: Path, name: str) -> Signer:
@@ -170,10 +173,10 @@ def test_refused_statements_are_kept_with_their_reason(
     target = new_signer(rig.workdir, "target")
     # forged: a key nobody trusts signs a statement naming st01's key
     body = KeyRotation(uuid7(), SITE, "st01", st1.signer.kid, target.public_key, 60, 1)
-    aad = key_topic("st01").encode()
+    aad = rotation_aad(SITE, "st01")
     forged = sign1(sign1(encode_rotation(body), target, external_aad=aad), thief, external_aad=aad)
     # st02's (trusted) key signing for st01, published with st01's certificate
-    _, cross = statement(st2.signer, target, "st01", topic=key_topic("st01"))
+    _, cross = statement(st2.signer, target, "st01")
     # a statement from a revoked key
     assert (
         main(

@@ -69,5 +69,9 @@ def test_doc_commands_run(tmp_path: Path) -> None:
     example = json.loads((ROOT / "schemas" / "examples" / "healthy-lfp.json").read_text())
     assert f'"kid": "{kid}"' in verified
     assert f'"pack_code": "{example["pack"]["pack_code"]}"' in verified
+    rotated = outputs["edge-agent --config station.toml keys rotate"]
+    assert re.fullmatch(rf"rotation \S+: {kid} -> [0-9a-f]{{32}} switched\n", rotated)
+    assert f"rotated: {kid} -> " in outputs["edge-agent --config station.toml keys rotate --status"]
+    assert f"retired {kid}" in outputs["edge-agent --config station.toml keys retire --force"]
     rejected = [out for cmd, out in outputs.items() if "bms-unreadable" in cmd]
     assert rejected[0].startswith("invalid: station_mismatch")

@@ -28,7 +28,8 @@ from edge_agent.signing.rotation import (
 from edge_agent.signing.signer import SoftwareSigner
 from edge_agent.signing.trust import StaticKeys, TrustStore
 
-TOPIC = "battrace/v1/plant-a/st01/key"
+WHERE = {"site": "plant-a", "station": "st01"}
+AAD = b"plant-a/st01/key"
 ROTATION_ID = "01a2457a-4306-74e6-9f72-fb1804271d8a"
 
 
@@ -57,8 +58,8 @@ def rotation(old: SoftwareSigner, new: SoftwareSigner, **changes: Any) -> KeyRot
 def test_round_trip(make_old: Any, make_new: Any) -> None:
     old, new = make_old(), make_new()
     body = rotation(old, new, not_before_ms=1, not_after_ms=2**40)
-    message = sign_rotation(body, old, new, topic=TOPIC)
-    verified = verify_rotation(message, StaticKeys.of(old.public_key), topic=TOPIC)
+    message = sign_rotation(body, old, new)
+    verified = verify_rotation(message, StaticKeys.of(old.public_key))
     assert verified.rotation == body
     assert verified.rotation.new_kid == new.kid
     assert peek_rotation_id(message) == ROTATION_ID
@@ -76,9 +77,9 @@ def test_deterministic_body() -> None:
 
 def test_bound_to_its_topic() -> None:
     old, new = ed(), ed()
-    message = sign_rotation(rotation(old, new), old, new, topic=TOPIC)
+    message = sign_rotation(rotation(old, new), old, new)
     with pytest.raises(VerificationError) as err:
-        verify_rotation(message, StaticKeys.of(old.public_key), topic=TOPIC.replace("st01", "st02"))
+        verify_rotation(message, StaticKeys.of(old.public_key), site="plant-a", station="st02")
     assert err.value.reason == "bad_signature"
 
 
@@ -86,43 +87,43 @@ def test_forged_by_another_key_is_unknown() -> None:
     old, new, thief = ed(), ed(), ed()
     # the thief names the station's old kid but signs with its own key
     body = rotation(old, new)
-    inner = sign1(encode_rotation(body), new, external_aad=TOPIC.encode())
-    forged = sign1(inner, thief, external_aad=TOPIC.encode())
+    inner = sign1(encode_rotation(body), new, external_aad=AAD)
+    forged = sign1(inner, thief, external_aad=AAD)
     with pytest.raises(TrustStoreError) as err:
-        verify_rotation(forged, StaticKeys.of(old.public_key), topic=TOPIC)
+        verify_rotation(forged, StaticKeys.of(old.public_key))
     assert err.value.reason == "unknown_kid"
     # ... and with its key trusted (for some other station) the body names another kid
     with pytest.raises(VerificationError) as err2:
-        verify_rotation(forged, StaticKeys.of(old.public_key, thief.public_key), topic=TOPIC)
+        verify_rotation(forged, StaticKeys.of(old.public_key, thief.public_key))
     assert err2.value.reason == "kid_mismatch"
 
 
 def test_new_key_must_sign_the_inner_statement() -> None:
     old, new, other = ed(), ed(), ed()
     body = rotation(old, new)  # claims new's public key, inner signed by another key
-    inner = sign1(encode_rotation(body), other, external_aad=TOPIC.encode())
-    message = sign1(inner, old, external_aad=TOPIC.encode())
+    inner = sign1(encode_rotation(body), other, external_aad=AAD)
+    message = sign1(inner, old, external_aad=AAD)
     with pytest.raises(VerificationError) as err:
-        verify_rotation(message, StaticKeys.of(old.public_key), topic=TOPIC)
+        verify_rotation(message, StaticKeys.of(old.public_key))
     assert err.value.reason == "kid_mismatch"
     # the right kid in the header but a signature by another key
-    inner = bytearray(sign1(encode_rotation(body), new, external_aad=TOPIC.encode()))
+    inner = bytearray(sign1(encode_rotation(body), new, external_aad=AAD))
     inner[-1] ^= 1
-    message = sign1(bytes(inner), old, external_aad=TOPIC.encode())
+    message = sign1(bytes(inner), old, external_aad=AAD)
     with pytest.raises(VerificationError) as err:
-        verify_rotation(message, StaticKeys.of(old.public_key), topic=TOPIC)
+        verify_rotation(message, StaticKeys.of(old.public_key))
     assert err.value.reason == "bad_signature"
     assert "new key" in err.value.detail
 
 
 def test_trust_store_decisions_apply_to_the_old_key(tmp_path: Any) -> None:
     old, new = ed(), ed()
-    message = sign_rotation(rotation(old, new), old, new, topic=TOPIC)
+    message = sign_rotation(rotation(old, new), old, new)
     store = TrustStore.load(tmp_path / "t.json", create=True)
     store.add(public_key_pem(old.public_key), station="st01", site="plant-a")
     store.revoke(old.kid.hex())
     with pytest.raises(TrustStoreError) as err:
-        verify_rotation(message, store, topic=TOPIC)
+        verify_rotation(message, store)
     assert err.value.reason == "revoked"
     store.add(
         public_key_pem(old.public_key),
@@ -132,18 +133,18 @@ def test_trust_store_decisions_apply_to_the_old_key(tmp_path: Any) -> None:
         unrevoke=True,
     )
     with pytest.raises(TrustStoreError) as err:
-        verify_rotation(message, store, topic=TOPIC)
+        verify_rotation(message, store)
     assert err.value.reason == "expired"
 
 
 def test_signing_refuses_mismatched_signers() -> None:
     old, new = ed(), ed()
     with pytest.raises(SigningError):
-        sign_rotation(rotation(old, new), new, old, topic=TOPIC)
+        sign_rotation(rotation(old, new), new, old)
     with pytest.raises(SigningError):
-        sign_rotation(rotation(old, old), old, old, topic=TOPIC)
+        sign_rotation(rotation(old, old), old, old)
     with pytest.raises(VerificationError):  # a station id that cannot be a topic level
-        sign_rotation(rotation(old, new, station="a/b"), old, new, topic=TOPIC)
+        sign_rotation(rotation(old, new, station="a/b"), old, new)
 
 
 def _plain(old: SoftwareSigner, new: SoftwareSigner) -> dict[str, Any]:
@@ -224,7 +225,7 @@ def test_fuzz_mutated_fields(changes: dict[str, Any]) -> None:
 
 
 OLD, NEW = ed(), ed()
-_MESSAGE = sign_rotation(rotation(OLD, NEW), OLD, NEW, topic=TOPIC)
+_MESSAGE = sign_rotation(rotation(OLD, NEW), OLD, NEW)
 
 
 @settings(max_examples=300, deadline=None)
@@ -233,4 +234,4 @@ def test_fuzz_flipped_statement_never_verifies(index: int, flip: int) -> None:
     data = bytearray(_MESSAGE)
     data[index] ^= flip
     with pytest.raises(VerificationError):
-        verify_rotation(bytes(data), StaticKeys.of(OLD.public_key), topic=TOPIC)
+        verify_rotation(bytes(data), StaticKeys.of(OLD.public_key))
