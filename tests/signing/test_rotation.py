@@ -59,7 +59,7 @@ def test_round_trip(make_old: Any, make_new: Any) -> None:
     old, new = make_old(), make_new()
     body = rotation(old, new, not_before_ms=1, not_after_ms=2**40)
     message = sign_rotation(body, old, new)
-    verified = verify_rotation(message, StaticKeys.of(old.public_key))
+    verified = verify_rotation(message, StaticKeys.of(old.public_key), **WHERE)
     assert verified.rotation == body
     assert verified.rotation.new_kid == new.kid
     assert peek_rotation_id(message) == ROTATION_ID
@@ -90,11 +90,11 @@ def test_forged_by_another_key_is_unknown() -> None:
     inner = sign1(encode_rotation(body), new, external_aad=AAD)
     forged = sign1(inner, thief, external_aad=AAD)
     with pytest.raises(TrustStoreError) as err:
-        verify_rotation(forged, StaticKeys.of(old.public_key))
+        verify_rotation(forged, StaticKeys.of(old.public_key), **WHERE)
     assert err.value.reason == "unknown_kid"
     # ... and with its key trusted (for some other station) the body names another kid
     with pytest.raises(VerificationError) as err2:
-        verify_rotation(forged, StaticKeys.of(old.public_key, thief.public_key))
+        verify_rotation(forged, StaticKeys.of(old.public_key, thief.public_key), **WHERE)
     assert err2.value.reason == "kid_mismatch"
 
 
@@ -104,14 +104,14 @@ def test_new_key_must_sign_the_inner_statement() -> None:
     inner = sign1(encode_rotation(body), other, external_aad=AAD)
     message = sign1(inner, old, external_aad=AAD)
     with pytest.raises(VerificationError) as err:
-        verify_rotation(message, StaticKeys.of(old.public_key))
+        verify_rotation(message, StaticKeys.of(old.public_key), **WHERE)
     assert err.value.reason == "kid_mismatch"
     # the right kid in the header but a signature by another key
     inner = bytearray(sign1(encode_rotation(body), new, external_aad=AAD))
     inner[-1] ^= 1
     message = sign1(bytes(inner), old, external_aad=AAD)
     with pytest.raises(VerificationError) as err:
-        verify_rotation(message, StaticKeys.of(old.public_key))
+        verify_rotation(message, StaticKeys.of(old.public_key), **WHERE)
     assert err.value.reason == "bad_signature"
     assert "new key" in err.value.detail
 
@@ -123,7 +123,7 @@ def test_trust_store_decisions_apply_to_the_old_key(tmp_path: Any) -> None:
     store.add(public_key_pem(old.public_key), station="st01", site="plant-a")
     store.revoke(old.kid.hex())
     with pytest.raises(TrustStoreError) as err:
-        verify_rotation(message, store)
+        verify_rotation(message, store, **WHERE)
     assert err.value.reason == "revoked"
     store.add(
         public_key_pem(old.public_key),
@@ -133,7 +133,7 @@ def test_trust_store_decisions_apply_to_the_old_key(tmp_path: Any) -> None:
         unrevoke=True,
     )
     with pytest.raises(TrustStoreError) as err:
-        verify_rotation(message, store)
+        verify_rotation(message, store, **WHERE)
     assert err.value.reason == "expired"
 
 
@@ -234,4 +234,4 @@ def test_fuzz_flipped_statement_never_verifies(index: int, flip: int) -> None:
     data = bytearray(_MESSAGE)
     data[index] ^= flip
     with pytest.raises(VerificationError):
-        verify_rotation(bytes(data), StaticKeys.of(OLD.public_key))
+        verify_rotation(bytes(data), StaticKeys.of(OLD.public_key), **WHERE)
