@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -93,33 +93,39 @@ def _trust_path(args: argparse.Namespace) -> Path:
 
 
 def _trust_add(args: argparse.Namespace) -> int:
+    from edge_agent.gateway.rotations import trust_file_lock
     from edge_agent.signing.trust import TrustStore, operator_name
 
-    store = TrustStore.load(_trust_path(args), create=True)
     try:
         pem = args.pubkey.read_bytes()
     except OSError as exc:
         raise ConfigError(f"cannot read {args.pubkey}: {exc.strerror}") from None
-    kid = store.add(
-        pem,
-        station=args.station,
-        site=args.site,
-        not_before=args.not_before,
-        not_after=args.not_after,
-        unrevoke=args.unrevoke,
-        by=args.by or operator_name(),
-    )
-    store.save()
+    path = _trust_path(args)
+    with trust_file_lock(path):  # the running gateway writes rotations under the same lock
+        store = TrustStore.load(path, create=True)
+        kid = store.add(
+            pem,
+            station=args.station,
+            site=args.site,
+            not_before=args.not_before,
+            not_after=args.not_after,
+            unrevoke=args.unrevoke,
+            by=args.by or operator_name(),
+        )
+        store.save()
     print(kid.hex())
     return 0
 
 
 def _trust_revoke(args: argparse.Namespace) -> int:
+    from edge_agent.gateway.rotations import trust_file_lock
     from edge_agent.signing.trust import TrustStore
 
-    store = TrustStore.load(_trust_path(args))
-    store.revoke(args.kid.lower())
-    store.save()
+    path = _trust_path(args)
+    with trust_file_lock(path):  # the running gateway writes rotations under the same lock
+        store = TrustStore.load(path)
+        store.revoke(args.kid.lower())
+        store.save()
     print(f"revoked {args.kid.lower()}")
     return 0
 
@@ -140,6 +146,12 @@ def _trust_list(args: argparse.Namespace) -> int:
         entry = store.entry(key.kid.hex())
         if entry is not None and entry.unrevoked:
             row["unrevoked"], row["unrevoked_by"] = entry.unrevoked, entry.unrevoked_by
+        if entry is not None and (entry.rotated_from or entry.rotated_to):
+            # the chain: which key this one replaced / was replaced by, when, by which statement
+            row["rotated_from"], row["rotated_to"] = entry.rotated_from, entry.rotated_to
+            row["rotated_at"], row["rotation_id"] = entry.rotated_at, entry.rotation_id
+            ended = key.not_after is not None and key.not_after < datetime.now(UTC)
+            row["retired"] = bool(entry.rotated_to) and ended
         print(json.dumps(row, sort_keys=True))
     return 0
 

@@ -10,6 +10,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from edge_agent.commands import _keys_rotation
 from edge_agent.commands._keys_token import (
     add_token_flags,
     init_token_key,
@@ -31,7 +32,7 @@ from edge_agent.signing.trust import TrustStore, iso_utc, operator_name, parse_u
 
 
 def register(sub: Any) -> None:
-    """Add ``keys init``, ``keys show`` and ``keys trust``."""
+    """Add ``keys init``, ``keys show``, ``keys trust``, ``keys rotate`` and ``keys retire``."""
     parser = sub.add_parser("keys", help="station signing keys and trust stores")
     commands = parser.add_subparsers(dest="keys_command", metavar="SUBCOMMAND", required=True)
 
@@ -66,6 +67,7 @@ def register(sub: Any) -> None:
     )
     trust.add_argument("--by", default=None, help="who un-revokes (default: the login name)")
     trust.set_defaults(func=_trust)
+    _keys_rotation.register(commands)
 
 
 def _init(args: argparse.Namespace) -> int:

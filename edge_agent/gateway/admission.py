@@ -15,6 +15,12 @@ from typing import Literal
 from edge_agent.errors import EdgeAgentError, VerificationError
 from edge_agent.gateway.envelope import verify_facts
 from edge_agent.gateway.replay import ReplayWindow
+from edge_agent.gateway.rotations import (
+    AcceptedRotation,
+    apply_rotation,
+    check_rotation,
+    persist_rotations,
+)
 from edge_agent.gateway.routing import SiteTopic, parse_site_topic, upstream_topic
 from edge_agent.gateway.settings import GatewaySettings
 from edge_agent.gateway.state import AcceptedRecord, GatewayState
@@ -25,8 +31,8 @@ from edge_agent.signing.trust import TrustStore
 class Forward:
     """Accepted: store in the outbox and publish upstream under ``upstream_topic``."""
 
-    kind: Literal["event", "evidence"]
-    event_id: str
+    kind: Literal["event", "evidence", "key"]
+    event_id: str  # the rotation_id for a key rotation statement
     site: str
     station: str
     upstream_topic: str
@@ -62,6 +68,9 @@ class _Batch:
     evidence: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
     forwarded_evidence: set[tuple[str, str]] = field(default_factory=set)
     windows: dict[str, ReplayWindow] = field(default_factory=dict)
+    # rotation statements accepted in this batch and the trust store with them applied
+    rotations: list[AcceptedRotation] = field(default_factory=list)
+    trust: TrustStore | None = None
 
 
 class Admission:
@@ -91,6 +100,8 @@ class Admission:
                 return Reject("bad_topic", topic[:200])
             if site_topic.kind == "event":
                 return self._decide_event(site_topic, payload)
+            if site_topic.kind == "key":
+                return self._decide_key(site_topic, payload)
             return self._decide_evidence(site_topic, payload)
         except EdgeAgentError as exc:  # state database trouble and the like
             return Reject("internal", str(exc))
@@ -101,7 +112,7 @@ class Admission:
             return Reject("oversized", f"{len(payload)} bytes", **where)
         now = self._clock()
         try:
-            event = verify_facts(payload, self._trust, at=now, full=self._settings.full_body_check)
+            event = verify_facts(payload, self.trust, at=now, full=self._settings.full_body_check)
         except VerificationError as exc:
             return Reject(exc.reason, exc.detail, **where)
         key = event.key
@@ -134,6 +145,37 @@ class Admission:
             payload,
             kid=event.kid,
         )
+
+    def _decide_key(self, topic: SiteTopic, payload: bytes) -> Decision:
+        where = {"site": topic.site, "station": topic.station}
+        if len(payload) > self._settings.max_message_bytes:
+            return Reject("oversized", f"{len(payload)} bytes", **where)
+        try:
+            accepted = check_rotation(payload, self.trust, topic=topic, at=self._clock())
+        except VerificationError as exc:
+            return Reject(exc.reason, exc.detail, **where)
+        # later messages of this batch (the new key's first events) verify with the new key
+        if self._batch.trust is None:
+            self._batch.trust = self._trust.copy()
+        apply_rotation(
+            self._batch.trust, accepted, max_overlap_s=self._settings.rotation_max_overlap_s
+        )
+        self._batch.rotations.append(accepted)
+        rotation = accepted.rotation
+        return Forward(
+            "key",
+            rotation.rotation_id,
+            topic.site,
+            topic.station,
+            upstream_topic(self._settings.upstream_prefix, topic),
+            payload,
+            kid=rotation.old_kid.hex(),
+        )
+
+    @property
+    def trust(self) -> TrustStore:
+        """The trust store decisions use now (with this batch's rotations applied)."""
+        return self._batch.trust or self._trust
 
     def _decide_evidence(self, topic: SiteTopic, payload: bytes) -> Decision:
         where = {"site": topic.site, "station": topic.station}
@@ -177,6 +219,12 @@ class Admission:
         """Persist what this batch accepted (after the outbox commit, before the acks)."""
         batch, self._batch = self._batch, _Batch()
         try:
+            if batch.rotations:  # the trust store first: a retried batch finds them applied
+                self._trust = persist_rotations(
+                    self._settings.trust_store,
+                    batch.rotations,
+                    max_overlap_s=self._settings.rotation_max_overlap_s,
+                )
             self._state.commit(batch.records, batch.windows, batch.forwarded_evidence)
         except EdgeAgentError:
             self._windows.clear()

@@ -230,11 +230,11 @@ class Gateway:
             self.metrics.dead_letters_dropped.inc(evicted)
         # One counter update per kind and batch; the debug line only when debug is on (its
         # extra dict costs about as much as the counter).
-        events = sum(1 for f in forwards if f.kind == "event")
-        if events:
-            self.metrics.accepted.labels(kind="event").inc(events)
-        if len(forwards) > events:
-            self.metrics.accepted.labels(kind="evidence").inc(len(forwards) - events)
+        kinds: dict[str, int] = {}
+        for f in forwards:
+            kinds[f.kind] = kinds.get(f.kind, 0) + 1
+        for kind, n in kinds.items():
+            self.metrics.accepted.labels(kind=kind).inc(n)
         if log.isEnabledFor(logging.DEBUG):
             for f in forwards:
                 log.debug(

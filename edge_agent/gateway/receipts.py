@@ -22,6 +22,7 @@ from edge_agent.gateway.admission import Forward, Reject
 from edge_agent.gateway.routing import parse_site_topic, receipt_topic
 from edge_agent.gateway.state import GatewayState
 from edge_agent.signing.receipts import Receipt, ReceiptItem, sign_receipt
+from edge_agent.signing.rotation import peek_rotation_id
 from edge_agent.signing.signer import Signer
 
 log = logging.getLogger("edge_agent.gateway.receipts")
@@ -65,10 +66,23 @@ class ReceiptSender:
             if f.kind == "event":
                 item = ReceiptItem(f.event_id, "accepted", last=self._last(f.kid, windows))
                 by_station.setdefault((f.site, f.station), []).append(item)
+            elif f.kind == "key":  # a rotation statement: its rotation_id is the outbox key
+                by_station.setdefault((f.site, f.station), []).append(
+                    ReceiptItem(f.event_id, "accepted")
+                )
         for topic, payload, rej in rejects:
             site_topic = parse_site_topic(self._prefix, topic)
-            if site_topic is None or site_topic.kind != "event":
+            if site_topic is None or site_topic.kind == "evidence":
                 continue  # evidence is settled with its event; bad topics have no station
+            if site_topic.kind == "key":
+                rotation_id = peek_rotation_id(payload)
+                if rotation_id is not None:
+                    if rej.reason in _ALREADY_ACCEPTED:
+                        item = ReceiptItem(rotation_id, "accepted")
+                    else:
+                        item = ReceiptItem(rotation_id, "rejected", rej.reason, rej.detail)
+                    by_station.setdefault((site_topic.site, site_topic.station), []).append(item)
+                continue
             peeked = peek_event(payload)
             if peeked is None:
                 continue  # nothing the station could match the answer to

@@ -42,6 +42,9 @@ class GatewaySettings:
     # the gateway routes on; the signature, key, ids, epoch/seq and evidence are always checked.
     full_body_check: bool = False
     replay_window: int = bounded(1, 1024, default=32)
+    # A key rotation statement keeps the old key valid for the overlap it asks for, at most
+    # this long (counted from the gateway's acceptance).
+    rotation_max_overlap_s: int = bounded(0, 366 * 86400, default=30 * 86400)
     # Rejected messages are re-published (QoS 0, raw bytes) on the SITE broker under
     # "<quarantine_topic>/<reason>" when this is set; empty turns it off.
     quarantine_topic: str = ""

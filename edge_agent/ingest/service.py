@@ -28,6 +28,7 @@ from edge_agent.ingest.acks import Answer, publish_receipts
 from edge_agent.ingest.check import Refused, check_event, refusal_row
 from edge_agent.ingest.db import Database
 from edge_agent.ingest.evidence import EvidenceStore
+from edge_agent.ingest.rotations import take_statement
 from edge_agent.ingest.settings import IngestSettings
 from edge_agent.ingest.store import EventRow, EventStore, RefusalRow
 from edge_agent.signing.signer import Signer
@@ -38,10 +39,12 @@ log = logging.getLogger("edge_agent.ingest")
 
 
 def ingest_subscriptions(settings: IngestSettings) -> list[str]:
-    """The topic filters: events and evidence under the prefix, shared when a group is set."""
+    """The topic filters: events, evidence and key rotation statements under the prefix,
+    shared when a group is set."""
     prefix = settings.mqtt.topic_prefix
     share = f"$share/{settings.share_group}/" if settings.share_group else ""
-    return [f"{share}{prefix}/+/+/event", f"{share}{prefix}/+/+/evidence/+"]
+    kinds = ("event", "evidence/+", "key")
+    return [f"{share}{prefix}/+/+/{kind}" for kind in kinds]
 
 
 @dataclass
@@ -144,10 +147,31 @@ class Ingest:
         events: list[tuple[SiteMessage, EventRow]] = []
         refusals: list[tuple[SiteMessage, Refused]] = []
         evidence: list[SiteMessage] = []
+        receipts: list[Answer] = []
+        key_refusals: list[RefusalRow] = []
+        key_done: list[SiteMessage] = []
         for msg in messages:
             where = parse_site_topic(prefix, msg.topic)
             if where is not None and where.kind == "evidence":
                 evidence.append(msg)
+                continue
+            if where is not None and where.kind == "key":
+                # in order: the new key's events later in this batch verify with it
+                taken = take_statement(
+                    msg.payload,
+                    where,
+                    self._trust,
+                    path=self.settings.trust_store,
+                    max_bytes=self.settings.max_message_bytes,
+                    now=now,
+                )
+                self._trust = taken.trust
+                self._trust_mtime = _mtime(self.settings.trust_store)
+                receipts.extend([taken.answer] if taken.answer else [])
+                if taken.refused is not None:
+                    self.refused += 1
+                    key_refusals.append(refusal_row(msg.topic, msg.payload, taken.refused, now))
+                key_done.append(msg)
                 continue
             decided = check_event(
                 msg.topic,
@@ -163,10 +187,9 @@ class Ingest:
                 events.append((msg, decided))
         outcomes = self.store.store(
             [row for _, row in events],
-            [refusal_row(m.topic, m.payload, r, now) for m, r in refusals],
+            [refusal_row(m.topic, m.payload, r, now) for m, r in refusals] + key_refusals,
         )
-        receipts: list[Answer] = []
-        done: list[SiteMessage] = []
+        done: list[SiteMessage] = key_done
         for msg, row in events:
             outcome = outcomes[row.event_id]
             if outcome == "conflict":

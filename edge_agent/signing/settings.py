@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from edge_agent.dataform import pattern
+from edge_agent.dataform import bounded, pattern
 
 # systemd credential names: no slashes, not "." or ".." (systemd.exec, LoadCredential=)
 _CREDENTIAL = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.@:-]{0,254}")
@@ -65,3 +65,6 @@ class SigningSettings:
     legacy_alg_ids: bool = False
     # Set: the station key is this token key (always P-256) and no key file is read, ever.
     pkcs11: Pkcs11Settings | None = None
+    # `keys rotate`: how long the gateway keeps accepting the old key after it accepted the
+    # rotation (events signed just before it, events re-sent from the outbox)
+    rotation_overlap_s: int = bounded(0, 366 * 86400, default=7 * 86400)

@@ -53,6 +53,11 @@ class TrustEntry:
     # the last time a revoked key was trusted again, and who did it (free text, one line)
     unrevoked: str | None = pattern(_ISO_UTC, default=None)
     unrevoked_by: str | None = pattern(r"[^\x00-\x1f\x7f]{1,128}", default=None)
+    # the rotation chain (a key rotation statement accepted by this verifier, rotation.py)
+    rotated_from: str | None = pattern(r"[0-9a-f]{32}", default=None)
+    rotated_to: str | None = pattern(r"[0-9a-f]{32}", default=None)
+    rotated_at: str | None = pattern(_ISO_UTC, default=None)
+    rotation_id: str | None = pattern(r"[A-Za-z0-9_.:-]{1,128}", default=None)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -210,6 +215,14 @@ class TrustStore:
             unrevoked=unrevoked,
             unrevoked_by=unrevoked_by,
         )
+        if old is not None:  # the rotation chain stays recorded when a key is re-added
+            entry = replace(
+                entry,
+                rotated_from=old.rotated_from,
+                rotated_to=old.rotated_to,
+                rotated_at=old.rotated_at,
+                rotation_id=old.rotation_id,
+            )
         try:  # run the same checks as loading, so a bad station name fails here, not later
             entry = from_plain(TrustEntry, to_plain(entry))
         except DataFormError as exc:
@@ -219,6 +232,65 @@ class TrustStore:
         if unrevoke and old is not None and old.revoked:
             log.warning("key %s un-revoked by %s", kid.hex(), by or "(unknown)")
         return kid
+
+    def copy(self) -> TrustStore:
+        """An independent store with the same entries (a batch's working copy)."""
+        return TrustStore(self.path, self._entries)
+
+    def record_rotation(
+        self,
+        *,
+        old_kid: bytes,
+        new_key: PublicKey,
+        rotation_id: str,
+        at: datetime,
+        old_not_after: datetime,
+        new_not_before: datetime | None = None,
+        new_not_after: datetime | None = None,
+    ) -> bytes:
+        """Trust ``new_key`` for the old key's station and site and record the chain on both
+        entries; the old key's validity ends at ``old_not_after`` (never later than it was).
+        The caller has verified the statement; ConfigError if the old key is unknown."""
+        old = self._entries.get(old_kid.hex())
+        if old is None:
+            raise ConfigError(f"no key {old_kid.hex()} in the trust store")
+        new_kid = key_id(new_key)
+        when = iso_utc(at)
+        ends = old_not_after
+        current_end = self._keys[old_kid].not_after
+        if current_end is not None and current_end < ends:
+            ends = current_end
+        self._put(
+            replace(
+                old,
+                not_after=iso_utc(ends),
+                rotated_to=new_kid.hex(),
+                rotated_at=when,
+                rotation_id=rotation_id,
+            ),
+            old_kid.hex(),
+        )
+        entry = TrustEntry(
+            public_key=public_key_pem_text(new_key),
+            station=old.station,
+            site=old.site,
+            not_before=iso_utc(new_not_before) if new_not_before else None,
+            not_after=iso_utc(new_not_after) if new_not_after else None,
+            added=when,
+            rotated_from=old_kid.hex(),
+            rotated_at=when,
+            rotation_id=rotation_id,
+        )
+        self._put(entry, new_kid.hex())
+        return new_kid
+
+    def _put(self, entry: TrustEntry, kid_hex: str) -> None:
+        try:
+            entry = from_plain(TrustEntry, to_plain(entry))
+        except DataFormError as exc:
+            raise ConfigError(exc.problem, key_path=exc.key_path) from None
+        self._entries[kid_hex] = entry
+        self._keys[bytes.fromhex(kid_hex)] = self._materialise(kid_hex, entry)
 
     def entry(self, kid_hex: str) -> TrustEntry | None:
         """The stored entry of a key id (revocation records included), or None."""

@@ -25,10 +25,13 @@ from edge_agent.model import (
     SensorReading,
     WeightReading,
 )
+from edge_agent.signing.keyring import FileKeyRing
+from edge_agent.signing.signer import Signer
 from edge_agent.station.boot import BootCounter, next_boot_epoch
 from edge_agent.station.corrections import CorrectionRequest
 from edge_agent.station.metrics import StationMetrics
 from edge_agent.station.recovery import ReplayRecovery
+from edge_agent.station.rotation import KeyRotator, RotationStarted
 from edge_agent.station.settings import StationConfig
 from edge_agent.station.workflow import (
     IdentificationResult,
@@ -124,6 +127,8 @@ class StationAgent:
         self.publisher: OutboxPublisher | None = None
         self.workflow: IdentificationWorkflow | None = None
         self.sink: OutboxSink | None = None
+        self.rotator: KeyRotator | None = None
+        self._recovery: ReplayRecovery | None = None
         # the identification running now and what it was asked for (requests join it)
         self._running: asyncio.Task[IdentificationResult] | None = None
         self._running_asked: tuple[frozenset[str], Consignor | None, str | None] | None = None
@@ -157,11 +162,19 @@ class StationAgent:
     async def _open(self) -> None:
         cfg = self.config
         try:
-            signer = open_signer(
-                key_dir=cfg.signing.key_dir,
-                pkcs11=cfg.signing.pkcs11,
-                legacy_alg_ids=cfg.signing.legacy_alg_ids,
-            )
+            keyring: FileKeyRing | None = None
+            if cfg.signing.pkcs11 is not None:  # a token key: no key file is read, ever
+                signer = open_signer(
+                    key_dir=cfg.signing.key_dir,
+                    pkcs11=cfg.signing.pkcs11,
+                    legacy_alg_ids=cfg.signing.legacy_alg_ids,
+                )
+            else:
+                # finishes a key switch a crash interrupted before any key is read
+                keyring = FileKeyRing(
+                    cfg.signing.key_dir, legacy_alg_ids=cfg.signing.legacy_alg_ids
+                )
+                signer = keyring.active()
         except KeyFileError as exc:
             raise StationError(
                 f"{exc}; create the station key with: edge-agent keys init --dir {cfg.signing.key_dir}"
@@ -181,10 +194,21 @@ class StationAgent:
         )
         self.topics, self.outbox, self.publisher = uplink.topics, uplink.outbox, uplink.publisher
         self._stack.callback(self.outbox.close)
-        if uplink.receipts is not None:
-            uplink.receipts.on_replay = ReplayRecovery(
-                outbox=self.outbox, signer=signer, counter=counter
+        if keyring is not None:  # rotation of token keys is not built yet
+            self.rotator = KeyRotator(
+                keys=keyring,
+                signer=signer,
+                topics=uplink.topics,
+                enqueue=self.publisher.enqueue,
+                receipts=uplink.receipts is not None,
+                on_switch=self._use_signer,
+                overlap_s=cfg.signing.rotation_overlap_s,
             )
+        if uplink.receipts is not None:
+            self._recovery = ReplayRecovery(outbox=self.outbox, signer=signer, counter=counter)
+            uplink.receipts.on_replay = self._recovery
+            if self.rotator is not None:
+                uplink.receipts.before_apply = self.rotator.on_receipt
         if self.outbox.corruption is not None:
             log.error("%s", self.outbox.corruption)
         self.publisher.start()
@@ -200,6 +224,11 @@ class StationAgent:
             profile=self.profile,
             progress=self._progress,
         )
+        if self.rotator is not None and keyring is not None:
+            self.rotator.resume()  # a statement still waiting for the gateway is queued again
+            retired = keyring.retire()  # private keys of rotated-away keys past their overlap
+            if retired:
+                log.info("retired keys %s (overlap over)", ", ".join(retired))
         self.metrics.serve(cfg.metrics.host, cfg.metrics.port)
         log.info(
             "station ready",
@@ -208,6 +237,27 @@ class StationAgent:
                 "station": cfg.station.station,
                 "boot_epoch": boot_epoch,
             },
+        )
+
+    def _use_signer(self, signer: Signer) -> None:
+        # a key rotation was accepted (MQTT thread, or the caller of rotate without receipts)
+        if self.workflow is not None:
+            self.workflow.use_signer(signer)
+        if self._recovery is not None:
+            self._recovery.signer = signer
+
+    async def rotate_key(
+        self, *, alg: str | None = None, overlap_s: int | None = None
+    ) -> RotationStarted:
+        """Start a key rotation (``keys rotate``): next key, statement queued, switch on receipt."""
+        if self.rotator is None or self.workflow is None:
+            raise StationError("station agent is not open")
+        chosen = alg or self.config.signing.alg
+        if chosen not in ("ed25519", "p256"):
+            raise StationError(f"unknown key algorithm {chosen!r} (ed25519 or p256)")
+        rotator = self.rotator
+        return await asyncio.to_thread(
+            lambda: rotator.rotate(alg=chosen, overlap_s=overlap_s)  # type: ignore[arg-type]
         )
 
     async def _open_sources(self) -> StationSources:

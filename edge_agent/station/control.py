@@ -9,6 +9,10 @@ request ``{"op": "identify", "observations": [...], "wait_s": 5}`` (optional: ``
 ``{"op": "scale", "command": "tare" | "calibrate", "args": {...}}`` runs a scale command over
 the service's own node link (``edge-agent node tare|calibrate`` and the kiosk page use it, so
 they never fight ``run`` for the node's port); answer ``{"ok": true, "ack": {...}}``.
+
+``{"op": "rotate", "alg": "ed25519" | "p256" | null, "overlap_s": int | null}`` starts a key
+rotation in the service that signs (``edge-agent keys rotate``); answer ``{"ok": true,
+"rotation_id": ..., "old_kid": ..., "new_kid": ..., "switched": bool}``.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ SCALE_COMMANDS = ("tare", "calibrate")
 
 
 async def serve_control(
-    path: Path, handler: Handler, *, scale: Handler | None = None
+    path: Path, handler: Handler, *, scale: Handler | None = None, rotate: Handler | None = None
 ) -> asyncio.AbstractServer:
     """Listen on ``path``; every request line is validated and answered with one line."""
     if path.exists():
@@ -56,7 +60,7 @@ async def serve_control(
                     "error": f"request line longer than {MAX_REQUEST} bytes",
                 }
             else:
-                answer = await _answer(line, handler, scale)
+                answer = await _answer(line, handler, scale, rotate)
             writer.write(json.dumps(answer, ensure_ascii=False).encode() + b"\n")
             await writer.drain()
         except (ConnectionError, asyncio.IncompleteReadError):
@@ -72,7 +76,9 @@ async def serve_control(
     return server
 
 
-async def _answer(line: bytes, handler: Handler, scale: Handler | None = None) -> dict[str, Any]:
+async def _answer(
+    line: bytes, handler: Handler, scale: Handler | None = None, rotate: Handler | None = None
+) -> dict[str, Any]:
     try:
         request = json.loads(line)
     except (ValueError, UnicodeDecodeError):
@@ -80,6 +86,8 @@ async def _answer(line: bytes, handler: Handler, scale: Handler | None = None) -
         return {"ok": False, "error": "request is not a JSON object"}
     if isinstance(request, dict) and request.get("op") == "scale" and scale is not None:
         return await _answer_scale(request, scale)
+    if isinstance(request, dict) and request.get("op") == "rotate" and rotate is not None:
+        return await _answer_rotate(request, rotate)
     if not isinstance(request, dict) or request.get("op") != "identify":
         return {"ok": False, "error": "unknown request (expected op=identify or op=scale)"}
     observations = request.get("observations", [])
@@ -109,6 +117,43 @@ async def _answer_scale(request: dict[str, Any], scale: Handler) -> dict[str, An
         return await scale({"command": command, "args": args})
     except EdgeAgentError as exc:
         return {"ok": False, "error": str(exc)}
+
+
+async def _answer_rotate(request: dict[str, Any], rotate: Handler) -> dict[str, Any]:
+    alg, overlap = request.get("alg"), request.get("overlap_s")
+    if alg not in (None, "ed25519", "p256"):
+        return {"ok": False, "error": "alg must be ed25519 or p256"}
+    if overlap is not None and (type(overlap) is not int or not 0 <= overlap <= 366 * 86400):
+        return {"ok": False, "error": "overlap_s must be an integer 0..31622400"}
+    try:
+        return await rotate({"alg": alg, "overlap_s": overlap})
+    except EdgeAgentError as exc:
+        return {"ok": False, "error": str(exc)}
+
+
+async def request_rotate(path: Path, alg: str | None, overlap_s: int | None) -> dict[str, Any]:
+    """Ask a running service to rotate its key; StationError when nobody listens."""
+    try:
+        reader, writer = await asyncio.open_unix_connection(str(path), limit=1024 * 1024)
+    except (FileNotFoundError, ConnectionRefusedError) as exc:
+        raise StationError(f"no running station at {path}: {exc}") from None
+    except PermissionError:
+        raise ControlSocketAccessError(
+            f"a station service runs at {path} but this user may not use its control socket; "
+            "run keys rotate as the service user"
+        ) from None
+    try:
+        request = {"op": "rotate", "alg": alg, "overlap_s": overlap_s}
+        writer.write(json.dumps(request).encode() + b"\n")
+        await writer.drain()
+        line = await asyncio.wait_for(reader.readline(), 60)
+    finally:
+        writer.close()
+    try:
+        answer: dict[str, Any] = json.loads(line)
+    except ValueError:
+        raise StationError("the running station sent an unreadable answer") from None
+    return answer
 
 
 async def request_scale(

@@ -92,6 +92,16 @@ async def run_service(
             )
             return {"ok": True, "ack": {"ok": ack.ok, "result": ack.result, "cfg": ack.cfg}}
 
+        async def rotate_request(request: dict[str, Any]) -> dict[str, Any]:
+            started = await agent.rotate_key(alg=request["alg"], overlap_s=request["overlap_s"])
+            return {
+                "ok": True,
+                "rotation_id": started.rotation_id,
+                "old_kid": started.old_kid,
+                "new_kid": started.new_kid,
+                "switched": started.switched,
+            }
+
         def report(job: asyncio.Task[Any]) -> None:
             if job.cancelled():
                 return
@@ -145,7 +155,9 @@ async def run_service(
         for attach in attachments:  # before the socket: a refused attachment stops the start
             await extras.enter_async_context(attach(agent, bench_identify))
         path = socket_path(config.station.data_dir)
-        server = await serve_control(path, identify_request, scale=scale_request)
+        server = await serve_control(
+            path, identify_request, scale=scale_request, rotate=rotate_request
+        )
         tasks = [
             asyncio.create_task(dock_loop(), name="dock-loop"),
             asyncio.create_task(keep_alive(notifier), name="watchdog"),

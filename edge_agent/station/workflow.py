@@ -126,6 +126,10 @@ class IdentificationWorkflow:
         self._profile = profile
         self._lock = asyncio.Lock()
 
+    def use_signer(self, signer: Signer) -> None:
+        """Sign the next events with ``signer`` (a key rotation; any thread)."""
+        self._signer = signer
+
     async def identify(
         self,
         *,
@@ -179,17 +183,18 @@ class IdentificationWorkflow:
                 original, requests, settings=self._settings.triage, technician=technician
             )
             now = datetime.now(UTC)
+            signer = self._signer  # one key per event, whatever a rotation does meanwhile
             epoch, seq = self._counter.next()
             event = replace(
                 corrected,
                 event_id=uuid7(int(now.timestamp() * 1000)),
-                kid=self._signer.kid.hex(),
+                kid=signer.kid.hex(),
                 boot_epoch=epoch,
                 seq=seq,
                 clock=Clock(utc=utc_text(now), state=clock_state()),
                 trigger="correction",
             )
-            message = sign_event(event, self._signer)
+            message = sign_event(event, signer)
             await self._sink.store(event, message, None)
             log.info(
                 "corrected event",
@@ -244,11 +249,12 @@ class IdentificationWorkflow:
             technician=technician,
             observations=[Observation(what=o, by=by) for o in observations],
         )
+        signer = self._signer  # one key per event, whatever a rotation does meanwhile
         epoch, seq = self._counter.next()
         ctx = EventContext(
             site=s.site,
             station=s.station,
-            kid_hex=self._signer.kid.hex(),
+            kid_hex=signer.kid.hex(),
             boot_epoch=epoch,
             seq=seq,
             clock_state=clock_state(),
@@ -264,7 +270,7 @@ class IdentificationWorkflow:
             photo_jpeg=photo,
             intake=intake,
         )
-        message = sign_event(event, self._signer)
+        message = sign_event(event, signer)
         await self._sink.store(event, message, photo)
         stored = time.perf_counter()
         log.info(

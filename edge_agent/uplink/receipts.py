@@ -60,6 +60,10 @@ class ReceiptListener:
         self.on_due: Callable[[], None] | None = None
         #: called (paho thread) with each receipt once applied: views, benchmarks
         self.on_applied: Callable[[Receipt], None] | None = None
+        #: called with each verified receipt BEFORE it settles the outbox (the key switch of a
+        #: rotation: its statement's row stays until the switch is done); raising keeps the
+        #: receipt unapplied and unacknowledged
+        self.before_apply: Callable[[Receipt], None] | None = None
         r: Any = registry if registry is not None else CollectorRegistry()
         self.items = Counter(
             f"{prefix}_receipts", "receipt items applied, by status", ["status"], registry=r
@@ -95,6 +99,8 @@ class ReceiptListener:
                 "wrong_station", f"receipt for {receipt.site}/{receipt.station} on {topic!r}"
             )
             return
+        if self.before_apply is not None:
+            self.before_apply(receipt)
         # storage errors propagate: no PUBACK, the broker delivers the receipt again
         self.outbox.apply_receipt([(i.event_id, i.status, i.reason or None) for i in receipt.items])
         due = False

@@ -30,7 +30,7 @@ def check_prefix(prefix: str) -> str:
 
 
 class StationTopics:
-    """Topic names of one station: ``<prefix>/<site>/<station>/{event,evidence/<id>,status}``."""
+    """Topic names of one station: ``<prefix>/<site>/<station>/{event,evidence/<id>,key,status}``."""
 
     def __init__(self, site: str, station: str, *, prefix: str = DEFAULT_PREFIX) -> None:
         self.site = check_id(site, "site")
@@ -49,6 +49,11 @@ class StationTopics:
         return f"{self.base}/status"
 
     @property
+    def key(self) -> str:
+        """Topic of the station's signed key rotation statements (signing/rotation.py)."""
+        return f"{self.base}/key"
+
+    @property
     def receipt(self) -> str:
         """Topic of the gateway's signed receipts for this station (read only)."""
         return f"{self.base}/receipt"
@@ -63,12 +68,12 @@ class StationTopics:
 
 
 def parse_station_topic(topic: str, *, prefix: str = DEFAULT_PREFIX) -> tuple[str, str, str]:
-    """Split a station topic into (site, station, kind) where kind is event/status/evidence."""
+    """Split a station topic into (site, station, kind): event, status, key or evidence."""
     head = check_prefix(prefix) + "/"
     if not topic.startswith(head):
         raise ValueError(f"topic outside prefix {prefix!r}: {topic!r}")
     parts = topic[len(head) :].split("/")
-    if len(parts) == 3 and parts[2] in {"event", "status"}:
+    if len(parts) == 3 and parts[2] in {"event", "status", "key"}:
         kind = parts[2]
     elif len(parts) == 4 and parts[2] == "evidence" and _EVENT_ID.fullmatch(parts[3]):
         kind = "evidence"

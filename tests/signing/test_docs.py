@@ -77,5 +77,9 @@ def test_doc_commands_run(tmp_path: Path) -> None:
     shown = next(out for cmd, out in outputs.items() if "keys show --pkcs11" in cmd)
     assert f"kid: {token_kid}" in shown and "location: pkcs11" in shown
     assert "never_extractable=yes" in shown
+    rotated = outputs["edge-agent --config station.toml keys rotate"]
+    assert re.fullmatch(rf"rotation \S+: {kid} -> [0-9a-f]{{32}} switched\n", rotated)
+    assert f"rotated: {kid} -> " in outputs["edge-agent --config station.toml keys rotate --status"]
+    assert f"retired {kid}" in outputs["edge-agent --config station.toml keys retire --force"]
     rejected = [out for cmd, out in outputs.items() if "bms-unreadable" in cmd]
     assert rejected[0].startswith("invalid: station_mismatch")
