@@ -4,7 +4,9 @@
 result), each source's progress, the current pack and today's packs. Every change bumps
 ``version`` and wakes the page's server-sent-event streams (one queue each, never blocking).
 Today's events are also appended to ``kiosk-today.jsonl`` in the data directory, so the list
-survives a restart of ``run``.
+survives a restart of ``run``. The label photos of the last ``MAX_PHOTOS`` events are kept as
+files in ``kiosk-photos/`` there (owner-only: they show pack codes), not in memory: 50 evidence
+JPEGs are ~10 MB of a station's RSS.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -20,6 +24,7 @@ from typing import Literal
 from edge_agent.errors import EdgeAgentError
 from edge_agent.event_codec import event_from_plain, event_to_plain
 from edge_agent.model import IdentificationEvent
+from edge_agent.private_files import PRIVATE_FILE, private_dir
 from edge_agent.station.workflow import Progress
 
 log = logging.getLogger(__name__)
@@ -27,6 +32,8 @@ SOURCES = ("bms", "label", "weight", "sensors")
 MAX_TODAY = 2000
 MAX_PHOTOS = 50
 JOURNAL = "kiosk-today.jsonl"
+PHOTOS = "kiosk-photos"
+PHOTO_NAME = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.jpg")
 StationState = Literal["idle", "reading", "result", "failed"]
 
 
@@ -58,14 +65,17 @@ class BenchBoard:
     sources: dict[str, SourceProgress] = field(default_factory=dict)
     current: IdentificationEvent | None = None
     today: list[PackRecord] = field(default_factory=list)  # newest first
-    photos: dict[str, bytes] = field(default_factory=dict)  # event_id -> label photo
     version: int = 0
     _day: date = field(default_factory=lambda: datetime.now(UTC).astimezone().date())
     _streams: set[asyncio.Queue[int]] = field(default_factory=set)
+    # event_id -> label photo, oldest first: None when its file is in kiosk-photos/, the bytes
+    # when there is no data directory
+    _photos: dict[str, bytes | None] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.sources = {name: SourceProgress(name) for name in SOURCES}
         self._load()
+        self._index_photos()
 
     # --- progress from the station ---------------------------------------------------------
 
@@ -83,9 +93,7 @@ class BenchBoard:
             event = progress.result.event
             self.state, self.current = "result", event
             if progress.result.photo_jpeg:
-                self.photos[event.event_id] = progress.result.photo_jpeg
-                while len(self.photos) > MAX_PHOTOS:
-                    self.photos.pop(next(iter(self.photos)))
+                self.keep_photo(event.event_id, progress.result.photo_jpeg)
             self.add(event)
         elif progress.step == "failed":
             self.state, self.detail = "failed", progress.detail
@@ -124,6 +132,73 @@ class BenchBoard:
         self.state, self.current = "idle", None
         self.sources = {name: SourceProgress(name) for name in SOURCES}
         self.changed()
+
+    # --- label photos ----------------------------------------------------------------------
+
+    def photo(self, event_id: str) -> bytes | None:
+        """The label photo of one of the last MAX_PHOTOS events (None when not kept)."""
+        if event_id not in self._photos:
+            return None  # never a path from outside: only ids the board kept are read
+        data = self._photos[event_id]
+        if data is not None:
+            return data
+        try:
+            return self._photo_path(event_id).read_bytes()
+        except OSError:
+            return None
+
+    def keep_photo(self, event_id: str, jpeg: bytes) -> None:
+        """Keep ``jpeg`` as ``event_id``'s photo; the oldest beyond MAX_PHOTOS goes."""
+        folder = self._photo_folder()
+        if folder is None:
+            self._photos[event_id] = jpeg
+        else:
+            try:
+                private_dir(folder)
+                fd = os.open(
+                    self._photo_path(event_id),
+                    os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW,
+                    PRIVATE_FILE,
+                )
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(jpeg)
+            except OSError as exc:  # a convenience: the outbox holds the evidence
+                log.warning("cannot keep the label photo in %s: %s", folder, exc)
+                return
+            self._photos[event_id] = None
+        while len(self._photos) > MAX_PHOTOS:
+            self._drop_photo(next(iter(self._photos)))
+
+    def _photo_folder(self) -> Path | None:
+        return None if self.data_dir is None else self.data_dir / PHOTOS
+
+    def _photo_path(self, event_id: str) -> Path:
+        folder = self._photo_folder()
+        assert folder is not None
+        return folder / f"{event_id}.jpg"
+
+    def _drop_photo(self, event_id: str) -> None:
+        if self._photos.pop(event_id, b"") is None:
+            try:
+                self._photo_path(event_id).unlink(missing_ok=True)
+            except OSError as exc:
+                log.warning("cannot remove an old label photo: %s", exc)
+
+    def _index_photos(self) -> None:
+        """The photos a previous run kept (newest MAX_PHOTOS; older files are removed)."""
+        folder = self._photo_folder()
+        if folder is None or not folder.is_dir():
+            return
+        try:
+            files = [p for p in folder.iterdir() if PHOTO_NAME.fullmatch(p.name)]
+            files.sort(key=lambda p: p.stat().st_mtime)
+        except OSError as exc:
+            log.warning("cannot read the kiosk photos in %s: %s", folder, exc)
+            return
+        for path in files:
+            self._photos[path.stem] = None
+        while len(self._photos) > MAX_PHOTOS:
+            self._drop_photo(next(iter(self._photos)))
 
     # --- live updates ----------------------------------------------------------------------
 

@@ -198,7 +198,7 @@ class Kiosk:
     def _live_context(self, cat: Catalog) -> dict[str, Any]:
         b = self.board
         current = card(b.current, cat) if b.current is not None else None
-        photo = b.photos.get(b.current.event_id) if b.current is not None else None
+        photo = b.photo(b.current.event_id) if b.current is not None else None
         label = b.current.readings.label if b.current is not None else None
         if current is not None:
             current["delivery"] = self._delivery(b.current.event_id, cat) if b.current else None
@@ -347,7 +347,7 @@ class Kiosk:
         c["corrected_by"] = record.corrected_by or ""
         fields = [(k, cat.gettext(v)) for k, v in words.CORRECTABLE.items() if k != "observations"]
         dispositions = [(k, cat.gettext(v)) for k, v in words.DISPOSITION.items()]
-        photo = self.board.photos.get(record.event.event_id)
+        photo = self.board.photo(record.event.event_id)
         return self.render(
             request,
             "pack.html",
@@ -386,7 +386,7 @@ class Kiosk:
                 record.event,
                 requests,
                 technician=self.agent.bench.technician,
-                photo_jpeg=self.board.photos.get(event_id),
+                photo_jpeg=self.board.photo(event_id),
             )
         except EdgeAgentError as exc:
             if page:
@@ -398,7 +398,7 @@ class Kiosk:
 
     async def photo(self, request: web.Request) -> web.Response:
         """The label photo of a recent event."""
-        data = self.board.photos.get(request.match_info["event_id"])
+        data = self.board.photo(request.match_info["event_id"])
         if data is None:
             raise web.HTTPNotFound()
         return web.Response(body=data, content_type="image/jpeg")
