@@ -12,7 +12,6 @@ JPEGs are ~10 MB of a station's RSS.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import re
@@ -21,28 +20,51 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Literal
 
-from edge_agent.errors import EdgeAgentError
-from edge_agent.event_codec import event_from_plain, event_to_plain
 from edge_agent.model import IdentificationEvent
 from edge_agent.private_files import PRIVATE_FILE, private_dir
 from edge_agent.station.workflow import Progress
+from edge_agent.ui.journal import JOURNAL, Journal
 
 log = logging.getLogger(__name__)
 SOURCES = ("bms", "label", "weight", "sensors")
 MAX_TODAY = 2000
 MAX_PHOTOS = 50
-JOURNAL = "kiosk-today.jsonl"
 PHOTOS = "kiosk-photos"
 PHOTO_NAME = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.jpg")
 StationState = Literal["idle", "reading", "result", "failed"]
 
 
-@dataclass
+@dataclass(kw_only=True)
 class PackRecord:
-    """One event of today as the page lists it."""
+    """One event of today as the page lists it: a few fields; the event stays in the journal."""
 
-    event: IdentificationEvent
+    event_id: str
+    utc: str
+    pack_code: str  # or the passport id
+    search_text: str  # pack code, passport id and serial, upper case
+    transport_class: str
+    packing: str
+    disposition: str
+    corrects: str
     corrected_by: str | None = None  # event_id of a later correction
+    offset: int | None = None  # its line in the journal
+    kept: IdentificationEvent | None = None  # the event itself when the journal has no line
+
+    @classmethod
+    def of(cls, event: IdentificationEvent) -> PackRecord:
+        """The row of ``event``."""
+        pack, triage = event.pack, event.triage
+        codes = (pack.pack_code, pack.passport_id, pack.serial)
+        return cls(
+            event_id=event.event_id,
+            utc=event.clock.utc,
+            pack_code=pack.pack_code or pack.passport_id or "",
+            search_text=" ".join(x or "" for x in codes).upper(),
+            transport_class=triage.transport_class,
+            packing=triage.packing_instruction,
+            disposition=triage.disposition,
+            corrects=event.corrects or "",
+        )
 
 
 @dataclass
@@ -71,9 +93,11 @@ class BenchBoard:
     # event_id -> label photo, oldest first: None when its file is in kiosk-photos/, the bytes
     # when there is no data directory
     _photos: dict[str, bytes | None] = field(default_factory=dict)
+    _journal: Journal = field(init=False)
 
     def __post_init__(self) -> None:
         self.sources = {name: SourceProgress(name) for name in SOURCES}
+        self._journal = Journal(None if self.data_dir is None else self.data_dir / JOURNAL)
         self._load()
         self._index_photos()
 
@@ -106,26 +130,31 @@ class BenchBoard:
             original = self.find(event.corrects)
             if original is not None:
                 original.corrected_by = event.event_id
-        self.today.insert(0, PackRecord(event=event))
+        record = PackRecord.of(event)
+        record.offset = self._journal.append(self._day, event)
+        if record.offset is None:
+            record.kept = event  # no journal line to read it back from
+        self.today.insert(0, record)
         del self.today[MAX_TODAY:]
-        self._append(event)
 
     def find(self, event_id: str) -> PackRecord | None:
         """Today's record of ``event_id`` (None when not today's)."""
-        return next((r for r in self.today if r.event.event_id == event_id), None)
+        return next((r for r in self.today if r.event_id == event_id), None)
+
+    def event(self, record: PackRecord) -> IdentificationEvent | None:
+        """The whole event of ``record`` (None when its journal line is gone)."""
+        if record.kept is not None:
+            return record.kept
+        if self.current is not None and self.current.event_id == record.event_id:
+            return self.current
+        if record.offset is None:
+            return None
+        return self._journal.read(record.offset, record.event_id)
 
     def search(self, text: str) -> list[PackRecord]:
         """Today's packs whose code, passport id or serial contains ``text`` (any case)."""
         needle = text.strip().upper()
-        if not needle:
-            return list(self.today)
-        out = []
-        for record in self.today:
-            pack = record.event.pack
-            hay = " ".join(x or "" for x in (pack.pack_code, pack.passport_id, pack.serial))
-            if needle in hay.upper():
-                out.append(record)
-        return out
+        return [r for r in self.today if needle in r.search_text]
 
     def dismiss(self) -> None:
         """Back to idle (the technician took the pack away)."""
@@ -226,48 +255,13 @@ class BenchBoard:
         if today != self._day:
             self._day, self.today = today, []
 
-    def _journal(self) -> Path | None:
-        return None if self.data_dir is None else self.data_dir / JOURNAL
-
-    def _append(self, event: IdentificationEvent) -> None:
-        path = self._journal()
-        if path is None:
-            return
-        line = json.dumps({"day": self._day.isoformat(), "event": event_to_plain(event)})
-        try:
-            with path.open("a", encoding="utf-8") as fh:
-                fh.write(line + "\n")
-        except OSError as exc:  # the list is a convenience; the outbox holds the record
-            log.warning("cannot write the kiosk journal %s: %s", path, exc)
-
     def _load(self) -> None:
-        path = self._journal()
-        if path is None or not path.is_file():
-            return
-        day = self._day.isoformat()
-        kept: list[str] = []
-        try:
-            lines = path.read_text(encoding="utf-8").splitlines()
-        except OSError as exc:
-            log.warning("cannot read the kiosk journal %s: %s", path, exc)
-            return
-        for line in lines:
-            try:
-                entry = json.loads(line)
-                if entry.get("day") != day:
-                    continue
-                event = event_from_plain(entry["event"])
-            except (ValueError, KeyError, TypeError, EdgeAgentError):
-                continue
-            kept.append(line)
-            self.today.insert(0, PackRecord(event=event))
+        for offset, record in self._journal.load(self._day, PackRecord.of):
+            record.offset = offset
+            self.today.insert(0, record)
         for record in self.today:
-            if record.event.corrects:
-                original = self.find(record.event.corrects)
+            if record.corrects:
+                original = self.find(record.corrects)
                 if original is not None:
-                    original.corrected_by = record.event.event_id
+                    original.corrected_by = record.event_id
         del self.today[MAX_TODAY:]
-        try:  # yesterday's lines go
-            path.write_text("".join(k + "\n" for k in kept), encoding="utf-8")
-        except OSError as exc:
-            log.warning("cannot rewrite the kiosk journal %s: %s", path, exc)
