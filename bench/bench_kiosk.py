@@ -16,7 +16,9 @@
     node firmware, camera folder) after N identifications asked over the control socket:
     ``VmRSS`` and ``VmHWM`` from /proc/<pid>/status, with ``[ui]`` on and a Chromium page
     following the bench page (and opening today's packs and health once) vs ``[ui] enabled =
-    false``, same config otherwise; processes alternate, the median of the runs is shown.
+    false``, same config otherwise; processes alternate, the median of the runs is shown. Then
+    one UI-on run that starts with today's list at its cap (``MAX_TODAY`` events in the page's
+    journal, as after a busy day or a restart late in it) and opens that list.
 
     python bench/bench_kiosk.py            # full run (3 runs; (1) 20, (3) 50 identifications a run)
     python bench/bench_kiosk.py --smoke    # quick check used by CI
@@ -27,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import shutil
 import socket
 import statistics
 import subprocess
@@ -46,9 +49,11 @@ from aiohttp import web  # noqa: E402
 from bench.kiosk_pages import PROBE, Bare, bench_clock, now_ms  # noqa: E402
 from bench.stats import pct  # noqa: E402
 from edge_agent.config import config_from_plain  # noqa: E402
+from edge_agent.event_codec import uuid7  # noqa: E402
 from edge_agent.station.agent import StationAgent  # noqa: E402
 from edge_agent.station.control import request_identify  # noqa: E402
 from edge_agent.station.workflow import Progress  # noqa: E402
+from edge_agent.ui.bench import JOURNAL, MAX_TODAY, PHOTOS  # noqa: E402
 from edge_agent.ui.server import Kiosk  # noqa: E402
 from edge_agent.ui.settings import UiSettings  # noqa: E402
 from tests.support.fieldkit import agent_env, running_fieldkit  # noqa: E402
@@ -240,13 +245,35 @@ def wait_socket(path: Path, proc: subprocess.Popen[bytes], log: Path) -> None:
         time.sleep(0.02)
 
 
-async def run_memory(kit: Any, ui: bool, n: int, tag: str) -> tuple[float, float]:
+def page_files(data_dir: Path, journal: list[str] | None = None) -> None:
+    """Start each run with the page's files of a fresh day (or with ``journal`` as today's)."""
+    shutil.rmtree(data_dir / PHOTOS, ignore_errors=True)
+    path = data_dir / JOURNAL
+    path.unlink(missing_ok=True)
+    if journal:
+        path.write_text("".join(line + "\n" for line in journal), encoding="utf-8")
+
+
+def full_day(lines: list[str], count: int) -> list[str]:
+    """``count`` journal lines of today, copies of ``lines`` under fresh event ids."""
+    out = []
+    for i in range(count):
+        entry = json.loads(lines[i % len(lines)])
+        entry["event"]["event_id"] = uuid7(1_700_000_000_000 + i)
+        out.append(json.dumps(entry))
+    return out
+
+
+async def run_memory(
+    kit: Any, ui: bool, n: int, tag: str, journal: list[str] | None = None
+) -> tuple[float, float]:
     """Start ``run`` on the field kit config, n identifications, then its (VmRSS, VmHWM)."""
     from playwright.async_api import async_playwright
 
     port = free_port()
     config = kit.variant({"ui": {"enabled": ui, "port": port}}, name=f"run-{tag}")
     data_dir = Path(kit.plain_config()["station"]["data_dir"])
+    page_files(data_dir, journal)
     log = kit.workdir / f"run-{tag}.out"
     with open(log, "wb") as sink:
         proc = subprocess.Popen(
@@ -286,14 +313,20 @@ async def run_memory(kit: Any, ui: bool, n: int, tag: str) -> tuple[float, float
             proc.wait(10)
 
 
-def rss_runs(work: Path, broker: MosquittoBroker, runs: int, n: int) -> dict[bool, list[Any]]:
-    """(3): alternate UI off / on processes on one field kit; every run's (VmRSS, VmHWM)."""
+def rss_runs(
+    work: Path, broker: MosquittoBroker, runs: int, n: int
+) -> tuple[dict[bool, list[Any]], tuple[float, float]]:
+    """(3): alternate UI off / on processes on one field kit; every run's (VmRSS, VmHWM); then
+    one UI-on run that starts with today's list at its cap (a busy day, or a restart late in it)."""
     out: dict[bool, list[Any]] = {False: [], True: []}
     with running_fieldkit(work, "--broker", f"{broker.host}:{broker.port}") as kit:
         for i in range(runs):
             for ui in (False, True):
                 out[ui].append(asyncio.run(run_memory(kit, ui, n, f"{i}-{int(ui)}")))
-    return out
+        data_dir = Path(kit.plain_config()["station"]["data_dir"])
+        today = full_day((data_dir / JOURNAL).read_text().splitlines(), MAX_TODAY - n)
+        busy = asyncio.run(run_memory(kit, True, n, "full-day", today))
+    return out, busy
 
 
 # --- report -------------------------------------------------------------------------------------
@@ -326,7 +359,7 @@ def main() -> int:
             ours, bare, fp_ours, fp_bare = asyncio.run(
                 page_latency(work / "page", broker, runs, n, paints)
             )
-            memory = rss_runs(work / "rss", broker, runs, rss_n)
+            memory, busy = rss_runs(work / "rss", broker, runs, rss_n)
         finally:
             broker.stop()
 
@@ -339,6 +372,8 @@ def main() -> int:
         ("(2) first contentful paint, median ms", med(fp_ours), med(fp_bare)),
         (f"(3) run VmRSS after {rss_n} identifications, MB", on_rss, off_rss),
         ("(3) run VmHWM (peak), MB", on_hwm, off_hwm),
+        (f"(3) VmRSS, today's list at its {MAX_TODAY} cap, MB", busy[0], off_rss),
+        (f"(3) VmHWM, today's list at its {MAX_TODAY} cap, MB", busy[1], off_hwm),
     ]
     print(
         f"kiosk benchmarks ({'smoke' if args.smoke else 'full'}; Chromium "
@@ -379,6 +414,7 @@ def main() -> int:
         (f"first paint under {GOAL_FIRST_PAINT_MS:.0f} ms", med(fp_ours) < GOAL_FIRST_PAINT_MS),
         (f"run VmRSS with the UI <= {GOAL_RSS_MB:.0f} MB", on_rss <= GOAL_RSS_MB),
         (f"run VmHWM with the UI <= {GOAL_RSS_MB:.0f} MB", on_hwm <= GOAL_RSS_MB),
+        (f"run VmRSS with the UI, list at its cap <= {GOAL_RSS_MB:.0f} MB", busy[0] <= GOAL_RSS_MB),
     ]
     for text, met in goals:
         print(f"goal: {text}: {'met' if met else 'NOT met'}")
