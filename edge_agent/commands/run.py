@@ -19,12 +19,16 @@ def _run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from edge_agent.station.service import run_service
-    from edge_agent.ui.server import kiosk_attachment
 
     config = load_config(args.config)
     check_data_dir(config.station.data_dir)
     console = Console()
-    # a non-loopback [ui] host without a PIN stops here (ConfigError, exit status 2)
-    kiosk = kiosk_attachment(config.ui, console=console)
-    attachments = [kiosk] if kiosk is not None else []
+    attachments = []
+    if config.ui.enabled:
+        # only then: aiohttp, Jinja2 and Babel cost ~14 MB of a station's memory
+        from edge_agent.ui.server import kiosk_attachment
+
+        # a non-loopback [ui] host without a PIN stops here (ConfigError, exit status 2)
+        kiosk = kiosk_attachment(config.ui, console=console)
+        attachments = [kiosk] if kiosk is not None else []
     return asyncio.run(run_service(config, console=console, attachments=attachments))

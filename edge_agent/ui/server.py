@@ -21,14 +21,15 @@ import jinja2
 from aiohttp import web
 
 from edge_agent.errors import EdgeAgentError
+from edge_agent.model import IdentificationEvent
 from edge_agent.station.corrections import CorrectionRequest
 from edge_agent.ui import words
-from edge_agent.ui.bench import BenchBoard
+from edge_agent.ui.bench import BenchBoard, PackRecord
 from edge_agent.ui.delivery import delivery_state
 from edge_agent.ui.i18n import HTML_LANG, N_, Catalog, catalog
 from edge_agent.ui.security import AUTH_COOKIE, Guard, check_bind, same_origin
 from edge_agent.ui.settings import LANGUAGES, UiSettings
-from edge_agent.ui.views import card, outline, source_view
+from edge_agent.ui.views import card, outline, pack_row, source_view
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).parent
@@ -198,7 +199,7 @@ class Kiosk:
     def _live_context(self, cat: Catalog) -> dict[str, Any]:
         b = self.board
         current = card(b.current, cat) if b.current is not None else None
-        photo = b.photos.get(b.current.event_id) if b.current is not None else None
+        photo = b.photo(b.current.event_id) if b.current is not None else None
         label = b.current.readings.label if b.current is not None else None
         if current is not None:
             current["delivery"] = self._delivery(b.current.event_id, cat) if b.current else None
@@ -326,35 +327,35 @@ class Kiosk:
         query = request.query.get("q", "")[:64]
         rows = []
         for record in self.board.search(query):
-            c = card(record.event, cat)
-            c["delivery"] = self._delivery(record.event.event_id, cat)
-            c["corrected_by"] = record.corrected_by or ""
-            rows.append(c)
+            row = pack_row(record, cat)
+            row["delivery"] = self._delivery(record.event_id, cat)
+            rows.append(row)
         return self.render(request, "packs.html", rows=rows, query=query)
 
-    def _record(self, event_id: str) -> Any:
+    def _record(self, event_id: str) -> tuple[PackRecord, IdentificationEvent]:
         record = self.board.find(event_id)
-        if record is None:
+        event = self.board.event(record) if record is not None else None
+        if record is None or event is None:
             raise web.HTTPNotFound(text="no such event today")
-        return record
+        return record, event
 
     async def pack_page(self, request: web.Request) -> web.Response:
         """One event with its correction form."""
         cat = catalog(self.language(request))
-        record = self._record(request.match_info["event_id"])
-        c = card(record.event, cat)
-        c["delivery"] = self._delivery(record.event.event_id, cat)
+        record, event = self._record(request.match_info["event_id"])
+        c = card(event, cat)
+        c["delivery"] = self._delivery(event.event_id, cat)
         c["corrected_by"] = record.corrected_by or ""
         fields = [(k, cat.gettext(v)) for k, v in words.CORRECTABLE.items() if k != "observations"]
         dispositions = [(k, cat.gettext(v)) for k, v in words.DISPOSITION.items()]
-        photo = self.board.photos.get(record.event.event_id)
+        photo = self.board.photo(event.event_id)
         return self.render(
             request,
             "pack.html",
             pack=c,
             fields=fields,
             dispositions=dispositions,
-            pack_outline=outline(photo, record.event.readings.label),
+            pack_outline=outline(photo, event.readings.label),
             error=request.query.get("error", "")[:300],
         )
 
@@ -377,16 +378,16 @@ class Kiosk:
     async def _correct(
         self, event_id: str, requests: list[CorrectionRequest], *, page: bool = False
     ) -> str:
-        record = self._record(event_id)
+        record, event = self._record(event_id)
         if record.corrected_by:
             # correct the newest version, so one pack has one line of corrections
             raise Refused(409, "refused: this event was already corrected; correct the newer one")
         try:
             result = await self.agent.correct(
-                record.event,
+                event,
                 requests,
                 technician=self.agent.bench.technician,
-                photo_jpeg=self.board.photos.get(event_id),
+                photo_jpeg=self.board.photo(event_id),
             )
         except EdgeAgentError as exc:
             if page:
@@ -398,7 +399,7 @@ class Kiosk:
 
     async def photo(self, request: web.Request) -> web.Response:
         """The label photo of a recent event."""
-        data = self.board.photos.get(request.match_info["event_id"])
+        data = self.board.photo(request.match_info["event_id"])
         if data is None:
             raise web.HTTPNotFound()
         return web.Response(body=data, content_type="image/jpeg")

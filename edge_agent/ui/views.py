@@ -15,6 +15,7 @@ from edge_agent.model import (
     Value,
     WeightReading,
 )
+from edge_agent.ui.bench import PackRecord
 from edge_agent.ui.i18n import N_, Catalog
 from edge_agent.ui.words import (
     CHECK_STATUS,
@@ -218,4 +219,22 @@ def card(event: IdentificationEvent, cat: Catalog) -> dict[str, Any]:
     }
 
 
-__all__ = ["SENTENCES", "card", "jpeg_size", "outline", "source_view"]
+def pack_row(record: PackRecord, cat: Catalog) -> dict[str, Any]:
+    """One line of today's packs (from the board's small record, not the whole event)."""
+    _ = cat.gettext
+    tone = TONE.get(record.transport_class, "info")
+    return {
+        "event_id": record.event_id,
+        "when": cat.time(datetime.fromisoformat(record.utc.replace("Z", "+00:00"))),
+        "pack_code": record.pack_code,
+        "tone": tone,
+        "icon": ICON[tone],
+        "transport": word(TRANSPORT, record.transport_class, _),
+        "packing": record.packing,
+        "disposition": word(DISPOSITION, record.disposition, _),
+        "corrects": record.corrects,
+        "corrected_by": record.corrected_by or "",
+    }
+
+
+__all__ = ["SENTENCES", "card", "jpeg_size", "outline", "pack_row", "source_view"]

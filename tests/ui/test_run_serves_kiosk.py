@@ -1,6 +1,6 @@
 """``edge-agent run`` serves the kiosk page (a separate process, no sources fitted): the page
 answers, Identify produces an event listed under today's packs; a reachable bind without a PIN
-stops the start with a message naming ui.pin."""
+stops the start with a message naming ui.pin; with the page off, no web stack is loaded."""
 
 from __future__ import annotations
 
@@ -74,3 +74,33 @@ def test_a_reachable_bind_without_a_pin_stops_run(
     assert proc.returncode == 2, proc.stderr
     assert "ui.pin" in proc.stderr
     assert not (files.data_dir / "agent.sock").exists()
+
+
+def _mapped(pid: int) -> str:
+    return Path(f"/proc/{pid}/maps").read_text()
+
+
+def test_run_with_the_page_off_loads_no_web_stack(
+    tmp_path: Path, mosquitto_broker: MosquittoBroker
+) -> None:
+    # aiohttp, Jinja2 (MarkupSafe) and Babel cost a station ~14 MB; [ui] off must not load them
+    # (nor pymodbus' simulator server, which loaded aiohttp when `sim` registered its commands)
+    files = station_files(tmp_path)
+    plain = station_plain(files, mosquitto_broker, ui={"enabled": False})
+    service = Service(write_config(tmp_path / "agent.toml", plain), files.data_dir)
+    try:
+        service.wait_ready()
+        maps = _mapped(service.proc.pid)
+        assert "/aiohttp/" not in maps and "/markupsafe/" not in maps
+        service.signal(signal.SIGTERM)
+        assert service.wait() == 0
+    finally:
+        service.close()
+    # and with the page on, the same check sees them (so it is not vacuous)
+    plain = station_plain(files, mosquitto_broker, ui={"port": free_port()})
+    service = Service(write_config(tmp_path / "agent-ui.toml", plain), files.data_dir)
+    try:
+        service.wait_ready()
+        assert "/aiohttp/" in _mapped(service.proc.pid)
+    finally:
+        service.close()

@@ -12,26 +12,31 @@ import contextlib
 import re
 import signal
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edge_agent.errors import ConfigError
-from edge_agent.sim.modbus_server import EXCEPTIONS, Fault, ModbusDeviceSim
+
+if TYPE_CHECKING:
+    from edge_agent.sim.modbus_server import Fault, ModbusDeviceSim
 
 __all__ = ["build_device", "parse_fault", "register"]
 
 FAULT_RE = re.compile(
     r"(?P<kind>[a-z_]+)(?:@(?P<address>\d+))?(?:x(?P<times>-?\d+))?(?:\+(?P<after>\d+))?"
 )
-FAULT_KINDS = (*EXCEPTIONS, "no_answer", "crc", "disconnect")
 
 
 def parse_fault(text: str) -> Fault:
     """``KIND[@ADDRESS][xTIMES][+AFTER]``, e.g. ``busy@40070x2`` or ``disconnect+5``."""
+    # the simulator (pymodbus' server, which loads aiohttp) only when a simulator runs: every
+    # edge-agent command registers this one, and `run` should not carry it
+    from edge_agent.sim.modbus_server import EXCEPTIONS, Fault
+
+    kinds = (*EXCEPTIONS, "no_answer", "crc", "disconnect")
     match = FAULT_RE.fullmatch(text)
-    if not match or match["kind"] not in FAULT_KINDS:
+    if not match or match["kind"] not in kinds:
         raise ConfigError(
-            f"bad --fault {text!r}: use KIND[@ADDR][xTIMES][+AFTER], "
-            f"KIND one of {', '.join(FAULT_KINDS)}"
+            f"bad --fault {text!r}: use KIND[@ADDR][xTIMES][+AFTER], KIND one of {', '.join(kinds)}"
         )
     return Fault(
         kind=match["kind"],  # type: ignore[arg-type]
