@@ -301,6 +301,10 @@ class IngestError(EdgeAgentError):
     """The ingest cannot store or read records (database, evidence store)."""
 
 
+class DuplicateRowError(IngestError):
+    """A bulk insert met a key that is already stored (a redelivery, or another worker)."""
+
+
 class RecordsQueryError(IngestError, ValueError):
     """A records query or export was malformed (bad code, date, limit, format)."""
 

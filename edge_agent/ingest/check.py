@@ -19,8 +19,9 @@ import cbor2
 
 from edge_agent.errors import VerificationError
 from edge_agent.event_codec import event_to_plain
-from edge_agent.gateway.routing import parse_site_topic
+from edge_agent.gateway.routing import SiteTopic, parse_site_topic
 from edge_agent.ingest.store import EventRow, EvidenceLink, RefusalRow
+from edge_agent.model import IdentificationEvent
 from edge_agent.signing.events import verify_event
 from edge_agent.signing.trust import TrustStore, iso_utc
 
@@ -44,10 +45,13 @@ def check_event(
     prefix: str,
     max_bytes: int,
     now: datetime | None = None,
+    where: SiteTopic | None = None,
+    received_utc: str | None = None,
 ) -> EventRow | Refused:
-    """Verify and validate one message from an event topic."""
+    """Verify and validate one message from an event topic (``where``: the topic, if parsed)."""
     now = now or datetime.now(UTC)
-    where = parse_site_topic(prefix, topic)
+    if where is None:
+        where = parse_site_topic(prefix, topic)
     if where is None or where.kind != "event":
         return Refused("bad_topic", topic[:200])
     if len(payload) > max_bytes:
@@ -59,6 +63,11 @@ def check_event(
     event = verified.event
     if (event.site, event.station) != (where.site, where.station):
         return Refused("topic_mismatch", f"event of {event.site}/{event.station}", event.event_id)
+    return event_row(event, payload, received_utc or iso_utc(now))
+
+
+def event_row(event: IdentificationEvent, cose: bytes, received_utc: str) -> EventRow:
+    """The stored form of a verified event: query columns, exact bytes, the body as JSON."""
     return EventRow(
         event_id=event.event_id,
         site=event.site,
@@ -67,12 +76,12 @@ def check_event(
         boot_epoch=event.boot_epoch,
         seq=event.seq,
         event_utc=event.clock.utc,
-        received_utc=iso_utc(now),
+        received_utc=received_utc,
         pack_code=event.pack.pack_code,
         vin=event.pack.vin,
         disposition=event.triage.disposition,
         transport_class=event.triage.transport_class,
-        cose=payload,
+        cose=cose,
         body_json=json.dumps(event_to_plain(event), ensure_ascii=False, sort_keys=True),
         evidence=tuple(
             EvidenceLink(e.sha256, e.kind, e.media_type, e.size) for e in event.evidence

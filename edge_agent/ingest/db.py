@@ -2,11 +2,14 @@
 
 SQL is written once with ``?`` placeholders (never string-formatted values) and rewritten to
 psycopg's ``%s`` for PostgreSQL. SQLite runs in WAL mode with ``synchronous=FULL``: a
-committed batch is on disk before the broker is acknowledged.
+committed batch is on disk before the broker is acknowledged. ``Tx.bulk_insert`` is
+PostgreSQL's COPY (one stream per table, no per-row statement) and a plain executemany on
+SQLite; a key already stored makes it raise ``DuplicateRowError``.
 """
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -14,12 +17,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
-from edge_agent.errors import IngestError
+from edge_agent.errors import DuplicateRowError, IngestError
 from edge_agent.ingest.migrations import LATEST, Dialect, statements
 
 Params = Sequence[Any]
 # pg_advisory_xact_lock key: one migrator at a time when several workers start together
 _MIGRATION_LOCK = 0x62617474
+_PG_UNIQUE_VIOLATION = "23505"
+_SQLITE_DUPLICATE = frozenset({"SQLITE_CONSTRAINT_PRIMARYKEY", "SQLITE_CONSTRAINT_UNIQUE"})
 
 
 class Tx(Protocol):
@@ -31,6 +36,10 @@ class Tx(Protocol):
 
     def executemany(self, sql: str, rows: Sequence[Params]) -> None:
         """Run one statement for many parameter rows."""
+        ...
+
+    def bulk_insert(self, table: str, columns: Sequence[str], rows: Sequence[Params]) -> None:
+        """Insert rows (no ON CONFLICT); DuplicateRowError if a key is already stored."""
         ...
 
 
@@ -98,9 +107,13 @@ class Database:
         except IngestError:
             raise
         except sqlite3.Error as exc:
+            if getattr(exc, "sqlite_errorname", "") in _SQLITE_DUPLICATE:
+                raise DuplicateRowError(f"database error: {exc}") from exc
             raise IngestError(f"database error: {exc}") from exc
         except Exception as exc:
             if type(exc).__module__.startswith("psycopg"):
+                if getattr(exc, "sqlstate", None) == _PG_UNIQUE_VIOLATION:
+                    raise DuplicateRowError(f"database error: {exc}") from exc
                 raise IngestError(f"database error: {exc}") from exc
             raise
 
@@ -136,6 +149,16 @@ class Database:
         return self.version()
 
 
+_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+
+
+def _target(table: str, columns: Sequence[str]) -> str:
+    """``table (col, ...)`` for a bulk insert; the names come from the code, checked anyway."""
+    if not all(_NAME.fullmatch(name) for name in (table, *columns)):
+        raise IngestError(f"bad table or column name in a bulk insert into {table[:64]!r}")
+    return f"{table} ({', '.join(columns)})"
+
+
 class _SqliteTx:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
@@ -153,6 +176,11 @@ class _SqliteTx:
     def executemany(self, sql: str, rows: Sequence[Params]) -> None:
         self._conn.executemany(sql, rows)
 
+    def bulk_insert(self, table: str, columns: Sequence[str], rows: Sequence[Params]) -> None:
+        marks = ", ".join("?" * len(columns))
+        sql = f"INSERT INTO {_target(table, columns)} VALUES ({marks})"  # noqa: S608 (names checked)
+        self._conn.executemany(sql, rows)
+
 
 class _PgTx:
     def __init__(self, cur: Any) -> None:
@@ -165,3 +193,9 @@ class _PgTx:
     def executemany(self, sql: str, rows: Sequence[Params]) -> None:
         if rows:
             self._cur.executemany(sql.replace("?", "%s"), rows)
+
+    def bulk_insert(self, table: str, columns: Sequence[str], rows: Sequence[Params]) -> None:
+        if rows:
+            with self._cur.copy(f"COPY {_target(table, columns)} FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 
-from edge_agent.gateway.routing import parse_site_topic
+from edge_agent.gateway.routing import SiteTopic, parse_site_topic
 from edge_agent.gateway.site import SiteMessage, SiteSubscriber
 from edge_agent.ingest.acks import Answer, publish_receipts
 from edge_agent.ingest.check import Refused, check_event, refusal_row
@@ -143,9 +143,10 @@ class Ingest:
         if _mtime(self.settings.trust_store) != self._trust_mtime:
             self._trust = self._load_trust()
         now = self._clock()
+        received = iso_utc(now)
         prefix = self.settings.mqtt.topic_prefix
         events: list[tuple[SiteMessage, EventRow]] = []
-        refusals: list[tuple[SiteMessage, Refused]] = []
+        refusals: list[tuple[SiteMessage, Refused, SiteTopic | None]] = []
         evidence: list[SiteMessage] = []
         receipts: list[Answer] = []
         key_refusals: list[RefusalRow] = []
@@ -180,14 +181,16 @@ class Ingest:
                 prefix=prefix,
                 max_bytes=self.settings.max_message_bytes,
                 now=now,
+                where=where,
+                received_utc=received,
             )
             if isinstance(decided, Refused):
-                refusals.append((msg, decided))
+                refusals.append((msg, decided, where))
             else:
                 events.append((msg, decided))
         outcomes = self.store.store(
             [row for _, row in events],
-            [refusal_row(m.topic, m.payload, r, now) for m, r in refusals] + key_refusals,
+            [refusal_row(m.topic, m.payload, r, now) for m, r, _ in refusals] + key_refusals,
         )
         done: list[SiteMessage] = key_done
         for msg, row in events:
@@ -203,13 +206,12 @@ class Ingest:
                     self.duplicates += 1
                 receipts.append(Answer(row.site, row.station, row.event_id, "accepted", outcome))
             done.append(msg)
-        for msg, refused in refusals:
+        for msg, refused, where in refusals:
             self.refused += 1
             log.warning(
                 "event refused",
                 extra={"reason": refused.reason, "detail": refused.detail, "topic": msg.topic},
             )
-            where = parse_site_topic(prefix, msg.topic)
             if where is not None and refused.event_id:
                 receipts.append(
                     Answer(where.site, where.station, refused.event_id, "rejected", refused.reason)

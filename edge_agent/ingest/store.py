@@ -4,6 +4,11 @@ Rows are only ever inserted (triggers refuse UPDATE and DELETE, see ``migrations
 verified events, their evidence links and the refusals is one transaction; an event id already
 stored with the same COSE bytes is a ``duplicate`` (accepted again, stored once), with other
 bytes a ``conflict`` (refused: the first signed record stands).
+
+A batch is first written with bulk inserts (COPY on PostgreSQL) and no lookup: the usual batch
+holds only new events. When a key is already stored the transaction rolls back and the batch
+goes the checked way: look the ids up, insert the new ones with ON CONFLICT DO NOTHING, then
+read back what is stored, since another worker may have committed an id in between.
 """
 
 from __future__ import annotations
@@ -12,7 +17,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-from edge_agent.ingest.db import Database
+from edge_agent.errors import DuplicateRowError
+from edge_agent.ingest.db import Database, Tx
 
 Outcome = Literal["stored", "duplicate", "conflict"]
 COLUMNS = (
@@ -35,14 +41,13 @@ _INSERT_EVENT = (
     f"INSERT INTO events ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))}) "
     "ON CONFLICT (event_id) DO NOTHING"
 )
+_EVIDENCE_COLUMNS = ("event_id", "sha256", "kind", "media_type", "size")
 _INSERT_EVIDENCE = (
-    "INSERT INTO evidence (event_id, sha256, kind, media_type, size) VALUES (?, ?, ?, ?, ?) "
+    f"INSERT INTO evidence ({', '.join(_EVIDENCE_COLUMNS)}) VALUES (?, ?, ?, ?, ?) "
     "ON CONFLICT (event_id, sha256) DO NOTHING"
 )
-_INSERT_REFUSAL = (
-    "INSERT INTO refusals (received_utc, topic, reason, detail, event_id, payload_sha256) "
-    "VALUES (?, ?, ?, ?, ?, ?)"
-)
+_REFUSAL_COLUMNS = ("received_utc", "topic", "reason", "detail", "event_id", "payload_sha256")
+_INSERT_REFUSAL = f"INSERT INTO refusals ({', '.join(_REFUSAL_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,43 +110,48 @@ class EventStore:
     ) -> dict[str, Outcome]:
         """Store a batch in one transaction; the outcome per event id."""
         outcomes: dict[str, Outcome] = {}
+        fresh: list[EventRow] = []
+        for event in events:
+            if event.event_id not in outcomes:  # twice in one batch: the first one decides
+                outcomes[event.event_id] = "stored"
+                fresh.append(event)
+        try:
+            # The usual batch holds only new events: bulk inserts (COPY on PostgreSQL), no
+            # lookup first. A key already stored aborts it; the checked path then decides.
+            with self.db.transaction() as tx:
+                tx.bulk_insert("events", COLUMNS, [e.values() for e in fresh])
+                tx.bulk_insert("evidence", _EVIDENCE_COLUMNS, _links(fresh))
+                tx.bulk_insert("refusals", _REFUSAL_COLUMNS, [_refusal(r) for r in refusals])
+        except DuplicateRowError:
+            return self._store_checked(fresh, refusals)
+        return outcomes
+
+    def _store_checked(
+        self, events: Sequence[EventRow], refusals: Sequence[RefusalRow]
+    ) -> dict[str, Outcome]:
+        """Store the events not stored yet; duplicates and conflicts by the stored bytes."""
+        outcomes: dict[str, Outcome] = {}
         with self.db.transaction() as tx:
-            known: dict[str, bytes] = {}
-            ids = [e.event_id for e in events]
-            for start in range(0, len(ids), 500):
-                chunk = ids[start : start + 500]
-                marks = ", ".join("?" * len(chunk))
-                for event_id, cose in tx.execute(
-                    f"SELECT event_id, cose FROM events WHERE event_id IN ({marks})",
-                    chunk,
-                ):
-                    known[event_id] = bytes(cose)
+            known = _stored_cose(tx, [e.event_id for e in events])
             fresh: list[EventRow] = []
             for event in events:
-                if event.event_id in outcomes:
-                    continue  # twice in one batch: the first occurrence decides
                 if event.event_id in known:
                     same = known[event.event_id] == event.cose
                     outcomes[event.event_id] = "duplicate" if same else "conflict"
-                    continue
-                outcomes[event.event_id] = "stored"
-                fresh.append(event)
+                else:
+                    outcomes[event.event_id] = "stored"
+                    fresh.append(event)
             tx.executemany(_INSERT_EVENT, [e.values() for e in fresh])
-            tx.executemany(
-                _INSERT_EVIDENCE,
-                [
-                    (e.event_id, x.sha256, x.kind, x.media_type, x.size)
-                    for e in fresh
-                    for x in e.evidence
-                ],
-            )
-            tx.executemany(
-                _INSERT_REFUSAL,
-                [
-                    (r.received_utc, r.topic, r.reason, r.detail, r.event_id, r.payload_sha256)
-                    for r in refusals
-                ],
-            )
+            # Another worker may have committed one of these ids since the lookup (PostgreSQL,
+            # read committed: ON CONFLICT DO NOTHING then skips ours): the stored bytes decide.
+            # The same bytes stay "stored" (accepted, stored once either way).
+            now_stored = _stored_cose(tx, [e.event_id for e in fresh])
+            for event in fresh:
+                if now_stored.get(event.event_id) != event.cose:
+                    outcomes[event.event_id] = "conflict"
+            fresh = [e for e in fresh if outcomes[e.event_id] == "stored"]
+            tx.executemany(_INSERT_EVIDENCE, _links(fresh))
+            tx.executemany(_INSERT_REFUSAL, [_refusal(r) for r in refusals])
         return outcomes
 
     def evidence_state(
@@ -224,6 +234,31 @@ class EventStore:
     def blob_known(self, sha256: str) -> bool:
         """Whether an evidence file with this hash was stored."""
         return bool(self.db.query("SELECT 1 FROM evidence_blobs WHERE sha256 = ?", [sha256]))
+
+
+def _stored_cose(tx: Tx, event_ids: Sequence[str]) -> dict[str, bytes]:
+    """The stored COSE bytes of those of ``event_ids`` that are stored."""
+    stored: dict[str, bytes] = {}
+    for start in range(0, len(event_ids), 500):
+        chunk = event_ids[start : start + 500]
+        marks = ", ".join("?" * len(chunk))
+        for event_id, cose in tx.execute(
+            f"SELECT event_id, cose FROM events WHERE event_id IN ({marks})", chunk
+        ):
+            stored[event_id] = bytes(cose)
+    return stored
+
+
+def _links(events: Sequence[EventRow]) -> list[tuple[Any, ...]]:
+    """Evidence rows of ``events`` in ``_EVIDENCE_COLUMNS`` order."""
+    return [
+        (e.event_id, x.sha256, x.kind, x.media_type, x.size) for e in events for x in e.evidence
+    ]
+
+
+def _refusal(r: RefusalRow) -> tuple[Any, ...]:
+    """A refusal in ``_REFUSAL_COLUMNS`` order."""
+    return (r.received_utc, r.topic, r.reason, r.detail, r.event_id, r.payload_sha256)
 
 
 def _row(values: Sequence[Any]) -> EventRow:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import threading
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -21,7 +23,7 @@ from edge_agent.ingest.records import (
     find,
     verify_all,
 )
-from edge_agent.ingest.store import EventStore
+from edge_agent.ingest.store import COLUMNS, EventStore, RefusalRow
 from tests.ingest.helpers import rows, station_and_trust
 
 
@@ -199,3 +201,66 @@ def test_verify_finds_tampered_rows_and_evidence(db_url: str, tmp_path: Path) ->
         assert not report.ok
         assert any(batch[2].event_id in p and "columns" in p for p in report.problems)
         assert any("hash mismatch" in p for p in report.problems)
+
+
+def _blocked_on_a_lock(url: str, timeout: float = 10.0) -> None:
+    """Wait until some session on ``url``'s database waits for a row lock (our store)."""
+    end = time.monotonic() + timeout
+    with Database(url) as watcher:
+        while time.monotonic() < end:
+            waiting = watcher.query(
+                "SELECT COUNT(*) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+            if waiting[0][0]:
+                return
+            time.sleep(0.01)
+    raise AssertionError("the store never waited for the other worker's insert")
+
+
+@pytest.mark.parametrize("path", ["store", "_store_checked"])
+def test_event_another_worker_commits_meanwhile_with_other_bytes_is_a_conflict(
+    postgres_url: str, tmp_path: Path, path: str
+) -> None:
+    # Worker A holds an uncommitted insert of event E with other bytes (and other evidence);
+    # worker B stores E. B must wait for A, then report what is stored: a conflict, and add
+    # none of its evidence links to A's event. (Before: B looked E up first, saw nothing, its
+    # INSERT ... ON CONFLICT DO NOTHING skipped the row and B answered "stored".)
+    station, trust = station_and_trust(tmp_path)
+    [mine] = rows(station, trust, 1, photo=True)
+    theirs = replace(mine, cose=mine.cose + b"x", evidence=())
+    with Database(postgres_url) as a, Database(postgres_url) as b:
+        EventStore(a)
+        store_b = EventStore(b, migrate=False)
+        outcome: dict[str, str] = {}
+        worker = threading.Thread(
+            target=lambda: outcome.update(getattr(store_b, path)([mine], []))
+        )
+        with a.transaction() as tx:
+            tx.bulk_insert("events", COLUMNS, [theirs.values()])
+            worker.start()
+            _blocked_on_a_lock(postgres_url)
+        worker.join(30)
+        assert outcome == {mine.event_id: "conflict"}
+        assert [r.cose for r in find(store_b, Query(event_id=mine.event_id))] == [theirs.cose]
+        assert store_b.db.query("SELECT COUNT(*) FROM evidence")[0][0] == 0
+
+
+def test_batch_with_a_stored_event_falls_back_and_stores_the_rest(
+    db_url: str, tmp_path: Path
+) -> None:
+    station, trust = station_and_trust(tmp_path)
+    batch = rows(station, trust, 4, photo=True)
+    refused = RefusalRow("2026-11-27T10:00:05Z", "t", "bad_signature", "d", None, "ab" * 32)
+    with Database(db_url) as db:
+        store = EventStore(db)
+        assert store.store(batch[:1]) == {batch[0].event_id: "stored"}
+        # the bulk insert meets event 0 and is rolled back whole; the checked path stores 1..3
+        outcomes = store.store([*batch, replace(batch[3], cose=b"other")], [refused])
+        assert outcomes == {
+            batch[0].event_id: "duplicate",
+            **{e.event_id: "stored" for e in batch[1:]},
+        }
+        assert store.count() == 4
+        assert store.refusals() == [refused]
+        assert db.query("SELECT COUNT(*) FROM evidence")[0][0] == 4
