@@ -196,7 +196,7 @@ def test_control_socket_validates_requests_serialises_identifies_and_exports_met
         service.wait_ready()
         bad = {
             b"not json\n": "request is not a JSON object",
-            b'{"op": "reboot"}\n': "unknown request (expected op=identify or op=scale)",
+            b'{"op": "reboot"}\n': "unknown request (expected op=identify, op=scale or op=rotate)",
             b'{"op": "identify", "observations": "swelling"}\n': "observations must be a list",
             b'{"op": "identify", "wait_s": 601}\n': "wait_s must be a number 0..600",
             b'{"op": "identify", "wait_s": true}\n': "wait_s must be a number 0..600",
