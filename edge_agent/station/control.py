@@ -89,7 +89,10 @@ async def _answer(
     if isinstance(request, dict) and request.get("op") == "rotate" and rotate is not None:
         return await _answer_rotate(request, rotate)
     if not isinstance(request, dict) or request.get("op") != "identify":
-        return {"ok": False, "error": "unknown request (expected op=identify, op=scale or op=rotate)"}
+        return {
+            "ok": False,
+            "error": "unknown request (expected op=identify, op=scale or op=rotate)",
+        }
     observations = request.get("observations", [])
     if not isinstance(observations, list) or not all(isinstance(o, str) for o in observations):
         return {"ok": False, "error": "observations must be a list of text"}
