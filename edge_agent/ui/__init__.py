@@ -1,9 +1,10 @@
 """The technician's kiosk page served by ``edge-agent run`` (aiohttp, server-rendered, SSE).
 
 Modules: ``settings`` (the ``[ui]`` section), ``i18n`` (gettext catalogs, en and zh-CN),
-``bench`` (what the page shows: station state, source progress, today's packs), ``delivery``
-(an event's delivery state), ``health`` (the health page's lines), ``security`` (PIN, CSRF,
-origin checks), ``server`` (routes and the attachment that ``run`` starts).
+``bench`` (what the page shows: station state, source progress, today's packs), ``journal``
+(today's packs on disk, read back by offset), ``delivery`` (an event's delivery state),
+``security`` (PIN, CSRF, origin checks), ``server`` (routes, the health page's lines and the
+attachment that ``run`` starts).
 """
 
-__all__ = ["bench", "delivery", "health", "i18n", "security", "server", "settings"]
+__all__ = ["bench", "delivery", "i18n", "journal", "security", "server", "settings"]
