@@ -2,30 +2,19 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import require_real_part
+from tests.support.bench import run_smoke
 from tests.support.gateway import MOSQUITTO
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.timeout(240)
 def test_bench_gateway_smoke() -> None:
     require_real_part(Path(MOSQUITTO).exists(), "mosquitto")
-    out = subprocess.run(
-        [sys.executable, "bench/bench_gateway.py", "--smoke"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=220,
-        check=False,
-    )
-    assert out.returncode == 0, out.stderr[-3000:]
+    out = run_smoke("bench_gateway.py", timeout=220)
     lines = out.stdout.splitlines()
     relay = next(ln for ln in lines if ln.startswith("relay (baseline"))
     gateway = next(ln for ln in lines if ln.startswith("gateway (verify"))

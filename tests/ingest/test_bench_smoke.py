@@ -2,32 +2,21 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import require_real_part
+from tests.support.bench import run_smoke
 from tests.support.gateway import MOSQUITTO
 from tests.support.postgres import pg_bin
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.timeout(300)
 def test_bench_ingest_smoke() -> None:
     require_real_part(Path(MOSQUITTO).exists(), "mosquitto")
     require_real_part(pg_bin() is not None, "PostgreSQL server binaries (initdb, pg_ctl)")
-    out = subprocess.run(
-        [sys.executable, "bench/bench_ingest.py", "--smoke"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=280,
-        check=False,
-    )
-    assert out.returncode == 0, out.stderr[-3000:]
+    out = run_smoke("bench_ingest.py", timeout=280)
     lines = out.stdout.splitlines()
     one = next(ln for ln in lines if ln.startswith("ingest, 1 worker"))
     base = next(ln for ln in lines if ln.startswith("executemany INSERT (baseline)"))
