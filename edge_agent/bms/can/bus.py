@@ -132,6 +132,41 @@ class FrameQueue(can.Listener):  # type: ignore[misc]
         return item
 
 
+class Recorder(can.Listener):
+    """Write every frame of one bus to a python-can log, without the bus's channel name.
+
+    A recording holds one bus, and log formats store the channel as a small number parsed
+    from the name's trailing digits (BLF packs it into 16 bits): a channel called
+    ``test-1a2b99999`` or ``can70000`` would fail every write. Frames are copied, so the
+    other listeners still see the channel they were sent on.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._writer: Any = can.Logger(str(path))
+
+    def on_message_received(self, msg: can.Message) -> None:
+        """Write a copy of ``msg`` with no channel (the log's default channel is used)."""
+        copy = can.Message(
+            timestamp=msg.timestamp,
+            arbitration_id=msg.arbitration_id,
+            is_extended_id=msg.is_extended_id,
+            is_remote_frame=msg.is_remote_frame,
+            is_error_frame=msg.is_error_frame,
+            dlc=msg.dlc,
+            data=msg.data,
+            is_fd=msg.is_fd,
+            is_rx=msg.is_rx,
+            bitrate_switch=msg.bitrate_switch,
+            error_state_indicator=msg.error_state_indicator,
+            check=False,
+        )
+        self._writer.on_message_received(copy)
+
+    def stop(self) -> None:
+        """Flush and close the log."""
+        self._writer.stop()
+
+
 class BusSession:
     """One open bus, its notifier and a send helper; use as an async context manager."""
 
@@ -140,7 +175,7 @@ class BusSession:
     ) -> None:
         self.settings = settings
         self.record = record
-        self._recorder: Any = None
+        self._recorder: Recorder | None = None
         self._own_bus = bus is None
         self.bus: can.BusABC | None = bus
         self.notifier: can.Notifier | None = None
@@ -164,7 +199,7 @@ class BusSession:
         listeners: list[Any] = []
         if self.record is not None:
             try:
-                self._recorder = can.Logger(str(self.record))
+                self._recorder = Recorder(self.record)
             except (ValueError, OSError) as exc:
                 self.bus.shutdown()
                 raise BusError(f"cannot record to {self.record}: {exc}") from None

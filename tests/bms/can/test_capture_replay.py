@@ -59,6 +59,18 @@ def test_record_then_replay_gives_the_same_reading(channel, tmp_path, suffix):
     assert value(replayed.identity.vin) == ("LSVAU2180N2183294", "", "gbt27930:BRM")
 
 
+@pytest.mark.parametrize("suffix", [".blf", ".asc"])
+def test_a_channel_name_ending_in_a_large_number_still_records(channel, tmp_path, suffix):
+    """Log formats store the channel as a number taken from the name's trailing digits
+    (BLF: 16 bits); the recorder must not fail on ``...-987654`` (a uuid-named test bus did)."""
+    channel = f"{channel}-987654"
+    path = tmp_path / f"session{suffix}"
+    with GbtBmsSimulator(channel=channel, cells=(3.61, 3.62, 3.63) * 32):
+        live = asyncio.run(record(fast_gbt(), virtual(channel), path))
+    assert live.status == "ok", live.problems
+    assert len(list(can.LogReader(str(path)))) > 10
+
+
 def test_replay_errors(tmp_path):
     with pytest.raises(BusError, match="not found"):
         ReplayBus(tmp_path / "missing.log")
