@@ -44,9 +44,7 @@ def register(sub: Any) -> None:
     point = p.add_mutually_exclusive_group(required=True)
     point.add_argument("--zero", action="store_true", help="first point: the empty scale")
     point.add_argument("--span", type=float, metavar="KG", help="second point: a known mass")
-    p.set_defaults(
-        func=lambda a: _via_service(a, "calibrate", _calibration(a)) or _run(a, _calibrate)
-    )
+    p.set_defaults(func=lambda a: _scale(a, "calibrate", _calibration(a), _calibrate))
     p = commands.add_parser("stop", help="stop the node app and return it to its REPL (mpremote)")
     common(p)
     p.add_argument("--role", default="scale", help="which node (scale or sensors)")

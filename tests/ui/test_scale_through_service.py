@@ -71,6 +71,9 @@ def test_calibration_flow_works_while_the_service_runs(
         done = run_cli(config, "node", "calibrate", "--zero", timeout=60)
         assert done.returncode == 0, done.stderr
         assert json.loads(done.stdout.strip().splitlines()[-1])["ok"] is True
+        # through the service only: it once ran again over the port beside the service (a
+        # success returned 0, and ``0 or direct()`` opened the port)
+        assert "node link open" not in done.stderr, done.stderr
     finally:
         if service is not None:
             service.close()
