@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.leaks import leaked_threads, watch_tasks
+from tests.support.leaks import describe_threads, leaked_threads, watch_tasks
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -53,5 +53,5 @@ def no_leaks() -> Iterator[None]:
     with watch_tasks() as tasks:
         yield
     threads = leaked_threads(before)
-    assert not threads, f"test leaked threads: {[t.name for t in threads]}"
+    assert not threads, f"test leaked threads: {describe_threads(threads)}"
     assert not tasks, f"test left asyncio tasks pending when asyncio.run returned: {tasks}"

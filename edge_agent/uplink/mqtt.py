@@ -239,7 +239,14 @@ class MqttLink:
                     log.warning("offline status not acknowledged before disconnect")
             except (RuntimeError, ValueError) as exc:
                 log.warning("offline status not sent: %s", exc)
-        self._client.disconnect()
+        client = self._client
+        client.disconnect()
+        # disconnect() only marks the state; when it lands while paho's loop is inside
+        # reconnect() (the broker dropped us a moment ago), reconnect() overwrites that mark
+        # and loop_forever waits out the reconnect back-off (up to retry_max_s) before it
+        # looks again. The terminate flag is checked at every step of that loop and of its
+        # back-off sleep (at least once a second), so the thread ends promptly either way.
+        client._thread_terminate = True
         if self._thread is not None:
             self._thread.join(timeout)
             if self._thread.is_alive():

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 import threading
 import time
+import traceback
 from collections.abc import Callable, Coroutine, Iterator
 from contextvars import Context
 from typing import Any
@@ -40,6 +42,17 @@ def leaked_threads(
         if not leaked or time.monotonic() > end:
             return leaked
         time.sleep(0.05)
+
+
+def describe_threads(threads: list[threading.Thread]) -> str:
+    """Each thread's name and where it is now (its innermost frames), to find what holds it."""
+    frames = sys._current_frames()
+    parts = []
+    for t in threads:
+        frame = frames.get(t.ident or -1)
+        stack = "".join(traceback.format_stack(frame, limit=8)) if frame else "  (no frame)\n"
+        parts.append(f"{t.name}:\n{stack}")
+    return "\n".join(parts)
 
 
 def describe_task(task: asyncio.Task[Any]) -> str:
