@@ -32,6 +32,10 @@ if TYPE_CHECKING:
 _lock = threading.Lock()
 _libs: dict[str, Pkcs11Lib] = {}
 _users: dict[str, int] = {}
+# PKCS#11 logs in the application, not one session: every session of a token shares one
+# login, and C_Logout in any of them logs all out. So one login session per token, held while
+# any TokenSession on it is open; the others open unauthenticated and use that login.
+_logins: dict[tuple[str, str], tuple[Any, int]] = {}
 
 # errors that mean the token went away or never answered
 _GONE = (p11.TokenNotPresent, p11.DeviceRemoved, p11.SlotIDInvalid, p11.TokenNotRecognised)
@@ -135,6 +139,32 @@ def _find_token(lib: Pkcs11Lib, settings: Pkcs11Settings) -> Any:
     return tokens[0]
 
 
+def _login(token: Any, settings: Pkcs11Settings, pin: str) -> None:
+    """Log in to ``token`` unless a session of this process already did (held: ``_lock``)."""
+    key = (str(settings.module.expanduser()), settings.token_label)
+    held = _logins.get(key)
+    if held is not None:
+        _logins[key] = (held[0], held[1] + 1)
+        return
+    try:
+        session = token.open(user_pin=pin)
+    except p11.PKCS11Error as exc:
+        raise translate(exc, settings, "logging in") from None
+    _logins[key] = (session, 1)
+
+
+def _logout(settings: Pkcs11Settings) -> None:
+    """One user of the login less; the last one logs out (held: ``_lock``)."""
+    key = (str(settings.module.expanduser()), settings.token_label)
+    session, users = _logins[key]
+    if users > 1:
+        _logins[key] = (session, users - 1)
+        return
+    del _logins[key]
+    with contextlib.suppress(p11.PKCS11Error):  # a token that went away took its login along
+        session.close()
+
+
 class TokenSession:
     """A logged-in session on the configured token; ``close()`` releases the module."""
 
@@ -145,10 +175,12 @@ class TokenSession:
             lib = _load(settings)
             try:
                 self.token = _find_token(lib, settings)
+                _login(self.token, settings, pin)
                 try:
-                    self.session: Any = self.token.open(rw=rw, user_pin=pin)
+                    self.session: Any = self.token.open(rw=rw)
                 except p11.PKCS11Error as exc:
-                    raise translate(exc, settings, "logging in") from None
+                    _logout(settings)
+                    raise translate(exc, settings, "opening a session") from None
             except BaseException:
                 _release(settings)
                 raise
@@ -166,6 +198,7 @@ class TokenSession:
             except p11.PKCS11Error:
                 pass  # the token is gone; the session went with it
             finally:
+                _logout(self.settings)
                 _release(self.settings)
 
     def __enter__(self) -> TokenSession:
