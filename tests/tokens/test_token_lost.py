@@ -1,6 +1,7 @@
 """A token that goes away while a signer holds it (SoftHSM2: its token folder moved away):
 signatures fail with a TokenError, one error line is logged, and signing resumes by itself
-when the token is back, with the same key and never with another one."""
+when the token is back, with the same key and never with another one. The same with swtpm
+stopped and started again."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from edge_agent.signing.signer import key_id
 from edge_agent.tokens.keys import create_key, destroy_key, find_key
 from edge_agent.tokens.library import TokenSession
 from edge_agent.tokens.signer import TokenSigner, check_raw_signature
-from tests.support.tokens import Token
+from tests.support.tokens import Token, running_swtpm, swtpm_token
 
 
 def token_dir(token: Token) -> Path:
@@ -61,3 +62,29 @@ def test_a_replaced_key_is_never_used_by_a_signer_of_the_old_one(softhsm: Token)
         for expected in ("vanished while signing", f"is now {new.hex()}, not {old.hex()}"):
             with pytest.raises(TokenKeyError, match=expected):
                 signer.sign(b"x")
+
+
+def test_signing_resumes_when_the_tpm_is_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # swtpm stopped (the TPM daemon gone), then started again on its state: a new port, so a
+    # new TCTI, which tpm2-pkcs11 reads when the module is initialised again
+    with running_swtpm(tmp_path / "swtpm") as tpm:
+        token = swtpm_token(tmp_path / "tpm2", tpm)
+        for name, value in token.env.items():
+            monkeypatch.setenv(name, value)
+        settings = token.settings("station")
+        with TokenSession(settings, rw=True) as tk:
+            create_key(tk)
+        with TokenSigner(settings) as signer:
+            kid = signer.kid
+            tpm.stop()
+            caplog.set_level(logging.WARNING, logger="edge_agent.tokens.signer")
+            for _ in range(2):
+                with pytest.raises(TokenError, match="edge-test"):
+                    signer.sign(b"while away")
+            assert len([r for r in caplog.records if r.levelno == logging.ERROR]) == 1
+            tpm.start()
+            monkeypatch.setenv("TPM2_PKCS11_TCTI", tpm.tcti)
+            raw = signer.sign(b"back")
+            assert signer.kid == kid and check_raw_signature(signer.key.public_key, raw, b"back")
