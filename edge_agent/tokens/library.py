@@ -246,13 +246,22 @@ class TokenSession:
                 return
             self._open = False
             try:
-                self.session.close()
-            except p11.PKCS11Error:
-                pass  # the token is gone; the session went with it
+                # after a reset the handle may number another caller's new session: leave it
+                if not self._stale():
+                    with contextlib.suppress(p11.PKCS11Error):  # the token took it along
+                        self.session.close()
+                    _logout(self.settings)  # (a reset dropped the login already)
             finally:
-                if self.generation == _generations.get(str(self.settings.module.expanduser()), 0):
-                    _logout(self.settings)  # else a reset dropped the login already
                 _release(self.settings)
+
+    def _stale(self) -> bool:
+        return self.generation != _generations.get(str(self.settings.module.expanduser()), 0)
+
+    @property
+    def stale(self) -> bool:
+        """The module was reset since this session opened: it is dead."""
+        with _lock:
+            return self._stale()
 
     def __enter__(self) -> TokenSession:
         return self

@@ -139,7 +139,8 @@ class TokenSigner:
             if self._closed:
                 raise TokenError(f"{self.settings.describe()}: signer is closed")
             try:
-                if self._token is None:
+                # a stale session's handles may number another session's objects after a reset
+                if self._token is None or self._token.stale:
                     self._reopen()
                 raw = self._sign_with(self.key, data)
             except TokenError as exc:

@@ -88,3 +88,23 @@ def test_signing_resumes_when_the_tpm_is_back(
             monkeypatch.setenv("TPM2_PKCS11_TCTI", tpm.tcti)
             raw = signer.sign(b"back")
             assert signer.kid == kid and check_raw_signature(signer.key.public_key, raw, b"back")
+
+
+def test_two_signers_of_one_token_both_resume_and_keep_their_own_keys(
+    softhsm: Token, tmp_path: Path
+) -> None:
+    # after the module is reset, session and object handles are numbered again: a signer
+    # that was idle meanwhile must neither sign through nor close the other signer's session
+    first, second = softhsm.settings("first"), softhsm.settings("second")
+    for settings in (first, second):
+        with TokenSession(settings, rw=True) as tk:
+            create_key(tk)
+    with TokenSigner(first) as a, TokenSigner(second) as b:
+        shutil.move(token_dir(softhsm), tmp_path / "away")
+        with pytest.raises(TokenError):
+            a.sign(b"away")
+        shutil.move(tmp_path / "away", token_dir(softhsm))
+        assert check_raw_signature(a.key.public_key, a.sign(b"a1"), b"a1")  # a reset the module
+        assert check_raw_signature(b.key.public_key, b.sign(b"b1"), b"b1")  # b reopens
+        assert check_raw_signature(a.key.public_key, a.sign(b"a2"), b"a2")  # a's session lives
+        assert a.kid != b.kid
