@@ -101,7 +101,8 @@ class TokenKeyRing:
                     "(edge-agent keys rotate --status) before rotating again",
                     **context(self.settings),
                 )
-            create_key(tk, label=self.next_label)
+            # a public half left by a creation cut short is replaced (no private key: checked)
+            create_key(tk, label=self.next_label, force=True)
         with contextlib.suppress(FileNotFoundError):
             (self.next_dir / STATEMENT_FILE).unlink()
         return self.pending_signer()
