@@ -27,6 +27,7 @@ from edge_agent.ingest.settings import IngestSettings
 from edge_agent.nodes.settings import NodeSettings
 from edge_agent.signing.settings import SigningSettings
 from edge_agent.station.settings import MetricsSettings, StationSettings
+from edge_agent.tokens.check import token_findings
 from edge_agent.ui.settings import UiSettings
 from edge_agent.uplink.settings import UplinkSettings
 from edge_agent.vision.settings import LabelSettings
@@ -231,7 +232,8 @@ def _tls_file_problems(key: str, tls: Any) -> list[ConfigError]:
 
 
 def check_site(config: AgentConfig, *, gateway: bool = False) -> SiteCheck:
-    """Data folders and broker connections as they will be used; pure except for stat calls."""
+    """Data folders, broker connections and token sections as they will be used (stat calls,
+    and reading the PIN file)."""
     problems: list[ConfigError] = []
     warnings: list[str] = []
     dirs = [("station.data_dir", config.station.data_dir)]
@@ -250,4 +252,13 @@ def check_site(config: AgentConfig, *, gateway: bool = False) -> SiteCheck:
         more, warned = _mqtt_findings(key, settings)
         problems += more
         warnings += warned
+    tokens = [("signing.pkcs11", config.signing.pkcs11)]
+    if gateway:
+        tokens.append(("gateway.receipt_pkcs11", config.gateway.receipt_pkcs11))
+    tokens.append(("ingest.receipt_pkcs11", config.ingest.receipt_pkcs11))
+    for key, pkcs11 in tokens:
+        if pkcs11 is not None:
+            more, warned = token_findings(key, pkcs11)
+            problems += more
+            warnings += warned
     return SiteCheck(problems=tuple(problems), warnings=tuple(warnings))

@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edge_agent.commands._args import seconds
 from edge_agent.config import AgentConfig, check_data_dir, load_config
-from edge_agent.errors import ControlSocketAccessError, StationError
+from edge_agent.errors import ControlSocketAccessError, StationError, TokenError
+
+if TYPE_CHECKING:
+    from edge_agent.station.rotation import KeyRing
 
 
 def register(commands: Any) -> None:
@@ -76,24 +80,26 @@ def _rotate(args: argparse.Namespace) -> int:
 
 
 def _rotate_here(config: AgentConfig, alg: str | None, overlap: int | None) -> dict[str, Any]:
-    from edge_agent.signing.keyring import FileKeyRing
     from edge_agent.station.rotation import KeyRotator
+    from edge_agent.tokens.configured import open_keyring
     from edge_agent.uplink.outbox import Outbox, outbox_path
     from edge_agent.uplink.topics import StationTopics
 
     check_data_dir(config.station.data_dir)
     signing, uplink = config.signing, config.uplink
-    keys = FileKeyRing(signing.key_dir, legacy_alg_ids=signing.legacy_alg_ids)
     topics = StationTopics(
         config.station.site, config.station.station, prefix=uplink.mqtt.topic_prefix
     )
     receipts = uplink.receipts_required
-    with Outbox(
-        outbox_path(uplink.outbox, config.station.data_dir),
-        uplink.outbox,
-        receipts=receipts,
-        receipt_timeout_s=uplink.receipt_timeout_s,
-    ) as outbox:
+    with (
+        contextlib.closing(open_keyring(signing)) as keys,
+        Outbox(
+            outbox_path(uplink.outbox, config.station.data_dir),
+            uplink.outbox,
+            receipts=receipts,
+            receipt_timeout_s=uplink.receipt_timeout_s,
+        ) as outbox,
+    ):
         rotator = KeyRotator(
             keys=keys,
             signer=keys.active(),
@@ -105,7 +111,7 @@ def _rotate_here(config: AgentConfig, alg: str | None, overlap: int | None) -> d
         )
         try:
             started = rotator.rotate(alg=alg or signing.alg, overlap_s=overlap)  # type: ignore[arg-type]
-        except StationError as exc:
+        except (StationError, TokenError) as exc:
             return {"ok": False, "error": str(exc)}
     return {
         "ok": True,
@@ -117,10 +123,29 @@ def _rotate_here(config: AgentConfig, alg: str | None, overlap: int | None) -> d
 
 
 def _status(config: AgentConfig, *, as_json: bool) -> int:
-    from edge_agent.signing.keyring import FileKeyRing
+    from edge_agent.tokens.configured import open_keyring
+
+    with contextlib.closing(open_keyring(config.signing)) as keys:
+        info = _status_info(keys)
+    if as_json:
+        print(json.dumps(info, indent=2))
+        return 0
+    print(f"active: {info['active']}")
+    pending = info["pending"]
+    if pending:
+        print(f"pending: {pending['kid']} (rotation {pending['rotation_id']})")
+    for old in info["retired"]:
+        state = f"private key kept ({old['private_key']})" if old["private_key"] else "retired"
+        print(
+            f"rotated: {old['kid']} -> {old['rotated_to']} at {old['rotated_at']}, "
+            f"overlap until {old['retire_after']} ({state})"
+        )
+    return 0
+
+
+def _status_info(keys: KeyRing) -> dict[str, Any]:
     from edge_agent.signing.rotation import peek_rotation
 
-    keys = FileKeyRing(config.signing.key_dir, legacy_alg_ids=config.signing.legacy_alg_ids)
     info: dict[str, Any] = {"active": keys.active().kid.hex(), "pending": None, "retired": []}
     if keys.is_pending():
         statement = keys.statement()
@@ -136,33 +161,20 @@ def _status(config: AgentConfig, *, as_json: bool) -> int:
                 "rotated_to": old.rotated_to,
                 "rotated_at": old.rotated_at,
                 "retire_after": old.retire_after,
-                "private_key": str(old.private_key) if old.private_key else None,
+                "private_key": old.private_key,
             }
         )
-    if as_json:
-        print(json.dumps(info, indent=2))
-        return 0
-    print(f"active: {info['active']}")
-    pending = info["pending"]
-    if pending:
-        print(f"pending: {pending['kid']} (rotation {pending['rotation_id']})")
-    for old in info["retired"]:
-        state = "private key kept" if old["private_key"] else "retired"
-        print(
-            f"rotated: {old['kid']} -> {old['rotated_to']} at {old['rotated_at']}, "
-            f"overlap until {old['retire_after']} ({state})"
-        )
-    return 0
+    return info
 
 
 def _retire(args: argparse.Namespace) -> int:
-    from edge_agent.signing.keyring import FileKeyRing
+    from edge_agent.tokens.configured import open_keyring
 
     config = load_config(args.config)
-    keys = FileKeyRing(config.signing.key_dir, legacy_alg_ids=config.signing.legacy_alg_ids)
-    for kid in keys.retire(force=args.force):
-        print(f"retired {kid}")
-    waiting = [k for k in keys.retired() if k.private_key is not None]
+    with contextlib.closing(open_keyring(config.signing)) as keys:
+        for kid in keys.retire(force=args.force):
+            print(f"retired {kid}")
+        waiting = [k for k in keys.retired() if k.private_key is not None]
     for key in waiting:
         print(f"kept {key.kid} until {key.retire_after} (--force to delete it now)")
     return 0

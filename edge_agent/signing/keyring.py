@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -48,16 +49,37 @@ _MAX_STATEMENT = 64 * 1024
 
 @dataclass(frozen=True, slots=True)
 class RetiredKey:
-    """A key rotated away; ``private_key`` is None once it was deleted (retired)."""
+    """A key rotated away; ``private_key`` says where it still is (a file, a token label),
+    None once it was deleted (retired)."""
 
     kid: str
     rotated_to: str
     rotated_at: str
     retire_after: str
-    private_key: Path | None
+    private_key: str | None
 
 
-def _write_file(path: Path, data: bytes, mode: int) -> None:
+def read_retired(retired_dir: Path, locate: Callable[[str], str | None]) -> list[RetiredKey]:
+    """The records in ``retired_dir``, oldest first; ``locate(kid)`` finds the private key."""
+    out = []
+    for record in sorted(retired_dir.glob("*.json")):
+        try:
+            plain = json.loads(record.read_text())
+            out.append(
+                RetiredKey(
+                    kid=str(plain["kid"]),
+                    rotated_to=str(plain["rotated_to"]),
+                    rotated_at=str(plain["rotated_at"]),
+                    retire_after=str(plain["retire_after"]),
+                    private_key=locate(str(plain["kid"])),
+                )
+            )
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            log.warning("unreadable retired key record %s: %s", record, exc)
+    return sorted(out, key=lambda r: r.rotated_at)
+
+
+def write_file(path: Path, data: bytes, mode: int) -> None:
     """Replace ``path`` durably (temporary file, fsync, rename, fsync the folder)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with contextlib.suppress(FileNotFoundError):
@@ -82,7 +104,7 @@ def _sync_dir(path: Path) -> None:
 
 
 class FileKeyRing:
-    """The rotation steps on PKCS#8 key files (a token signer brings its own key ring)."""
+    """The rotation steps on PKCS#8 key files (tokens.keyring.TokenKeyRing for token keys)."""
 
     def __init__(self, key_dir: Path, *, legacy_alg_ids: bool = False) -> None:
         self.key_dir = key_dir
@@ -119,7 +141,7 @@ class FileKeyRing:
 
     def save_statement(self, statement: bytes) -> None:
         """Keep the signed statement beside the next key (before it goes to the outbox)."""
-        _write_file(self.next_dir / STATEMENT_FILE, statement, 0o600)
+        write_file(self.next_dir / STATEMENT_FILE, statement, 0o600)
 
     def statement(self) -> bytes | None:
         """The pending rotation's statement, if one was signed."""
@@ -143,7 +165,7 @@ class FileKeyRing:
             "rotated_at": iso_utc(datetime.now(UTC)),
             "retire_after": iso_utc(retire_after),
         }
-        _write_file(self.next_dir / SWITCH_FILE, json.dumps(plan).encode(), 0o600)
+        write_file(self.next_dir / SWITCH_FILE, json.dumps(plan).encode(), 0o600)
         self._finish_switch()
         return self.active()
 
@@ -159,7 +181,7 @@ class FileKeyRing:
                 (PUBLIC_KEY_FILE, f"{old}.pub.pem", 0o644),
                 (PRIVATE_KEY_FILE, f"{old}.key.pem", 0o600),
             ):
-                _write_file(self.retired_dir / target, (self.key_dir / name).read_bytes(), mode)
+                write_file(self.retired_dir / target, (self.key_dir / name).read_bytes(), mode)
         record = {
             "kid": old,
             "rotated_to": plan["new_kid"],
@@ -167,7 +189,7 @@ class FileKeyRing:
             "retire_after": plan["retire_after"],
             "rotation_id": plan["rotation_id"],
         }
-        _write_file(self.retired_dir / f"{old}.json", json.dumps(record).encode(), 0o644)
+        write_file(self.retired_dir / f"{old}.json", json.dumps(record).encode(), 0o644)
         for name in (PUBLIC_KEY_FILE, PRIVATE_KEY_FILE):  # the private key last: it signs
             if (self.next_dir / name).exists():
                 os.replace(self.next_dir / name, self.key_dir / name)
@@ -178,23 +200,12 @@ class FileKeyRing:
 
     def retired(self) -> list[RetiredKey]:
         """Keys rotated away, oldest first."""
-        out = []
-        for record in sorted(self.retired_dir.glob("*.json")):
-            try:
-                plain = json.loads(record.read_text())
-                key = self.retired_dir / f"{plain['kid']}.key.pem"
-                out.append(
-                    RetiredKey(
-                        kid=str(plain["kid"]),
-                        rotated_to=str(plain["rotated_to"]),
-                        rotated_at=str(plain["rotated_at"]),
-                        retire_after=str(plain["retire_after"]),
-                        private_key=key if key.exists() else None,
-                    )
-                )
-            except (OSError, ValueError, KeyError, TypeError) as exc:
-                log.warning("unreadable retired key record %s: %s", record, exc)
-        return sorted(out, key=lambda r: r.rotated_at)
+
+        def locate(kid: str) -> str | None:
+            key = self.retired_dir / f"{kid}.key.pem"
+            return str(key) if key.exists() else None
+
+        return read_retired(self.retired_dir, locate)
 
     def retire(self, *, now: datetime | None = None, force: bool = False) -> list[str]:
         """Delete the private keys of rotated-away keys whose overlap has ended (all with
@@ -205,9 +216,12 @@ class FileKeyRing:
             if key.private_key is None:
                 continue
             if force or parse_utc(key.retire_after) <= moment:
-                key.private_key.unlink()
+                Path(key.private_key).unlink()
                 done.append(key.kid)
                 log.info("retired key %s: private key deleted", key.kid)
         if done:
             _sync_dir(self.retired_dir)
         return done
+
+    def close(self) -> None:
+        """Nothing to release: key file signers hold no session."""

@@ -25,7 +25,6 @@ from edge_agent.model import (
     SensorReading,
     WeightReading,
 )
-from edge_agent.signing.keyring import FileKeyRing
 from edge_agent.signing.signer import Signer
 from edge_agent.station.boot import BootCounter, next_boot_epoch
 from edge_agent.station.corrections import CorrectionRequest
@@ -41,7 +40,7 @@ from edge_agent.station.workflow import (
     ProgressFn,
     StationSources,
 )
-from edge_agent.tokens.configured import close_signer, open_signer
+from edge_agent.tokens.configured import open_keyring
 from edge_agent.uplink.outbox import Outbox, OutboxMessage
 from edge_agent.uplink.publisher import OutboxPublisher
 from edge_agent.uplink.station_uplink import station_uplink
@@ -162,24 +161,15 @@ class StationAgent:
     async def _open(self) -> None:
         cfg = self.config
         try:
-            keyring: FileKeyRing | None = None
-            if cfg.signing.pkcs11 is not None:  # a token key: no key file is read, ever
-                signer = open_signer(
-                    key_dir=cfg.signing.key_dir,
-                    pkcs11=cfg.signing.pkcs11,
-                    legacy_alg_ids=cfg.signing.legacy_alg_ids,
-                )
-            else:
-                # finishes a key switch a crash interrupted before any key is read
-                keyring = FileKeyRing(
-                    cfg.signing.key_dir, legacy_alg_ids=cfg.signing.legacy_alg_ids
-                )
-                signer = keyring.active()
+            # a token ring when pkcs11 is set (no key file is read, ever), else the key files;
+            # opening finishes a key switch a crash interrupted, before any key is read
+            keyring = open_keyring(cfg.signing)
+            self._stack.callback(keyring.close)
+            signer = keyring.active()
         except KeyFileError as exc:
             raise StationError(
                 f"{exc}; create the station key with: edge-agent keys init --dir {cfg.signing.key_dir}"
             ) from None
-        self._stack.callback(close_signer, signer)
         # a copy beside the key survives the loss of the data folder; the larger one wins
         boot_epoch = next_boot_epoch(cfg.station.data_dir, cfg.signing.key_dir)
         counter = BootCounter(
@@ -194,16 +184,15 @@ class StationAgent:
         )
         self.topics, self.outbox, self.publisher = uplink.topics, uplink.outbox, uplink.publisher
         self._stack.callback(self.outbox.close)
-        if keyring is not None:  # rotation of token keys is not built yet
-            self.rotator = KeyRotator(
-                keys=keyring,
-                signer=signer,
-                topics=uplink.topics,
-                enqueue=self.publisher.enqueue,
-                receipts=uplink.receipts is not None,
-                on_switch=self._use_signer,
-                overlap_s=cfg.signing.rotation_overlap_s,
-            )
+        self.rotator = KeyRotator(
+            keys=keyring,
+            signer=signer,
+            topics=uplink.topics,
+            enqueue=self.publisher.enqueue,
+            receipts=uplink.receipts is not None,
+            on_switch=self._use_signer,
+            overlap_s=cfg.signing.rotation_overlap_s,
+        )
         if uplink.receipts is not None:
             self._recovery = ReplayRecovery(outbox=self.outbox, signer=signer, counter=counter)
             uplink.receipts.on_replay = self._recovery
@@ -224,11 +213,10 @@ class StationAgent:
             profile=self.profile,
             progress=self._progress,
         )
-        if self.rotator is not None and keyring is not None:
-            self.rotator.resume()  # a statement still waiting for the gateway is queued again
-            retired = keyring.retire()  # private keys of rotated-away keys past their overlap
-            if retired:
-                log.info("retired keys %s (overlap over)", ", ".join(retired))
+        self.rotator.resume()  # a statement still waiting for the gateway is queued again
+        retired = keyring.retire()  # private keys of rotated-away keys past their overlap
+        if retired:
+            log.info("retired keys %s (overlap over)", ", ".join(retired))
         self.metrics.serve(cfg.metrics.host, cfg.metrics.port)
         log.info(
             "station ready",

@@ -8,7 +8,8 @@ with the old key until the gateway's signed receipt accepts the statement; only 
 no event signed by the new key can reach a gateway that does not trust it yet, whatever the
 order of delivery. Without receipts (no gateway) it switches at once.
 
-Works through the ``Signer`` protocol and a ``KeyRing`` (key files now; a token later).
+Works through the ``Signer`` protocol and a ``KeyRing``: ``FileKeyRing`` (key files) or
+``TokenKeyRing`` (keys inside a PKCS#11 token), chosen by ``tokens.configured.open_keyring``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Literal, Protocol
 
 from edge_agent.errors import StationError
 from edge_agent.event_codec import uuid7
+from edge_agent.signing.keyring import RetiredKey
 from edge_agent.signing.receipts import Receipt
 from edge_agent.signing.rotation import KeyRotation, peek_rotation, sign_rotation
 from edge_agent.signing.signer import Signer
@@ -62,6 +64,18 @@ class KeyRing(Protocol):
 
     def switch(self, *, rotation_id: str, retire_after: datetime) -> Signer:
         """Make the next key the active one; the old one is kept until ``retire_after``."""
+        ...
+
+    def retired(self) -> list[RetiredKey]:
+        """Keys rotated away, oldest first, and where their private keys still are."""
+        ...
+
+    def retire(self, *, now: datetime | None = None, force: bool = False) -> list[str]:
+        """Delete the private keys whose overlap has ended (all with ``force``); their kids."""
+        ...
+
+    def close(self) -> None:
+        """Release what the ring holds (token sessions)."""
         ...
 
 

@@ -1,13 +1,20 @@
-"""The configured signer: a token key when ``pkcs11`` is set, else the key file; no fallback."""
+"""The configured signer and key ring: the token when ``pkcs11`` is set, else the key files;
+never one in place of the other."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from edge_agent.signing.keyring import FileKeyRing
 from edge_agent.signing.keys import load_signer
-from edge_agent.signing.settings import Pkcs11Settings
+from edge_agent.signing.settings import Pkcs11Settings, SigningSettings
 from edge_agent.signing.signer import Signer
+from edge_agent.tokens.keyring import TokenKeyRing
 from edge_agent.tokens.signer import TokenSigner
+
+if TYPE_CHECKING:
+    from edge_agent.station.rotation import KeyRing
 
 
 def open_signer(
@@ -29,3 +36,13 @@ def close_signer(signer: Signer) -> None:
     """Release what a signer holds (a token session); key file signers hold nothing."""
     if isinstance(signer, TokenSigner):
         signer.close()
+
+
+def open_keyring(signing: SigningSettings) -> KeyRing:
+    """The station's key ring: inside the token when ``pkcs11`` is set, else the key files.
+
+    Opening finishes a key switch a crash cut short, before any key is read.
+    """
+    if signing.pkcs11 is not None:
+        return TokenKeyRing(signing.pkcs11, signing.key_dir, legacy_alg_ids=signing.legacy_alg_ids)
+    return FileKeyRing(signing.key_dir, legacy_alg_ids=signing.legacy_alg_ids)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from dataclasses import dataclass
@@ -37,6 +38,8 @@ class TokenKey:
     private: Any  # pkcs11.PrivateKey with SignMixin
     public_key: ec.EllipticCurvePublicKey
     provenance: dict[str, bool]
+    public: Any = None  # the public key object (pkcs11.PublicKey)
+    label: str = ""  # CKA_LABEL both halves carry
 
 
 def _point(der: bytes) -> bytes:
@@ -46,19 +49,20 @@ def _point(der: bytes) -> bytes:
     return der
 
 
-def _objects(tk: TokenSession, cls: ObjectClass) -> list[Any]:
-    attrs = {Attribute.CLASS: cls, Attribute.LABEL: tk.settings.key_label}
+def _objects(tk: TokenSession, cls: ObjectClass, label: str | None = None) -> list[Any]:
+    attrs = {Attribute.CLASS: cls, Attribute.LABEL: label or tk.settings.key_label}
     try:
         return list(tk.session.get_objects(attrs))
     except p11.PKCS11Error as exc:
         raise translate(exc, tk.settings, "searching for the key") from None
 
 
-def find_key(tk: TokenSession) -> TokenKey:
-    """The labelled P-256 key pair; TokenKeyError if missing, ambiguous or exportable."""
-    s = tk.settings
+def find_key(tk: TokenSession, label: str | None = None) -> TokenKey:
+    """The P-256 key pair labelled ``label`` (default: the configured key label);
+    TokenKeyError if missing, ambiguous or exportable."""
+    s = dataclasses.replace(tk.settings, key_label=label) if label else tk.settings
     where = f"token {s.token_label!r} ({s.module})"
-    privates = _objects(tk, ObjectClass.PRIVATE_KEY)
+    privates = _objects(tk, ObjectClass.PRIVATE_KEY, s.key_label)
     if not privates:
         raise TokenKeyError(
             f"no private key labelled {s.key_label!r} in {where}; create it with: "
@@ -74,9 +78,12 @@ def find_key(tk: TokenSession) -> TokenKey:
         key_type = private[Attribute.KEY_TYPE]
         key_id_attr = private[Attribute.ID]
         flags = {a.name.lower(): bool(private[a]) for a in PROVENANCE}
-        publics = [
-            p for p in _objects(tk, ObjectClass.PUBLIC_KEY) if p[Attribute.ID] == key_id_attr
-        ]
+        # matched by CKA_ID, not label: a relabelling cut short leaves the halves' labels apart
+        publics = list(
+            tk.session.get_objects(
+                {Attribute.CLASS: ObjectClass.PUBLIC_KEY, Attribute.ID: key_id_attr}
+            )
+        )
         if len(publics) != 1:
             raise TokenKeyError(
                 f"{where} holds {len(publics)} public keys for {s.key_label!r} (need exactly one "
@@ -101,13 +108,41 @@ def find_key(tk: TokenSession) -> TokenKey:
         raise TokenKeyError(
             f"key {s.key_label!r} in {where}: the public point is not on P-256", **context(s)
         ) from None
-    return TokenKey(private=private, public_key=public, provenance=flags)
+    return TokenKey(
+        private=private, public_key=public, provenance=flags, public=publics[0], label=s.key_label
+    )
 
 
-def create_key(tk: TokenSession, *, force: bool = False) -> TokenKey:
-    """Generate a P-256 pair inside the token (sensitive, never extractable); refuse a replace."""
-    s = tk.settings
-    existing = _objects(tk, ObjectClass.PRIVATE_KEY) + _objects(tk, ObjectClass.PUBLIC_KEY)
+def has_key(tk: TokenSession, label: str) -> bool:
+    """Whether a private key labelled ``label`` is in the token."""
+    return bool(_objects(tk, ObjectClass.PRIVATE_KEY, label))
+
+
+def relabel_key(tk: TokenSession, key: TokenKey, label: str) -> None:
+    """Give both halves of ``key`` the label ``label`` (CKA_LABEL; the key itself stays)."""
+    try:
+        # the private key first: find_key looks it up by label and its public half by CKA_ID
+        key.private[Attribute.LABEL] = label
+        key.public[Attribute.LABEL] = label
+    except p11.PKCS11Error as exc:
+        raise translate(exc, tk.settings, f"relabelling key {key.label!r} as {label!r}") from None
+
+
+def destroy_key(tk: TokenSession, key: TokenKey) -> None:
+    """Destroy both halves of ``key`` inside the token (the private key first)."""
+    try:
+        key.private.destroy()
+        key.public.destroy()
+    except p11.PKCS11Error as exc:
+        raise translate(exc, tk.settings, f"destroying key {key.label!r}") from None
+
+
+def create_key(tk: TokenSession, *, force: bool = False, label: str | None = None) -> TokenKey:
+    """Generate a P-256 pair labelled ``label`` (default: the configured key label) inside the
+    token (sensitive, never extractable); refuse a replace."""
+    s = dataclasses.replace(tk.settings, key_label=label) if label else tk.settings
+    existing = _objects(tk, ObjectClass.PRIVATE_KEY, s.key_label)
+    existing += _objects(tk, ObjectClass.PUBLIC_KEY, s.key_label)
     if existing and not force:
         raise TokenKeyError(
             f"token {s.token_label!r} already holds a key labelled {s.key_label!r}; pass "
@@ -144,6 +179,6 @@ def create_key(tk: TokenSession, *, force: bool = False) -> TokenKey:
         )
     except p11.PKCS11Error as exc:
         raise translate(exc, s, "creating the key") from None
-    key = find_key(tk)
+    key = find_key(tk, s.key_label)
     log.info("created P-256 key %s as %s", key_id(key.public_key).hex(), s.describe())
     return key

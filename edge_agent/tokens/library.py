@@ -32,9 +32,23 @@ if TYPE_CHECKING:
 _lock = threading.Lock()
 _libs: dict[str, Pkcs11Lib] = {}
 _users: dict[str, int] = {}
+# PKCS#11 logs in the application, not one session: every session of a token shares one
+# login, and C_Logout in any of them logs all out. So one login session per token, held while
+# any TokenSession on it is open; the others open unauthenticated and use that login.
+_logins: dict[tuple[str, str], tuple[Any, int]] = {}
+# bumped by reset_module: sessions opened before a reset are dead, and their login with them
+_generations: dict[str, int] = {}
 
 # errors that mean the token went away or never answered
-_GONE = (p11.TokenNotPresent, p11.DeviceRemoved, p11.SlotIDInvalid, p11.TokenNotRecognised)
+_GONE = (
+    p11.TokenNotPresent,
+    p11.DeviceRemoved,
+    p11.SlotIDInvalid,
+    p11.TokenNotRecognised,
+    p11.SessionHandleInvalid,
+    p11.SessionClosed,
+    p11.DeviceError,
+)
 
 
 def context(settings: Pkcs11Settings) -> dict[str, str]:
@@ -62,12 +76,28 @@ def translate(exc: Exception, settings: Pkcs11Settings, doing: str) -> TokenErro
         return TokenNotFoundError(f"{where} went away while {doing} ({type(exc).__name__})", **kw)
     if isinstance(exc, p11.NoSuchKey | p11.MultipleObjectsReturned | p11.KeyHandleInvalid):
         return TokenKeyError(f"{where}: key {settings.key_label!r} unusable while {doing}", **kw)
+    if isinstance(exc, p11.ObjectHandleInvalid):
+        return TokenKeyError(
+            f"{where}: key {settings.key_label!r} vanished while {doing} (key deleted, or the "
+            "token went away)",
+            **kw,
+        )
     detail = str(exc) or type(exc).__name__
     if isinstance(exc, p11.GeneralError) and "tpm2" in settings.module.name:
         # what tpm2-pkcs11 answers when the TPM's object slots are full: another process
         # uses the TPM without a resource manager between them
         detail += " (is another process using the TPM? use /dev/tpmrm0 or tpm2-abrmd)"
     return TokenError(f"{where}: {doing} failed: {detail}", **kw)
+
+
+def _unreachable(settings: Pkcs11Settings, exc: Exception) -> TokenModuleError:
+    """The error for a module whose C_Initialize fails (its token or daemon is gone)."""
+    detail = f"{type(exc).__name__} {exc}".strip()
+    return TokenModuleError(
+        f"token {settings.token_label!r} ({settings.module}) is unreachable: the module does "
+        f"not initialise ({detail}); is the token plugged in and its daemon running?",
+        **context(settings),
+    )
 
 
 def _load(settings: Pkcs11Settings) -> Pkcs11Lib:
@@ -92,10 +122,7 @@ def _load(settings: Pkcs11Settings) -> Pkcs11Lib:
         try:
             lib.initialize()
         except p11.PKCS11Error as exc:
-            raise TokenModuleError(
-                f"cannot initialise PKCS#11 module {path}: {type(exc).__name__} {exc}",
-                **context(settings),
-            ) from None
+            raise _unreachable(settings, exc) from None
     _users[path] = _users.get(path, 0) + 1
     return lib
 
@@ -135,6 +162,60 @@ def _find_token(lib: Pkcs11Lib, settings: Pkcs11Settings) -> Any:
     return tokens[0]
 
 
+def _login(token: Any, settings: Pkcs11Settings, pin: str) -> None:
+    """Log in to ``token`` unless a session of this process already did (held: ``_lock``)."""
+    key = (str(settings.module.expanduser()), settings.token_label)
+    held = _logins.get(key)
+    if held is not None:
+        _logins[key] = (held[0], held[1] + 1)
+        return
+    try:
+        session = token.open(user_pin=pin)
+    except p11.PKCS11Error as exc:
+        raise translate(exc, settings, "logging in") from None
+    _logins[key] = (session, 1)
+
+
+def _logout(settings: Pkcs11Settings) -> None:
+    """One user of the login less; the last one logs out (held: ``_lock``)."""
+    key = (str(settings.module.expanduser()), settings.token_label)
+    session, users = _logins[key]
+    if users > 1:
+        _logins[key] = (session, users - 1)
+        return
+    del _logins[key]
+    with contextlib.suppress(p11.PKCS11Error):  # a token that went away took its login along
+        session.close()
+
+
+def reset_module(settings: Pkcs11Settings, seen: int) -> None:
+    """Finalise and initialise the module again (a token that went away is only found again
+    after C_Initialize), unless another caller did since generation ``seen``. Every session
+    of the module dies with it; their owners open new ones."""
+    path = str(settings.module.expanduser())
+    with _lock:
+        if _generations.get(path, 0) != seen:
+            return
+        _generations[path] = seen + 1
+        for key in [k for k in _logins if k[0] == path]:
+            del _logins[key]
+        lib = _libs.get(path)
+        if lib is None or not _users.get(path):
+            return  # nobody holds it: the next open initialises it
+        with contextlib.suppress(p11.PKCS11Error):
+            lib.finalize()
+        try:
+            lib.initialize()
+        except p11.PKCS11Error as exc:
+            raise _unreachable(settings, exc) from None
+
+
+def generation(settings: Pkcs11Settings) -> int:
+    """How many times the module was reset in this process."""
+    with _lock:
+        return _generations.get(str(settings.module.expanduser()), 0)
+
+
 class TokenSession:
     """A logged-in session on the configured token; ``close()`` releases the module."""
 
@@ -143,12 +224,15 @@ class TokenSession:
         pin = read_pin(settings)  # the PIN source fails first: no module is touched
         with _lock:
             lib = _load(settings)
+            self.generation = _generations.get(str(settings.module.expanduser()), 0)
             try:
                 self.token = _find_token(lib, settings)
+                _login(self.token, settings, pin)
                 try:
-                    self.session: Any = self.token.open(rw=rw, user_pin=pin)
+                    self.session: Any = self.token.open(rw=rw)
                 except p11.PKCS11Error as exc:
-                    raise translate(exc, settings, "logging in") from None
+                    _logout(settings)
+                    raise translate(exc, settings, "opening a session") from None
             except BaseException:
                 _release(settings)
                 raise
@@ -162,11 +246,22 @@ class TokenSession:
                 return
             self._open = False
             try:
-                self.session.close()
-            except p11.PKCS11Error:
-                pass  # the token is gone; the session went with it
+                # after a reset the handle may number another caller's new session: leave it
+                if not self._stale():
+                    with contextlib.suppress(p11.PKCS11Error):  # the token took it along
+                        self.session.close()
+                    _logout(self.settings)  # (a reset dropped the login already)
             finally:
                 _release(self.settings)
+
+    def _stale(self) -> bool:
+        return self.generation != _generations.get(str(self.settings.module.expanduser()), 0)
+
+    @property
+    def stale(self) -> bool:
+        """The module was reset since this session opened: it is dead."""
+        with _lock:
+            return self._stale()
 
     def __enter__(self) -> TokenSession:
         return self

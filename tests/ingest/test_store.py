@@ -233,9 +233,7 @@ def test_event_another_worker_commits_meanwhile_with_other_bytes_is_a_conflict(
         EventStore(a)
         store_b = EventStore(b, migrate=False)
         outcome: dict[str, str] = {}
-        worker = threading.Thread(
-            target=lambda: outcome.update(getattr(store_b, path)([mine], []))
-        )
+        worker = threading.Thread(target=lambda: outcome.update(getattr(store_b, path)([mine], [])))
         with a.transaction() as tx:
             tx.bulk_insert("events", COLUMNS, [theirs.values()])
             worker.start()

@@ -81,5 +81,13 @@ def test_doc_commands_run(tmp_path: Path) -> None:
     assert re.fullmatch(rf"rotation \S+: {kid} -> [0-9a-f]{{32}} switched\n", rotated)
     assert f"rotated: {kid} -> " in outputs["edge-agent --config station.toml keys rotate --status"]
     assert f"retired {kid}" in outputs["edge-agent --config station.toml keys retire --force"]
+    # the token key rotates inside the token: switched at once (no receipts configured)
+    token_cmd = "SOFTHSM2_CONF=softhsm/softhsm2.conf edge-agent --config station-token.toml keys"
+    assert re.fullmatch(
+        rf"rotation \S+: {token_kid} -> [0-9a-f]{{32}} switched\n", outputs[f"{token_cmd} rotate"]
+    )
+    status = outputs[f"{token_cmd} rotate --status"]
+    assert f"rotated: {token_kid} -> " in status and f"(station.old.{token_kid})" in status
+    assert f"retired {token_kid}" in outputs[f"{token_cmd} retire --force"]
     rejected = [out for cmd, out in outputs.items() if "bms-unreadable" in cmd]
     assert rejected[0].startswith("invalid: station_mismatch")
