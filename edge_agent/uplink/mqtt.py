@@ -23,7 +23,7 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import MQTTErrorCode
 from paho.mqtt.reasoncodes import ReasonCode
 
-from edge_agent.errors import PublishError
+from edge_agent.errors import EdgeAgentError, PublishError
 from edge_agent.uplink.mqtt_client import (
     MQTT5,
     MQTT311,
@@ -355,6 +355,12 @@ class MqttLink:
             return
         try:
             self._on_message_handler(msg.topic, bytes(msg.payload), bool(msg.retain))
+        except EdgeAgentError as exc:  # a known condition (e.g. the key's token is away): one line
+            log.error(
+                "message on topic %r not handled (%s); reconnecting for redelivery", msg.topic, exc
+            )
+            client.disconnect()
+            return
         except Exception:  # never into paho's loop; no PUBACK, so the broker sends it again
             log.exception(
                 "message handler failed for topic %r; reconnecting for redelivery", msg.topic
