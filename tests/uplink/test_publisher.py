@@ -101,12 +101,25 @@ def test_birth_and_offline_status_retained(
     sub = RecordingSubscriber(
         mosquitto_broker, TOPICS.status, client_id="status-1", key_of=lambda t, p: p.decode()
     )
+    late: RecordingSubscriber | None = None
+    stopped = False
     try:
+        # the first subscriber may get the birth live (it subscribed before the publish
+        # reached the broker); one that subscribes after it landed gets the retained copy
         assert sub.wait_for([status.online.decode()], 10) == set()
-        assert sub.messages[0][2] is True  # retained
+        late = RecordingSubscriber(
+            mosquitto_broker, TOPICS.status, client_id="status-2", key_of=lambda t, p: p.decode()
+        )
+        assert late.wait_for([status.online.decode()], 10) == set()
+        assert late.messages[0][2] is True  # retained
+        stopped = True
         pub.stop()
         assert sub.wait_for([status.offline.decode()], 10) == set()
     finally:
+        if not stopped:
+            pub.stop()
+        if late is not None:
+            late.close()
         sub.close()
         outbox.close()
 
