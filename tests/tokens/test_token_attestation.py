@@ -1,0 +1,266 @@
+"""TPM attestation of the station's tpm2-pkcs11 key: swtpm manufactured with an EK certificate
+from a local test CA (swtpm_setup + swtpm_localca), evidence made by ``keys attest``, verified
+in Python and recorded by ``gateway trust add``; tampered, foreign and mismatched evidence is
+refused with one line."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import hashlib
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from edge_agent.errors import AttestationError
+from edge_agent.signing.keys import public_key_pem
+from edge_agent.signing.tpm_attestation import (
+    check_activation,
+    load_ca_file,
+    make_challenge,
+    verify_evidence,
+)
+from edge_agent.signing.trust import TrustStore
+from edge_agent.tokens.attestation import activate, produce_evidence
+from edge_agent.tokens.keys import create_key
+from edge_agent.tokens.library import TokenSession
+from tests.conftest import ROOT
+from tests.support.tokens import USER_PIN, Swtpm, Token, running_swtpm, swtpm_token
+
+
+@dataclass
+class Station:
+    """A manufactured swtpm, a tpm2-pkcs11 token with two keys, and evidence for both."""
+
+    tpm: Swtpm
+    token: Token
+    public: ec.EllipticCurvePublicKey
+    other: ec.EllipticCurvePublicKey
+    evidence: dict[str, Any]
+    other_evidence: dict[str, Any]
+    cas: list[x509.Certificate]
+
+    def produce(self, public: ec.EllipticCurvePublicKey, nonce: bytes) -> dict[str, Any]:
+        return produce_evidence(
+            public,
+            token_label=self.token.label,
+            pin=USER_PIN,
+            nonce=nonce,
+            store=Path(self.token.env["TPM2_PKCS11_STORE"]),
+            tcti_text=self.tpm.tcti,
+        )
+
+
+@pytest.fixture(scope="module")
+def station(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Station]:
+    root = tmp_path_factory.mktemp("attest")
+    with running_swtpm(root / "swtpm", manufactured=True) as tpm:
+        token = swtpm_token(root / "tpm2", tpm)
+        with pytest.MonkeyPatch.context() as mp:
+            for name, value in token.env.items():
+                mp.setenv(name, value)
+            with TokenSession(token.settings(), rw=True) as session:
+                public = create_key(session, force=False).public_key
+            with TokenSession(token.settings("other"), rw=True) as session:
+                other = create_key(session, force=False).public_key
+        assert tpm.ca_file is not None
+        st = Station(tpm, token, public, other, {}, {}, load_ca_file(tpm.ca_file.read_bytes()))
+        st.evidence = st.produce(public, b"gateway-nonce-01")
+        st.other_evidence = st.produce(other, b"gateway-nonce-01")
+        yield st
+
+
+def test_good_evidence_verifies_and_is_recorded(station: Station, tmp_path: Path) -> None:
+    result = verify_evidence(
+        station.evidence,
+        station_key=station.public,
+        tpm_cas=station.cas,
+        nonce=b"gateway-nonce-01",
+    )
+    assert result.attested and not result.ak_bound_to_ek
+    assert result.ek_issuer == "CN=swtpm-localca"
+    assert {"fixedTPM", "fixedParent", "sensitiveDataOrigin", "sign"} <= set(result.key_attributes)
+    store = TrustStore(tmp_path / "trust.json")
+    kid = store.add(public_key_pem(station.public), station="st-01", site="a", attestation=result)
+    store.save()
+    entry = TrustStore.load(tmp_path / "trust.json").entry(kid.hex())
+    assert entry is not None and entry.attestation == result
+    # re-adding the key without evidence keeps what was proven about it
+    store.add(public_key_pem(station.public), station="st-01", site="b")
+    again = store.entry(kid.hex())
+    assert again is not None and again.attestation == result
+
+
+def _refused(station: Station, evidence: dict[str, Any], reason: str, **kw: Any) -> None:
+    with pytest.raises(AttestationError) as caught:
+        verify_evidence(evidence, station_key=station.public, tpm_cas=station.cas, **kw)
+    assert caught.value.reason == reason, str(caught.value)
+
+
+def _flip(hex_text: str, at: int) -> str:
+    raw = bytearray(bytes.fromhex(hex_text))
+    raw[at] ^= 0x01
+    return raw.hex()
+
+
+def test_tampered_certify_is_refused(station: Station) -> None:
+    evidence = copy.deepcopy(station.evidence)
+    evidence["certify_info"] = _flip(evidence["certify_info"], 40)  # inside extraData
+    _refused(station, evidence, "signature")
+
+
+def test_tampered_nonce_or_kid_binding_is_refused(station: Station) -> None:
+    evidence = copy.deepcopy(station.evidence)
+    evidence["nonce"] = b"another-nonce".hex()
+    _refused(station, evidence, "qualifying_data")
+    _refused(station, station.evidence, "nonce", nonce=b"fresh-nonce")
+
+
+def test_another_keys_certify_is_refused(station: Station) -> None:
+    _refused(station, station.other_evidence, "wrong_key")
+    # the other key's certify presented with this key's public area and kid
+    forged = copy.deepcopy(station.other_evidence)
+    forged["kid"], forged["key_public"] = station.evidence["kid"], station.evidence["key_public"]
+    _refused(station, forged, "name_mismatch")
+
+
+def test_ek_certificate_from_unknown_ca_is_refused(station: Station) -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "swtpm-localca")])
+    now = dt.datetime.now(dt.UTC)
+    foreign = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )  # same issuer name as the swtpm CA, another key: the signature decides
+    with pytest.raises(AttestationError) as caught:
+        verify_evidence(station.evidence, station_key=station.public, tpm_cas=[foreign])
+    assert caught.value.reason == "ek_chain"
+
+
+def test_ek_public_not_matching_the_certificate_is_refused(station: Station) -> None:
+    evidence = copy.deepcopy(station.evidence)
+    evidence["ek_public"] = _flip(evidence["ek_public"], 100)
+    _refused(station, evidence, "ek_mismatch")
+
+
+def test_credential_activation_binds_the_ak_to_the_ek(station: Station) -> None:
+    challenge, credential = make_challenge(station.evidence)
+    answer = activate(challenge, tcti_text=station.tpm.tcti)
+    assert answer == credential
+    check_activation(hashlib.sha256(credential).hexdigest(), answer)
+    with pytest.raises(AttestationError):
+        check_activation(hashlib.sha256(credential).hexdigest(), bytes(32))
+
+
+def _cli(station: Station, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**station.token.process_env(), "PYTHONPATH": str(ROOT)}
+    env.pop("EDGE_AGENT_CONFIG", None)
+    return subprocess.run(
+        [sys.executable, "-m", "edge_agent", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=120,
+        check=False,
+    )
+
+
+def _token_flags(token: Token) -> list[str]:
+    return [
+        "--pkcs11",
+        "--module",
+        str(token.module),
+        "--token-label",
+        token.label,
+        "--key-label",
+        "station",
+        "--pin-file",
+        str(token.pin_file),
+    ]
+
+
+def test_cli_attest_challenge_activate_and_trust_add(station: Station, tmp_path: Path) -> None:
+    ca = str(station.tpm.ca_file)
+    trust = ["gateway", "--trust-store", str(tmp_path / "trust.json"), "trust"]
+    pub = tmp_path / "station.pem"
+    pub.write_bytes(public_key_pem(station.public))
+    nonce = "6e6f6e6365"
+    done = _cli(station, "keys", "attest", "--out", str(tmp_path / "ev.json"), "--nonce", nonce,
+                *_token_flags(station.token))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    done = _cli(station, *trust, "challenge", str(tmp_path / "ev.json"), "--tpm-ca", ca,
+                "--nonce", nonce, "--out", str(tmp_path / "challenge.json"))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    done = _cli(station, "keys", "attest", "--activate", str(tmp_path / "challenge.json"),
+                "--out", str(tmp_path / "answer.json"))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    done = _cli(station, *trust, "add", str(pub), "--station", "st-01", "--site", "plant-a",
+                "--attestation", str(tmp_path / "ev.json"), "--tpm-ca", ca, "--nonce", nonce,
+                "--activation", str(tmp_path / "answer.json"))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    rows = [json.loads(line) for line in _cli(station, *trust, "list").stdout.splitlines()]
+    assert len(rows) == 1
+    assert rows[0]["attested"] is True and rows[0]["ak_bound_to_ek"] is True
+    assert rows[0]["ek_issuer"] == "CN=swtpm-localca"
+    entry = TrustStore.load(tmp_path / "trust.json").entry(rows[0]["kid"])
+    assert entry is not None and entry.attestation is not None
+    assert entry.attestation.ak_bound_to_ek and entry.attestation.nonce == nonce
+    # an answer is good once: the challenge is forgotten after the key is recorded
+    again = _cli(station, *trust, "add", str(pub), "--station", "st-01", "--site", "plant-a",
+                 "--attestation", str(tmp_path / "ev.json"), "--tpm-ca", ca,
+                 "--activation", str(tmp_path / "answer.json"))  # fmt: skip
+    _one_line(again, "attestation refused (activation)")
+
+
+def _one_line(done: subprocess.CompletedProcess[str], contains: str) -> None:
+    assert done.returncode != 0, done.stdout
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and contains in lines[0], done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_cli_refuses_evidence_of_another_key_and_a_foreign_ca(
+    station: Station, tmp_path: Path
+) -> None:
+    trust = ["gateway", "--trust-store", str(tmp_path / "trust.json"), "trust"]
+    pub = tmp_path / "station.pem"
+    pub.write_bytes(public_key_pem(station.public))
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps(station.other_evidence))
+    done = _cli(station, *trust, "add", str(pub), "--station", "st-01", "--site", "a",
+                "--attestation", str(other), "--tpm-ca", str(station.tpm.ca_file))  # fmt: skip
+    _one_line(done, "attestation refused (wrong_key)")
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps(station.evidence))
+    lone_root = tmp_path / "other-vendor.pem"
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Other TPM Vendor Root")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name)
+        .public_key(key.public_key()).serial_number(7)
+        .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    lone_root.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    done = _cli(station, *trust, "add", str(pub), "--station", "st-01", "--site", "a",
+                "--attestation", str(good), "--tpm-ca", str(lone_root))  # fmt: skip
+    _one_line(done, "attestation refused (ek_chain)")
+    assert not (tmp_path / "trust.json").exists()  # nothing was trusted
