@@ -34,8 +34,7 @@ from edge_agent.signing.algorithms import PublicKey
 from edge_agent.signing.signer import key_id
 from edge_agent.signing.tpm_structures import (
     AK_ATTRIBUTES,
-    EK_ATTRIBUTES,
-    EK_POLICY,
+    ALG_SHA256,
     FIXED_PARENT,
     FIXED_TPM,
     RH_ENDORSEMENT,
@@ -44,6 +43,8 @@ from edge_agent.signing.tpm_structures import (
     SIGN,
     TpmFormatError,
     TpmPublic,
+    b2,
+    ek_template,
     hierarchy_qn,
     make_credential,
     parse_certify,
@@ -96,9 +97,12 @@ def _hex(evidence: Mapping[str, Any], name: str) -> bytes:
 
 def _public(evidence: Mapping[str, Any], name: str) -> TpmPublic:
     try:
-        return parse_public(_hex(evidence, name))
+        public = parse_public(_hex(evidence, name))
     except TpmFormatError as exc:
         raise AttestationError("format", f"{name}: {exc}") from None
+    if public.name_alg != ALG_SHA256:
+        raise AttestationError("format", f"{name}: name algorithm is not SHA-256")
+    return public
 
 
 def _chain(ek_cert: x509.Certificate, cas: list[x509.Certificate], at: datetime) -> None:
@@ -215,8 +219,9 @@ def _ek(
         or cert_key.public_numbers().n != ek.rsa_modulus
     ):
         raise AttestationError("ek_mismatch", "the EK public area is not the certified EK")
-    if ek.attributes != EK_ATTRIBUTES or ek.auth_policy != EK_POLICY:
-        raise AttestationError("ek_mismatch", "the EK public area is not a TCG EK template")
+    modulus = ek.rsa_modulus.to_bytes(256, "big") if ek.rsa_modulus.bit_length() <= 2048 else b""
+    if ek.raw != ek_template()[:-258] + b2(modulus):  # template L-1 with this modulus
+        raise AttestationError("ek_mismatch", "the EK public area is not the TCG EK template")
     return cert, ek
 
 

@@ -147,13 +147,19 @@ class TpmPublic:
         """The ECC P-256 public key; TpmFormatError for another type."""
         if self.ecc_point is None:
             raise TpmFormatError("not an ECC P-256 key")
-        return ec.EllipticCurvePublicNumbers(*self.ecc_point, ec.SECP256R1()).public_key()
+        try:
+            return ec.EllipticCurvePublicNumbers(*self.ecc_point, ec.SECP256R1()).public_key()
+        except ValueError as exc:
+            raise TpmFormatError(f"ECC point: {exc}") from None
 
     def rsa_public_key(self) -> rsa.RSAPublicKey:
         """The RSA public key; TpmFormatError for another type."""
         if self.rsa_modulus is None:
             raise TpmFormatError("not an RSA key")
-        return rsa.RSAPublicNumbers(self.rsa_exponent, self.rsa_modulus).public_key()
+        try:
+            return rsa.RSAPublicNumbers(self.rsa_exponent, self.rsa_modulus).public_key()
+        except ValueError as exc:
+            raise TpmFormatError(f"RSA key: {exc}") from None
 
 
 def parse_public(raw: bytes) -> TpmPublic:
