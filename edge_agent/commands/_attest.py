@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from edge_agent.errors import AttestationError, ConfigError
-from edge_agent.signing.trust import iso_utc, read_bounded
+from edge_agent.signing.trust import MAX_TRUST_BYTES, iso_utc, read_bounded
 
 MAX_EVIDENCE_BYTES = 64 * 1024
 
@@ -35,9 +35,9 @@ def add_attest_parser(commands: Any, add_token_flags: Any) -> None:
     attest.set_defaults(func=keys_attest, dir=None)
 
 
-def read_json(path: Path, what: str) -> dict[str, Any]:
+def read_json(path: Path, what: str, limit: int = MAX_EVIDENCE_BYTES) -> dict[str, Any]:
     """A small JSON object file; ConfigError if missing or malformed."""
-    raw = read_bounded(path, limit=MAX_EVIDENCE_BYTES, what=what)
+    raw = read_bounded(path, limit=limit, what=what)
     if raw is None:
         raise ConfigError(f"{what} {path} does not exist")
     try:
@@ -141,7 +141,9 @@ def trust_challenge(args: argparse.Namespace, trust_path: Path) -> int:
     challenge, credential = make_challenge(evidence)
     pending_path = _pending_path(trust_path)
     with trust_file_lock(trust_path):
-        pending = read_json(pending_path, "challenges") if pending_path.exists() else {}
+        pending = (
+            read_json(pending_path, "challenges", MAX_TRUST_BYTES) if pending_path.exists() else {}
+        )
         pending[result.kid] = {
             "credential_sha256": hashlib.sha256(credential).hexdigest(),
             "ak_name": result.ak_name,
@@ -175,7 +177,9 @@ def attestation_for_add(args: argparse.Namespace, pem: bytes, trust_path: Path) 
         return result
     answer = read_json(args.activation, "activation answer")
     pending_path = _pending_path(trust_path)
-    pending = read_json(pending_path, "challenges") if pending_path.exists() else {}
+    pending = (
+        read_json(pending_path, "challenges", MAX_TRUST_BYTES) if pending_path.exists() else {}
+    )
     kept = pending.get(result.kid)
     if not isinstance(kept, dict) or kept.get("ak_name") != result.ak_name:
         raise AttestationError(
@@ -194,6 +198,6 @@ def forget_challenge(trust_path: Path, kid: str) -> None:
     pending_path = _pending_path(trust_path)
     if not pending_path.exists():
         return
-    pending = read_json(pending_path, "challenges")
+    pending = read_json(pending_path, "challenges", MAX_TRUST_BYTES)
     if pending.pop(kid, None) is not None:
         pending_path.write_text(json.dumps(pending, indent=2) + "\n")
