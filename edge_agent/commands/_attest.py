@@ -172,7 +172,9 @@ def attestation_for_add(args: argparse.Namespace, pem: bytes, trust_path: Path) 
     _, result = _verified(args, pem)
     if args.activation is None:
         logging.getLogger(__name__).warning(
-            "key %s: attested without --activation: the AK-EK binding is NOT proven", result.kid
+            "key %s: evidence checked without --activation: the AK-EK binding is NOT proven, "
+            "recorded as attested: false",
+            result.kid,
         )
         return result
     answer = read_json(args.activation, "activation answer")
@@ -190,7 +192,7 @@ def attestation_for_add(args: argparse.Namespace, pem: bytes, trust_path: Path) 
     except ValueError:
         raise AttestationError("activation", "the answer's credential is not hex") from None
     check_activation(str(kept.get("credential_sha256")), credential)
-    return dataclasses.replace(result, ak_bound_to_ek=True)
+    return dataclasses.replace(result, ak_bound_to_ek=True, attested=True)
 
 
 def forget_challenge(trust_path: Path, kid: str) -> None:

@@ -61,9 +61,12 @@ MAX_CHAIN = 4
 
 @dataclass(frozen=True, kw_only=True)
 class AttestationResult:
-    """What verified evidence shows, as recorded with the key in the trust store."""
+    """What verified evidence shows, as recorded with the key in the trust store.
 
-    attested: bool = True
+    ``attested`` is true only when the AK-EK binding was proven too (credential activation);
+    evidence that passed every other check is recorded with ``attested: false``."""
+
+    attested: bool = False
     kid: str
     ek_subject: str
     ek_issuer: str

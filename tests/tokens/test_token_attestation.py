@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from edge_agent.errors import AttestationError
+from edge_agent.errors import AttestationError, TpmError
 from edge_agent.signing.keys import public_key_pem
 from edge_agent.signing.tpm_attestation import (
     check_activation,
@@ -87,7 +87,7 @@ def test_good_evidence_verifies_and_is_recorded(station: Station, tmp_path: Path
         tpm_cas=station.cas,
         nonce=b"gateway-nonce-01",
     )
-    assert result.attested and not result.ak_bound_to_ek
+    assert not result.attested and not result.ak_bound_to_ek  # no activation yet
     assert result.ek_issuer == "CN=swtpm-localca"
     assert {"fixedTPM", "fixedParent", "sensitiveDataOrigin", "sign"} <= set(result.key_attributes)
     store = TrustStore(tmp_path / "trust.json")
@@ -264,3 +264,98 @@ def test_cli_refuses_evidence_of_another_key_and_a_foreign_ca(
                 "--attestation", str(good), "--tpm-ca", str(lone_root))  # fmt: skip
     _one_line(done, "attestation refused (ek_chain)")
     assert not (tmp_path / "trust.json").exists()  # nothing was trusted
+    # good evidence without --activation: trusted, recorded as not attested
+    done = _cli(station, *trust, "add", str(pub), "--station", "st-01", "--site", "a",
+                "--attestation", str(good), "--tpm-ca", str(station.tpm.ca_file))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "AK-EK binding is NOT proven" in done.stderr
+    (row,) = [json.loads(line) for line in _cli(station, *trust, "list").stdout.splitlines()]
+    assert row["attested"] is False and row["ak_bound_to_ek"] is False
+
+
+def _forged_with_software_ak(station: Station) -> dict[str, Any]:
+    """Evidence a station without that TPM can make: a software "AK" signing a made-up certify
+    of the station key, with the real (public) EK certificate attached."""
+    import struct
+
+    from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+    from edge_agent.signing.tpm_structures import (
+        AK_ATTRIBUTES,
+        ALG_ECC,
+        ALG_ECDSA,
+        ALG_NULL,
+        ALG_SHA256,
+        ECC_NIST_P256,
+        GENERATED_VALUE,
+        RH_ENDORSEMENT,
+        RH_OWNER,
+        ST_ATTEST_CERTIFY,
+        b2,
+        hierarchy_qn,
+        parse_public,
+        qualified_name,
+        qualifying_data,
+    )
+
+    soft = ec.generate_private_key(ec.SECP256R1())
+    nums = soft.public_key().public_numbers()
+    ak_raw = (
+        struct.pack(">HHI", ALG_ECC, ALG_SHA256, AK_ATTRIBUTES)
+        + b2(b"")
+        + struct.pack(">HHHHH", ALG_NULL, ALG_ECDSA, ALG_SHA256, ECC_NIST_P256, ALG_NULL)
+        + b2(nums.x.to_bytes(32, "big"))
+        + b2(nums.y.to_bytes(32, "big"))
+    )
+    ak = parse_public(ak_raw)
+    key = parse_public(bytes.fromhex(station.evidence["key_public"]))
+    parent = parse_public(bytes.fromhex(station.evidence["parent_public"]))
+    kid, nonce = bytes.fromhex(station.evidence["kid"]), b"forged"
+    attest = (
+        struct.pack(">IH", GENERATED_VALUE, ST_ATTEST_CERTIFY)
+        + b2(qualified_name(hierarchy_qn(RH_ENDORSEMENT), ak.name))
+        + b2(qualifying_data(kid, nonce))
+        + bytes(17 + 8)
+        + b2(key.name)
+        + b2(qualified_name(qualified_name(hierarchy_qn(RH_OWNER), parent.name), key.name))
+    )
+    r, s = decode_dss_signature(soft.sign(attest, ec.ECDSA(hashes.SHA256())))
+    signature = struct.pack(">HH", ALG_ECDSA, ALG_SHA256)
+    signature += b2(r.to_bytes(32, "big")) + b2(s.to_bytes(32, "big"))
+    return {
+        **station.evidence,
+        "nonce": nonce.hex(),
+        "ak_public": ak_raw.hex(),
+        "certify_info": attest.hex(),
+        "signature": signature.hex(),
+    }
+
+
+def test_software_ak_passes_the_evidence_checks_but_not_credential_activation(
+    station: Station,
+) -> None:
+    forged = _forged_with_software_ak(station)
+    # what docs/signing.md says: without activation, the AK-EK binding is NOT proven
+    result = verify_evidence(forged, station_key=station.public, tpm_cas=station.cas)
+    assert result.ak_bound_to_ek is False and result.attested is False
+    challenge, _ = make_challenge(forged)
+    with pytest.raises(TpmError):  # the TPM holding the EK has no AK with that Name
+        activate(challenge, tcti_text=station.tpm.tcti)
+
+
+def test_keys_attest_on_a_softhsm_token_is_one_clear_line(softhsm: Token, tmp_path: Path) -> None:
+    from edge_agent.tokens.keys import create_key as make
+
+    with TokenSession(softhsm.settings(), rw=True) as session:
+        make(session, force=False)
+    env = {**softhsm.process_env(), "PYTHONPATH": str(ROOT), "TPM2_PKCS11_STORE": str(tmp_path)}
+    env.pop("EDGE_AGENT_CONFIG", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "edge_agent", "keys", "attest", "--out", str(tmp_path / "e.json"),
+         *_token_flags(softhsm)],
+        capture_output=True, text=True, env=env, cwd=ROOT, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "no tpm2-pkcs11 store" in lines[0], done.stderr
+    assert not (tmp_path / "e.json").exists()
