@@ -204,6 +204,12 @@ def activate(challenge: dict[str, Any], *, tcti_text: str) -> bytes:
             ek, _ = tpm.create_primary(RH_ENDORSEMENT, ek_template())
             try:
                 return tpm.activate_credential(ak, ek, blob, secret)
+            except TpmError as exc:
+                raise TpmError(
+                    f"this TPM cannot answer the challenge (rc 0x{exc.rc:x}): it was made for "
+                    "another EK or AK, or it is damaged",
+                    rc=exc.rc,
+                ) from None
             finally:
                 tpm.flush(ek)
         finally:
