@@ -125,7 +125,13 @@ class StoredKey:
         self.public_blob = bytes.fromhex(match[0][CKA_TPM2_PUB_BLOB])
         self.private_blob = bytes.fromhex(match[0][CKA_TPM2_PRIV_BLOB])
         self.auth_encrypted = bytes.fromhex(match[0][CKA_TPM2_OBJAUTH_ENC]).decode("ascii")
-        self.seal_public, self.seal_private, self.seal_salt = seal
+        if seal is None or not seal[0] or not seal[1]:
+            raise TokenKeyError(f"token {token_label!r} in {path} has no user PIN set")
+        self.seal_public, self.seal_private, self.seal_salt = (
+            bytes(seal[0]),
+            bytes(seal[1]),
+            seal[2],
+        )
 
     def object_auth(self, tpm: Tpm, pin: str) -> bytes:
         """The key's auth value: unseal the wrapping key with the PIN, decrypt the auth."""
