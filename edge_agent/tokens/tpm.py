@@ -34,6 +34,17 @@ CC_NV_READ_PUBLIC = 0x169
 CC_READ_PUBLIC = 0x173
 CC_START_AUTH_SESSION = 0x176
 MAX_RESPONSE = 8192
+# the usual causes of the codes a station meets (format-one codes without their handle,
+# session or parameter number)
+_HINTS = {
+    0x902: " (no free object slot: another process holds TPM objects without a resource "
+    "manager; use /dev/tpmrm0)",
+    0x903: " (no free session slot)",
+    0x08E: " (authorisation failed)",
+    0x921: " (the TPM is in dictionary-attack lockout)",
+    0x149: " (NV index not readable with owner auth)",
+    0x08B: " (no such handle: the token's primary key or the EK certificate index is missing)",
+}
 
 
 @dataclass(frozen=True)
@@ -121,7 +132,8 @@ class Tpm:
         r = Reader(response)
         rtag, size, rc = r.u16(), r.u32(), r.u32()
         if rc != 0:
-            raise TpmError(f"TPM command 0x{cc:x} failed with rc 0x{rc:x}", rc=rc)
+            hint = _HINTS.get(rc & 0x0BF if rc & 0x80 else rc, "")
+            raise TpmError(f"TPM command 0x{cc:x} failed with rc 0x{rc:x}{hint}", rc=rc)
         if size != len(response):
             raise TpmError(f"TPM response to 0x{cc:x} has a wrong size")
         count = {CC_CREATE_PRIMARY: 1, CC_LOAD: 1, CC_START_AUTH_SESSION: 1}.get(cc, 0)

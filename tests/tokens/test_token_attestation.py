@@ -359,3 +359,24 @@ def test_keys_attest_on_a_softhsm_token_is_one_clear_line(softhsm: Token, tmp_pa
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "no tpm2-pkcs11 store" in lines[0], done.stderr
     assert not (tmp_path / "e.json").exists()
+
+
+def test_keys_attest_without_an_ek_certificate_is_one_clear_line(tmp_path: Path) -> None:
+    with running_swtpm(tmp_path / "swtpm") as tpm:  # not manufactured: no EK certificate
+        token = swtpm_token(tmp_path / "tpm2", tpm)
+        env = {**token.process_env(), "PYTHONPATH": str(ROOT)}
+        env.pop("EDGE_AGENT_CONFIG", None)
+        run = [sys.executable, "-m", "edge_agent", "keys"]
+        made = subprocess.run(
+            [*run, "init", *_token_flags(token)],
+            capture_output=True, text=True, env=env, cwd=ROOT, timeout=120, check=False,
+        )  # fmt: skip
+        assert made.returncode == 0, made.stderr
+        done = subprocess.run(
+            [*run, "attest", "--out", str(tmp_path / "e.json"), *_token_flags(token)],
+            capture_output=True, text=True, env=env, cwd=ROOT, timeout=120, check=False,
+        )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "EK certificate index is missing" in lines[0], done.stderr
+    assert not (tmp_path / "e.json").exists()
