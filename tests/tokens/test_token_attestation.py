@@ -339,8 +339,10 @@ def test_software_ak_passes_the_evidence_checks_but_not_credential_activation(
     result = verify_evidence(forged, station_key=station.public, tpm_cas=station.cas)
     assert result.ak_bound_to_ek is False and result.attested is False
     challenge, _ = make_challenge(forged)
+    before = _loaded(station.tpm)
     with pytest.raises(TpmError, match="cannot answer the challenge"):  # no AK with that Name
         activate(challenge, tcti_text=station.tpm.tcti)
+    assert _loaded(station.tpm) == before  # the failed command's objects and session flushed
 
 
 def test_keys_attest_on_a_softhsm_token_is_one_clear_line(softhsm: Token, tmp_path: Path) -> None:
@@ -380,3 +382,22 @@ def test_keys_attest_without_an_ek_certificate_is_one_clear_line(tmp_path: Path)
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "EK certificate index is missing" in lines[0], done.stderr
     assert not (tmp_path / "e.json").exists()
+
+
+def _loaded(tpm: Swtpm) -> str:
+    env = {"PATH": "/usr/bin:/bin", "TPM2TOOLS_TCTI": tpm.tcti}
+    out = []
+    for kind in ("handles-transient", "handles-loaded-session"):
+        done = subprocess.run(
+            ["tpm2_getcap", kind], env=env, capture_output=True, text=True, timeout=60, check=True
+        )
+        out.append(done.stdout)
+    return "".join(out)
+
+
+def test_evidence_and_activation_leave_no_object_or_session_loaded(station: Station) -> None:
+    before = _loaded(station.tpm)
+    evidence = station.produce(station.public, b"n")
+    challenge, credential = make_challenge(evidence)
+    assert activate(challenge, tcti_text=station.tpm.tcti) == credential
+    assert _loaded(station.tpm) == before
