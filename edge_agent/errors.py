@@ -21,9 +21,11 @@ Tree::
     │   │   ├── TokenModuleError(OSError)       module missing or not a PKCS#11 library
     │   │   ├── TokenNotFoundError(LookupError) no token with that label (or no slot at all)
     │   │   ├── TokenPinError(PermissionError)  PIN source unsafe or missing, PIN refused, locked
-    │   │   └── TokenKeyError(LookupError)      key label missing, ambiguous, or not P-256
+    │   │   ├── TokenKeyError(LookupError)      key label missing, ambiguous, or not P-256
+    │   │   └── TpmError                        a TPM command failed (attestation); .rc
     │   └── VerificationError(ValueError)   COSE_Sign1 rejected; .reason (short, stable token)
-    │       └── TrustStoreError             unknown, revoked or expired key id
+    │       ├── TrustStoreError             unknown, revoked or expired key id
+    │       └── AttestationError            TPM key attestation evidence does not verify
     ├── BmsError                            any BMS acquisition failure
     │   ├── BusError(BmsError, OSError)     CAN bus / serial port cannot be opened or used
     │   ├── BusTimeoutError(BmsError, TimeoutError)
@@ -124,6 +126,14 @@ class TokenKeyError(TokenError, LookupError):
     """The configured key label is missing, ambiguous or not a P-256 signing key."""
 
 
+class TpmError(TokenError):
+    """A TPM command failed while producing attestation evidence; ``rc`` is the TPM code."""
+
+    def __init__(self, message: str, *, rc: int = 0) -> None:
+        self.rc = rc
+        super().__init__(message)
+
+
 class VerificationError(SigningError, ValueError):
     """A COSE_Sign1 message was rejected; ``reason`` is a short stable token."""
 
@@ -139,6 +149,14 @@ class RevokedKeyError(ConfigError):
 
 class TrustStoreError(VerificationError):
     """The key id is unknown, revoked or outside its validity period."""
+
+
+class AttestationError(VerificationError):
+    """TPM attestation evidence of a station key does not verify; ``reason`` says which check."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(reason, detail)
+        self.args = (f"attestation refused ({reason}): {detail}",)
 
 
 # --- BMS ------------------------------------------------------------------------------------

@@ -39,7 +39,23 @@ def register(sub: Any) -> None:
         "--unrevoke", action="store_true", help="trust a revoked key again (recorded in the store)"
     )
     add.add_argument("--by", default=None, help="who un-revokes (default: the login name)")
+    add.add_argument(
+        "--attestation", type=Path, default=None, help="TPM evidence of the key (keys attest)"
+    )
+    add.add_argument("--tpm-ca", type=Path, default=None, help="TPM vendor CA file (PEM)")
+    add.add_argument("--nonce", default=None, help="hex nonce the evidence must carry")
+    add.add_argument(
+        "--activation", type=Path, default=None, help="the station's answer to trust challenge"
+    )
     add.set_defaults(func=_trust_add)
+    challenge = actions.add_parser(
+        "challenge", help="verify TPM evidence and write a credential challenge for the station"
+    )
+    challenge.add_argument("attestation", type=Path, help="evidence file from keys attest")
+    challenge.add_argument("--tpm-ca", type=Path, required=True, help="TPM vendor CA file (PEM)")
+    challenge.add_argument("--nonce", default=None, help="hex nonce the evidence must carry")
+    challenge.add_argument("--out", type=Path, required=True, help="challenge file to write")
+    challenge.set_defaults(func=_trust_challenge)
     revoke = actions.add_parser("revoke", help="revoke a key by its key id (hex)")
     revoke.add_argument("kid")
     revoke.set_defaults(func=_trust_revoke)
@@ -92,7 +108,14 @@ def _trust_path(args: argparse.Namespace) -> Path:
     return Path(args.trust_store) if args.trust_store else _config(args).gateway.trust_store
 
 
+def _trust_challenge(args: argparse.Namespace) -> int:
+    from edge_agent.commands._attest import trust_challenge
+
+    return trust_challenge(args, _trust_path(args))
+
+
 def _trust_add(args: argparse.Namespace) -> int:
+    from edge_agent.commands._attest import attestation_for_add, forget_challenge
     from edge_agent.gateway.rotations import trust_file_lock
     from edge_agent.signing.trust import TrustStore, operator_name
 
@@ -101,6 +124,7 @@ def _trust_add(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise ConfigError(f"cannot read {args.pubkey}: {exc.strerror}") from None
     path = _trust_path(args)
+    attestation = attestation_for_add(args, pem, path)  # refused here before the store changes
     with trust_file_lock(path):  # the running gateway writes rotations under the same lock
         store = TrustStore.load(path, create=True)
         kid = store.add(
@@ -111,8 +135,11 @@ def _trust_add(args: argparse.Namespace) -> int:
             not_after=args.not_after,
             unrevoke=args.unrevoke,
             by=args.by or operator_name(),
+            attestation=attestation,
         )
         store.save()
+    if attestation is not None and attestation.ak_bound_to_ek:
+        forget_challenge(path, kid.hex())
     print(kid.hex())
     return 0
 
@@ -152,6 +179,10 @@ def _trust_list(args: argparse.Namespace) -> int:
             row["rotated_at"], row["rotation_id"] = entry.rotated_at, entry.rotation_id
             ended = key.not_after is not None and key.not_after < datetime.now(UTC)
             row["retired"] = bool(entry.rotated_to) and ended
+        if entry is not None and entry.attestation is not None:
+            att = entry.attestation
+            row["attested"], row["ak_bound_to_ek"] = att.attested, att.ak_bound_to_ek
+            row["ek_issuer"], row["attested_at"] = att.ek_issuer, att.verified
         print(json.dumps(row, sort_keys=True))
     return 0
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from edge_agent.commands import _keys_rotation
+from edge_agent.commands._attest import add_attest_parser
 from edge_agent.commands._keys_token import (
     add_token_flags,
     init_token_key,
@@ -68,6 +69,7 @@ def register(sub: Any) -> None:
     trust.add_argument("--by", default=None, help="who un-revokes (default: the login name)")
     trust.set_defaults(func=_trust)
     _keys_rotation.register(commands)
+    add_attest_parser(commands, add_token_flags)
 
 
 def _init(args: argparse.Namespace) -> int:

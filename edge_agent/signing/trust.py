@@ -30,6 +30,7 @@ from edge_agent.errors import ConfigError, KeyFileError, RevokedKeyError, TrustS
 from edge_agent.signing.algorithms import PublicKey
 from edge_agent.signing.keys import parse_public_key, public_key_pem
 from edge_agent.signing.signer import key_id
+from edge_agent.signing.tpm_attestation import AttestationResult
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,8 @@ class TrustEntry:
     rotated_to: str | None = pattern(r"[0-9a-f]{32}", default=None)
     rotated_at: str | None = pattern(_ISO_UTC, default=None)
     rotation_id: str | None = pattern(r"[A-Za-z0-9_.:-]{1,128}", default=None)
+    # verified TPM attestation of the key (tpm_attestation.py); kept when the key is re-added
+    attestation: AttestationResult | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -192,9 +195,11 @@ class TrustStore:
         not_after: datetime | None = None,
         unrevoke: bool = False,
         by: str = "",
+        attestation: AttestationResult | None = None,
     ) -> bytes:
         """Trust a station public key (PEM); returns its kid. Re-adding updates the entry; a
-        revoked key is refused (RevokedKeyError) unless ``unrevoke``, which records ``by``."""
+        revoked key is refused (RevokedKeyError) unless ``unrevoke``, which records ``by``.
+        ``attestation``: verified TPM evidence of this key, recorded with it."""
         public = parse_public_key(public_key_pem)
         kid = key_id(public)
         old = self._entries.get(kid.hex())
@@ -222,7 +227,12 @@ class TrustStore:
                 rotated_to=old.rotated_to,
                 rotated_at=old.rotated_at,
                 rotation_id=old.rotation_id,
+                attestation=old.attestation,
             )
+        if attestation is not None:
+            if attestation.kid != kid.hex():
+                raise ConfigError(f"the attestation is for kid {attestation.kid}, not {kid.hex()}")
+            entry = replace(entry, attestation=attestation)
         try:  # run the same checks as loading, so a bad station name fails here, not later
             entry = from_plain(TrustEntry, to_plain(entry))
         except DataFormError as exc:

@@ -153,11 +153,49 @@ class Swtpm:
     root: Path
     port: int = 0
     pid: int = 0
+    ca_file: Path | None = None
 
     @property
     def tcti(self) -> str:
         """The TCTI string for tpm2-tools and tpm2-pkcs11."""
         return f"swtpm:host=127.0.0.1,port={self.port}"
+
+    def manufacture(self) -> Path:
+        """Before start: give the TPM an EK and an EK certificate from a local test CA (swtpm_setup
+        with swtpm_localca, its config in root); returns the CA file (root and issuer PEM)."""
+        require_real_part(
+            shutil.which("swtpm_setup") is not None and shutil.which("swtpm_localca") is not None,
+            "swtpm_setup and swtpm_localca (Debian swtpm-tools)",
+        )
+        ca, state = self.root / "localca", self.root / "state"
+        ca.mkdir(parents=True)
+        state.mkdir(parents=True, exist_ok=True)
+        (self.root / "localca.conf").write_text(
+            f"statedir = {ca}\nsigningkey = {ca}/signkey.pem\n"
+            f"issuercert = {ca}/issuercert.pem\ncertserial = {ca}/certserial\n"
+        )
+        (self.root / "localca.options").write_text(
+            "--platform-manufacturer EdgeTest\n--platform-version 2.1\n--platform-model swtpm\n"
+        )
+        (self.root / "swtpm_setup.conf").write_text(
+            "create_certs_tool = /usr/bin/swtpm_localca\n"
+            f"create_certs_tool_config = {self.root / 'localca.conf'}\n"
+            f"create_certs_tool_options = {self.root / 'localca.options'}\n"
+            "active_pcr_banks = sha256\n"
+        )
+        done = subprocess.run(
+            [
+                "swtpm_setup", "--tpm2", "--tpmstate", str(state), "--create-ek-cert",
+                "--config", str(self.root / "swtpm_setup.conf"), "--pcr-banks", "sha256",
+            ],
+            capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stdout + done.stderr
+        bundle = self.root / "tpm-ca.pem"
+        bundle.write_text(
+            (ca / "swtpm-localca-rootca-cert.pem").read_text() + (ca / "issuercert.pem").read_text()
+        )
+        return bundle
 
     def start(self) -> None:
         """Start the daemon (retrying when another process takes the ports first)."""
@@ -230,14 +268,17 @@ def swtpm_available() -> bool:
 
 
 @contextlib.contextmanager
-def running_swtpm(root: Path) -> Iterator[Swtpm]:
-    """A started swtpm, stopped on exit."""
+def running_swtpm(root: Path, *, manufactured: bool = False) -> Iterator[Swtpm]:
+    """A started swtpm, stopped on exit; ``manufactured``: with an EK certificate
+    (``tpm.ca_file`` is then its CA bundle)."""
     require_real_part(
         swtpm_available(),
         "swtpm + tpm2-tools + tpm2-pkcs11 + pkcs11-tool (Debian swtpm swtpm-tools tpm2-tools "
         "libtpm2-pkcs11-1 opensc)",
     )
     tpm = Swtpm(root)
+    if manufactured:
+        tpm.ca_file = tpm.manufacture()
     tpm.start()
     try:
         yield tpm
