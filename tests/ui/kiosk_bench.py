@@ -46,8 +46,11 @@ def require_chromium() -> None:
     require_real_part(Path(CHROMIUM).is_file() or shutil.which("chromium") is not None, "chromium")
 
 
-def slow_sources(delay_s: float = SOURCE_DELAY_S) -> StationSources:
-    """The healthy LFP pack, each source answering after ``delay_s`` (the label first)."""
+def slow_sources(
+    delay_s: float = SOURCE_DELAY_S, hold_bms: asyncio.Event | None = None
+) -> StationSources:
+    """The healthy LFP pack, each source answering after ``delay_s`` (the label first); with
+    ``hold_bms`` the BMS answers only once that event is set (a test looks at the page first)."""
     r = healthy_readings()
     code = replace(r.label.codes[0], position=CODE_CORNERS)
     label = replace(r.label, codes=(code,))
@@ -56,6 +59,8 @@ def slow_sources(delay_s: float = SOURCE_DELAY_S) -> StationSources:
 
     async def read_bms(timeout: float) -> BmsReading:
         await asyncio.sleep(delay_s * 2)
+        if hold_bms is not None:
+            await hold_bms.wait()
         return r.bms
 
     async def read_label(timeout: float) -> tuple[LabelReading, bytes | None]:
@@ -81,6 +86,7 @@ class KioskBench:
     kiosk: Kiosk
     files: StationFiles
     url: str
+    hold_bms: asyncio.Event | None = None
     results: list[IdentificationResult] = field(default_factory=list)
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
 
@@ -100,14 +106,19 @@ class KioskBench:
 
 @asynccontextmanager
 async def kiosk_bench(
-    root: Path, broker: MosquittoBroker, *, ui: dict[str, Any] | None = None
+    root: Path,
+    broker: MosquittoBroker,
+    *,
+    ui: dict[str, Any] | None = None,
+    hold_bms: bool = False,
 ) -> AsyncIterator[KioskBench]:
-    """The agent, the page and its URL."""
+    """The agent, the page and its URL (``hold_bms``: the BMS answers on ``bench.hold_bms``)."""
     files = station_files(root)
     plain = station_plain(files, broker, station={"intake": {"technician": "T-007"}})
     config = config_from_plain(plain)
     settings = UiSettings(**{"port": 0, **(ui or {})})
-    async with StationAgent(config, sources=slow_sources()) as agent:
+    gate = asyncio.Event() if hold_bms else None
+    async with StationAgent(config, sources=slow_sources(hold_bms=gate)) as agent:
         bench: KioskBench | None = None
 
         async def identify() -> Any:
@@ -116,7 +127,7 @@ async def kiosk_bench(
 
         kiosk = Kiosk(agent, settings, identify=identify)
         port = await kiosk.start()
-        bench = KioskBench(agent, kiosk, files, f"http://127.0.0.1:{port}")
+        bench = KioskBench(agent, kiosk, files, f"http://127.0.0.1:{port}", gate)
 
         def keep(progress: Progress) -> None:
             if progress.step == "stored" and progress.result is not None:
@@ -126,6 +137,8 @@ async def kiosk_bench(
         try:
             yield bench
         finally:
+            if gate is not None:
+                gate.set()
             if bench.tasks:
                 await asyncio.wait(set(bench.tasks), timeout=10)
             await kiosk.stop()

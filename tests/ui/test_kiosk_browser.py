@@ -36,14 +36,21 @@ def test_dock_shows_progress_then_the_result_card(
     tmp_path: Path, mosquitto_broker: MosquittoBroker
 ) -> None:
     async def main() -> None:
-        async with kiosk_bench(tmp_path, mosquitto_broker) as bench, browser_page() as page:
+        async with (
+            kiosk_bench(tmp_path, mosquitto_broker, hold_bms=True) as bench,
+            browser_page() as page,
+        ):
             await page.goto(bench.url + "/")
             await page.locator("[data-state=idle]").wait_for()
+            await page.locator("#live[data-stream=open]").wait_for(state="attached")
             job = bench.dock()
-            # live progress: the label answers first while the BMS is still being read
+            # live progress: the label answers first while the BMS is still being read (it
+            # answers only once the page has shown that)
             await page.locator("[data-state=reading]").wait_for()
             await page.locator("[data-source=label][data-status=ok]").wait_for()
             assert await page.locator("[data-source=bms][data-status=waiting]").count() == 1
+            assert bench.hold_bms is not None
+            bench.hold_bms.set()
             result = await job
             card = await _card(page)
             assert await card.get_attribute("data-event") == result.event.event_id

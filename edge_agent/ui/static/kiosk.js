@@ -22,6 +22,9 @@
       .then(function () { busy = false; if (again) { again = false; refresh(); } });
   }
   var events = new EventSource("/events");
+  // "open" once the stream is live, "retrying" while EventSource reconnects (styled as stale)
+  events.onopen = function () { live.setAttribute("data-stream", "open"); };
+  events.onerror = function () { live.setAttribute("data-stream", "retrying"); };
   events.onmessage = function (e) {
     if (e.data !== live.getAttribute("data-version")) { refresh(); }
   };
