@@ -30,6 +30,12 @@ if TYPE_CHECKING:
     from pkcs11._pkcs11 import lib as Pkcs11Lib  # noqa: N812
 
 _lock = threading.Lock()
+# python-pkcs11 calls C_Initialize(NULL): the module is told nothing about threads, so
+# SoftHSM2 takes no locks and two threads using two sessions at once (a signature while the
+# key switch relabels) fail with CKR_GENERAL_ERROR. Every call into a module therefore runs
+# under this lock: a ``with TokenSession(...)`` block holds it throughout, a long-lived
+# signer around each signature (``calls``). Taken before ``_lock``, never after it.
+calls = threading.RLock()
 _libs: dict[str, Pkcs11Lib] = {}
 _users: dict[str, int] = {}
 # PKCS#11 logs in the application, not one session: every session of a token shares one
@@ -193,7 +199,7 @@ def reset_module(settings: Pkcs11Settings, seen: int) -> None:
     after C_Initialize), unless another caller did since generation ``seen``. Every session
     of the module dies with it; their owners open new ones."""
     path = str(settings.module.expanduser())
-    with _lock:
+    with calls, _lock:
         if _generations.get(path, 0) != seen:
             return
         _generations[path] = seen + 1
@@ -222,7 +228,7 @@ class TokenSession:
     def __init__(self, settings: Pkcs11Settings, *, rw: bool = False) -> None:
         self.settings = settings
         pin = read_pin(settings)  # the PIN source fails first: no module is touched
-        with _lock:
+        with calls, _lock:
             lib = _load(settings)
             self.generation = _generations.get(str(settings.module.expanduser()), 0)
             try:
@@ -241,7 +247,7 @@ class TokenSession:
 
     def close(self) -> None:
         """Log out, close the session, and finalise the module if nobody else uses it."""
-        with _lock:
+        with calls, _lock:
             if not self._open:
                 return
             self._open = False
@@ -264,7 +270,11 @@ class TokenSession:
             return self._stale()
 
     def __enter__(self) -> TokenSession:
+        calls.acquire()  # the block's calls into the module run alone (see ``calls``)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.close()
+        try:
+            self.close()
+        finally:
+            calls.release()

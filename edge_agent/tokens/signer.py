@@ -18,7 +18,14 @@ from edge_agent.signing.algorithms import ES256, ESP256, PublicKey
 from edge_agent.signing.settings import Pkcs11Settings
 from edge_agent.signing.signer import key_id
 from edge_agent.tokens.keys import TokenKey, find_key
-from edge_agent.tokens.library import TokenSession, context, generation, reset_module, translate
+from edge_agent.tokens.library import (
+    TokenSession,
+    calls,
+    context,
+    generation,
+    reset_module,
+    translate,
+)
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +68,10 @@ class TokenSigner:
         self._kid = key_id(self.key.public_key)
 
     def _open(self) -> TokenKey:
+        with calls:
+            return self._open_locked()
+
+    def _open_locked(self) -> TokenKey:
         token = TokenSession(self.settings)
         try:
             key = find_key(token)
@@ -122,7 +133,8 @@ class TokenSigner:
     def _sign_with(self, key: TokenKey, data: bytes) -> bytes:
         digest = hashlib.sha256(data).digest()
         try:
-            raw = key.private.sign(digest, mechanism=Mechanism.ECDSA)
+            with calls:
+                raw = key.private.sign(digest, mechanism=Mechanism.ECDSA)
         except p11.PKCS11Error as exc:
             raise translate(exc, self.settings, "signing") from None
         if len(raw) != 64:
