@@ -18,6 +18,7 @@ import numpy as np
 import zxingcpp
 
 from edge_agent.codes import IDENTITY_KINDS, ParsedCode, parse_identifier
+from edge_agent.vision.bar_rectify import read_bars
 from edge_agent.vision.qr_regrid import regrid_qr
 
 Gray = np.ndarray
@@ -38,6 +39,9 @@ _SYMBOLOGY = {
 _UPSCALE_MAX_SIDE = 1000  # upscaling passes only help small symbols in small frames
 REGRID_NAME = "qr-regrid"  # last resort for a located but undecodable (warped) QR symbol
 _REGRID_MAX_MS = 400.0
+BARS_NAME = "bar-rectify"  # last resort for sheared, blurred or glared 1D codes
+_BARS_MAX_MS = 400.0
+_LINEAR = frozenset({"Code128"})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -204,7 +208,7 @@ DEFAULT_PASSES: tuple[DecodePass, ...] = (
     DecodePass("rot45", _rotate(45.0)),
     DecodePass("fixed", _identity, zxingcpp.Binarizer.FixedThreshold),
 )
-PASS_NAMES = (*(p.name for p in DEFAULT_PASSES), REGRID_NAME)
+PASS_NAMES = (*(p.name for p in DEFAULT_PASSES), BARS_NAME, REGRID_NAME)
 
 
 def to_gray(image: np.ndarray) -> Gray:
@@ -252,6 +256,15 @@ def run_regrid(gray: Gray, budget_ms: float) -> list[DecodedSymbol]:
     return [_symbol(r.barcode, r.quad, REGRID_NAME) for r in regrid_qr(gray, budget_ms)]
 
 
+def run_bars(gray: Gray, budget_ms: float) -> list[DecodedSymbol]:
+    """Late pass: 1D symbols rectified to an upright strip (see ``bar_rectify``)."""
+    return [_symbol(r.barcode, r.quad, BARS_NAME) for r in read_bars(gray, budget_ms)]
+
+
+def _late_budget(cap: float, budget_ms: float | None, elapsed: float) -> float:
+    return cap if budget_ms is None else min(cap, budget_ms - elapsed)
+
+
 def decode_gray(
     gray: Gray,
     *,
@@ -259,6 +272,7 @@ def decode_gray(
     passes_after_text: int = 2,
     budget_ms: float | None = None,
     regrid: bool = True,
+    bars: bool = True,
 ) -> DecodeResult:
     """Decode one grayscale frame with the multi-pass strategy (see module docstring)."""
     start = time.perf_counter()
@@ -283,12 +297,22 @@ def decode_gray(
             if remaining_after_text <= 0:
                 break
     elapsed = (time.perf_counter() - start) * 1000
+    # Only when no pass read the pack or any 1D code: healthy labels never pay for it.
+    if bars and not any(
+        s.parsed.kind in IDENTITY_KINDS or s.symbology in _LINEAR for s in found.values()
+    ):
+        left = _late_budget(_BARS_MAX_MS, budget_ms, elapsed)
+        if left > 0:
+            ran.append(BARS_NAME)
+            for sym in run_bars(gray, left):
+                found.setdefault((sym.symbology, sym.text), sym)
+        elapsed = (time.perf_counter() - start) * 1000
     # Only when every pass failed on QR: a cheap located-but-undecodable check comes first,
     # so frames without a QR-like symbol pay one extra zxing-cpp call.
     if regrid and not any(
         s.parsed.kind in IDENTITY_KINDS or s.symbology == "QRCode" for s in found.values()
     ):
-        left = _REGRID_MAX_MS if budget_ms is None else min(_REGRID_MAX_MS, budget_ms - elapsed)
+        left = _late_budget(_REGRID_MAX_MS, budget_ms, elapsed)
         if left > 0:
             ran.append(REGRID_NAME)
             for sym in run_regrid(gray, left):
