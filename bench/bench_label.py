@@ -2,7 +2,8 @@
 
 On the zxing-cpp sample set (per symbology: decode rate, median ms per image; false
 positives) for: ours, zxing-cpp single pass with default options (baseline), pyzbar (QR and
-Code 128 only) and OpenCV QRCodeDetector (QR only). Then on simulator-degraded labels: our
+Code 128 only) and OpenCV QRCodeDetector (QR only); ours without the late bar-rectify pass
+shows what that pass costs on labels the earlier passes read. Then on simulator-degraded labels: our
 decode rate vs the baseline's, in percentage points.
 
     python bench/bench_label.py [--data DIR] [--runs 3] [--sim-count 30] [--smoke]
@@ -39,6 +40,10 @@ SIM_NAME = {"qr": "qrcode", "datamatrix": "datamatrix", "code128": "code128"}
 
 def ours(gray: np.ndarray) -> set[str]:
     return {s.text for s in decode_gray(gray).symbols}
+
+
+def ours_without_bars(gray: np.ndarray) -> set[str]:
+    return {s.text for s in decode_gray(gray, bars=False).symbols}
 
 
 def baseline(gray: np.ndarray) -> set[str]:
@@ -99,6 +104,7 @@ def bench_samples(data: Path, runs: int, smoke: bool) -> None:
     groups = load_samples(data, smoke)
     decoders: dict[str, tuple[Decoder | None, set[str]]] = {
         "ours (multi-pass)": (ours, set(GROUPS)),
+        "ours without bar-rectify": (ours_without_bars, set(GROUPS)),
         "zxing-cpp 1-pass (baseline)": (baseline, set(GROUPS)),
         "pyzbar": (make_pyzbar(), {"qrcode", "code128"}),
         "cv2.QRCodeDetector": (cv2_qr, {"qrcode"}),
@@ -127,6 +133,12 @@ def bench_samples(data: Path, runs: int, smoke: bool) -> None:
         diff = rates[us] - rates[base]
         ratio = medians[us] / medians[base] if medians[base] else float("nan")
         print(f"{group:<12} {'ours vs baseline':<28} {'':>9} {100 * diff:>+6.1f}pt {ratio:>9.2f}x")
+        nobars = (group, "ours without bar-rectify")
+        diff = rates[us] - rates[nobars]
+        ratio = medians[us] / medians[nobars] if medians[nobars] else float("nan")
+        print(
+            f"{group:<12} {'ours vs without bar-rectify':<28} {'':>9} {100 * diff:>+6.1f}pt {ratio:>9.2f}x"
+        )
     fps = groups["falsepositives"]
     for name, (decoder, _) in decoders.items():
         if decoder is None:
