@@ -38,6 +38,7 @@ _WINDOW = 11  # structure tensor window (half-size pixels)
 _BINS = 12  # gradient orientation bins (15 degrees each, +-15 degrees overlap)
 _MAX_REGIONS = 3
 _UPX = 2.0  # strip samples per frame pixel along the scan direction
+_MODULE_PX = 3.0  # typical narrow bar in the frame: sets the level-tracking window
 _BINARIZERS = (zxingcpp.Binarizer.LocalAverage, zxingcpp.Binarizer.GlobalHistogram)
 
 
@@ -206,15 +207,32 @@ def _envelope(p: np.ndarray, window: int, *, upper: bool) -> np.ndarray:
     return _blur1d(op(row, kernel, borderType=cv2.BORDER_REPLICATE).ravel(), window / 3)
 
 
+def _deconvolve(p: np.ndarray, sigma: float, iterations: int) -> np.ndarray:
+    """Richardson-Lucy deconvolution with a Gaussian blur of ``sigma`` (1D, cheap)."""
+    observed = 0.1 + p  # strictly positive
+    estimate = observed.copy()
+    for _ in range(iterations):
+        ratio = observed / np.maximum(_blur1d(estimate, sigma), 1e-4)
+        estimate = estimate * _blur1d(ratio, sigma)
+    return estimate
+
+
 def profile_variants(profile: np.ndarray, module_px: float) -> Iterator[tuple[str, np.ndarray]]:
-    """The band profile with local black/white levels, then sharpened by growing amounts."""
+    """The band profile with local black/white levels, then sharpened or deconvolved.
+
+    Ordered by how many simulator labels each read first (sigmas in strip pixels, about one
+    to two modules of blur).
+    """
     window = max(3, int(12 * module_px))
     hi = _envelope(profile, window, upper=True)
     lo = _envelope(profile, window, upper=False)
     norm = np.clip((profile - lo) / np.maximum(hi - lo, 1e-3), 0, 1)
+    for sigma, gain in ((4, 2), (3, 2), (2, 4)):
+        yield f"sharp{sigma}x{gain}", norm + gain * (norm - _blur1d(norm, sigma))
+    yield "rl3x10", _deconvolve(norm, 3, 10)
+    yield "rl3x30", _deconvolve(norm, 3, 30)
     yield "norm", norm
-    for k in (1.0, 2.0, 4.0):
-        yield f"sharp{k:g}", norm + k * (norm - _blur1d(norm, 0.8 * module_px))
+    yield "sharp5x1", norm + (norm - _blur1d(norm, 5))
 
 
 def _bands(strip: Gray) -> Iterator[tuple[str, np.ndarray]]:
@@ -255,8 +273,14 @@ def _quad(barcode: zxingcpp.Barcode, back: np.ndarray, rows: int) -> Quad:
     return tuple((round(x), round(y)) for x, y in frame)
 
 
-def read_bars(gray: Gray, budget_ms: float, *, module_px: float = 3.0) -> list[BarRead]:
-    """Decode 1D symbols the row scan missed; stops at the first region that reads."""
+def read_bars(gray: Gray, budget_ms: float) -> list[BarRead]:
+    """Decode 1D symbols the row scan missed; stops at the first region that reads.
+
+    A strip read is taken as is (zxing-cpp already wants two rows to agree). A profile read
+    counts only when two different bands give the same text and no other text has as many:
+    the sharpened and deconvolved profiles can misread one band, and a miss is better than a
+    wrong code.
+    """
     start = time.perf_counter()
     for index, region in enumerate(find_bar_regions(gray)):
         strip, back = rectify(gray, region)
@@ -264,12 +288,23 @@ def read_bars(gray: Gray, budget_ms: float, *, module_px: float = 3.0) -> list[B
         found = _decode(strip)
         if found:
             return [BarRead(barcode=b, quad=_quad(b, back, rows), how="strip") for b in found]
+        votes: dict[str, set[str]] = {}
         for band, profile in _bands(strip):
-            for name, variant in profile_variants(profile, module_px * _UPX):
-                found = _decode(_as_image(variant))
-                if found:
-                    how = f"region{index}-band{band}-{name}"
-                    return [BarRead(barcode=b, quad=_quad(b, back, rows), how=how) for b in found]
+            for name, variant in profile_variants(profile, _MODULE_PX * _UPX):
                 if (time.perf_counter() - start) * 1000 > budget_ms:
                     return []
+                found = _decode(_as_image(variant))
+                for barcode in found:
+                    votes.setdefault(barcode.text, set()).add(band)
+                    if _confirmed(votes, barcode.text):
+                        quad = _quad(barcode, back, rows)
+                        how = f"region{index}-band{band}-{name}"
+                        return [BarRead(barcode=barcode, quad=quad, how=how)]
+                if found:
+                    break  # next band: agreement between bands is what counts
     return []
+
+
+def _confirmed(votes: dict[str, set[str]], text: str) -> bool:
+    mine = len(votes[text])
+    return mine >= 2 and all(len(v) < mine for t, v in votes.items() if t != text)
