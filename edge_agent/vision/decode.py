@@ -41,7 +41,6 @@ REGRID_NAME = "qr-regrid"  # last resort for a located but undecodable (warped) 
 _REGRID_MAX_MS = 400.0
 BARS_NAME = "bar-rectify"  # last resort for sheared, blurred or glared 1D codes
 _BARS_MAX_MS = 400.0
-_LINEAR = frozenset({"Code128"})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -208,7 +207,7 @@ DEFAULT_PASSES: tuple[DecodePass, ...] = (
     DecodePass("rot45", _rotate(45.0)),
     DecodePass("fixed", _identity, zxingcpp.Binarizer.FixedThreshold),
 )
-PASS_NAMES = (*(p.name for p in DEFAULT_PASSES), BARS_NAME, REGRID_NAME)
+PASS_NAMES = (*(p.name for p in DEFAULT_PASSES), REGRID_NAME, BARS_NAME)
 
 
 def to_gray(image: np.ndarray) -> Gray:
@@ -297,16 +296,6 @@ def decode_gray(
             if remaining_after_text <= 0:
                 break
     elapsed = (time.perf_counter() - start) * 1000
-    # Only when no pass read the pack or any 1D code: healthy labels never pay for it.
-    if bars and not any(
-        s.parsed.kind in IDENTITY_KINDS or s.symbology in _LINEAR for s in found.values()
-    ):
-        left = _late_budget(_BARS_MAX_MS, budget_ms, elapsed)
-        if left > 0:
-            ran.append(BARS_NAME)
-            for sym in run_bars(gray, left):
-                found.setdefault((sym.symbology, sym.text), sym)
-        elapsed = (time.perf_counter() - start) * 1000
     # Only when every pass failed on QR: a cheap located-but-undecodable check comes first,
     # so frames without a QR-like symbol pay one extra zxing-cpp call.
     if regrid and not any(
@@ -316,6 +305,16 @@ def decode_gray(
         if left > 0:
             ran.append(REGRID_NAME)
             for sym in run_regrid(gray, left):
+                found.setdefault((sym.symbology, sym.text), sym)
+        elapsed = (time.perf_counter() - start) * 1000
+    # Only when no pass (nor qr-regrid) read anything: frames with a readable code (QR with a plain text or a
+    # GS1 payload included) cost what they did before; a 1D code there already had the
+    # passes_after_text passes.
+    if bars and not found:
+        left = _late_budget(_BARS_MAX_MS, budget_ms, elapsed)
+        if left > 0:
+            ran.append(BARS_NAME)
+            for sym in run_bars(gray, left):
                 found.setdefault((sym.symbology, sym.text), sym)
         elapsed = (time.perf_counter() - start) * 1000
     return DecodeResult(symbols=tuple(found.values()), passes_run=tuple(ran), duration_ms=elapsed)

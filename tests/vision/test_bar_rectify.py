@@ -7,6 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import zxingcpp
 
 from edge_agent.sim.label_render import random_pack_code, render_label
 from edge_agent.vision.bar_rectify import _confirmed, find_bar_regions, read_bars
@@ -73,6 +74,13 @@ def test_healthy_labels_do_not_run_the_pass() -> None:
     qr = random_pack_code(np.random.default_rng([3, 7]))
     result = decode_gray(to_gray(render_label(qr, "qr", seed=3, degrade=0.5)))
     assert [s.text for s in result.symbols] == [qr]
+    assert BARS_NAME not in result.passes_run
+    # a code that is not a pack code (plain text) still means the frame was readable
+    plain = np.asarray(
+        zxingcpp.create_barcode("hello", zxingcpp.BarcodeFormat.QRCode).to_image(scale=8)
+    )
+    result = decode_gray(plain)
+    assert [s.text for s in result.symbols] == ["hello"]
     assert BARS_NAME not in result.passes_run
 
 
