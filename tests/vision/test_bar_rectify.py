@@ -35,6 +35,9 @@ def test_labels_no_earlier_pass_reads_are_read_by_bar_rectify(seed: int) -> None
         (code, "Code128", BARS_NAME)
     ]
     assert result.symbols[0].parsed.kind == "gbt34014"
+    # right after the last 1D pass, so the passes for small or dot-peen symbols do not spend
+    # the frame's budget first; a read ends the search
+    assert result.passes_run[-2:] == ("deskew-region", BARS_NAME)
     # the outline lies on the bars in the frame, not on the rectified strip
     xs = [p[0] for p in result.symbols[0].position]
     ys = [p[1] for p in result.symbols[0].position]
