@@ -32,7 +32,11 @@ import zxingcpp
 Gray = np.ndarray
 Quad = tuple[tuple[int, int], ...]
 
-BAR_FORMATS: Any = (zxingcpp.BarcodeFormat.Code128,)
+BAR_FORMATS: Any = (  # 1D codes with a check character (Code 39's is optional)
+    zxingcpp.BarcodeFormat.Code128,
+    zxingcpp.BarcodeFormat.Code39,
+    zxingcpp.BarcodeFormat.EAN13,
+)
 _SCALE = 0.5  # region search runs at half size
 _WINDOW = 11  # structure tensor window (half-size pixels)
 _BINS = 12  # gradient orientation bins (15 degrees each, +-15 degrees overlap)

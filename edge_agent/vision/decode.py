@@ -1,4 +1,4 @@
-"""Multi-pass barcode decoding with zxing-cpp: QR, Micro QR, Data Matrix and Code 128.
+"""Multi-pass barcode decoding with zxing-cpp: QR, Micro QR, Data Matrix, Code 128, Code 39, EAN-13.
 
 Passes run cheapest-first on a grayscale frame. Decoding stops at the first pass that yields a
 code identifying the pack (GB/T 34014 code or passport id); when a pass only yields other
@@ -29,12 +29,16 @@ FORMATS: Any = (  # a tuple: the "|" operator on formats is deprecated
     zxingcpp.BarcodeFormat.MicroQRCode,
     zxingcpp.BarcodeFormat.DataMatrix,
     zxingcpp.BarcodeFormat.Code128,
+    zxingcpp.BarcodeFormat.Code39,
+    zxingcpp.BarcodeFormat.EAN13,
 )
 _SYMBOLOGY = {
     zxingcpp.BarcodeFormat.QRCode: "QRCode",
     zxingcpp.BarcodeFormat.MicroQRCode: "MicroQRCode",
     zxingcpp.BarcodeFormat.DataMatrix: "DataMatrix",
     zxingcpp.BarcodeFormat.Code128: "Code128",
+    zxingcpp.BarcodeFormat.Code39: "Code39",
+    zxingcpp.BarcodeFormat.EAN13: "EAN13",
 }
 _UPSCALE_MAX_SIDE = 1000  # upscaling passes only help small symbols in small frames
 REGRID_NAME = "qr-regrid"  # last resort for a located but undecodable (warped) QR symbol

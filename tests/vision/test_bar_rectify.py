@@ -46,6 +46,23 @@ def test_labels_no_earlier_pass_reads_are_read_by_bar_rectify(seed: int) -> None
     assert max(xs) - min(xs) > 500
 
 
+@pytest.mark.parametrize(("symbology", "seed"), [("code39", 0), ("code39", 2), ("ean13", 11)])
+def test_code39_and_ean13_labels_gain_the_same_way(symbology: str, seed: int) -> None:
+    rng = np.random.default_rng([seed, 7])
+    if symbology == "ean13":
+        code = "".join(str(int(d)) for d in rng.integers(0, 10, 12))
+        fmt = zxingcpp.BarcodeFormat.EAN13
+    else:
+        code = random_pack_code(rng)
+        fmt = zxingcpp.BarcodeFormat.Code39
+    expected = zxingcpp.create_barcode(code, fmt).text  # EAN-13 gets its check digit
+    gray = to_gray(render_label(code, symbology, seed=seed, degrade=1.0))
+    assert expected not in {s.text for s in decode_gray(gray, bars=False).symbols}
+    symbols = decode_gray(gray).symbols
+    assert [(s.text, s.decode_pass) for s in symbols] == [(expected, BARS_NAME)]
+    assert symbols[0].symbology == {"code39": "Code39", "ean13": "EAN13"}[symbology]
+
+
 def test_bar_rectify_reads_most_level_one_labels_and_never_a_wrong_code() -> None:
     read = 0
     for seed in SIM_SEEDS:
