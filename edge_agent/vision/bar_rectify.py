@@ -41,6 +41,7 @@ _SCALE = 0.5  # region search runs at half size
 _WINDOW = 11  # structure tensor window (half-size pixels)
 _BINS = 12  # gradient orientation bins (15 degrees each, +-15 degrees overlap)
 _MAX_REGIONS = 3
+_MIN_SIDE = 16  # smaller frames hold no readable bar code (and vanish at half size)
 _UPX = 2.0  # strip samples per frame pixel along the scan direction
 _MODULE_PX = 3.0  # typical narrow bar in the frame: sets the level-tracking window
 _BINARIZERS = (zxingcpp.Binarizer.LocalAverage, zxingcpp.Binarizer.GlobalHistogram)
@@ -77,6 +78,8 @@ def _tensor(gray: Gray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def find_bar_regions(gray: Gray) -> list[BarRegion]:
     """Bar-like regions, biggest first (at most a few)."""
+    if min(gray.shape[:2]) < _MIN_SIDE:
+        return []
     jxx, jyy, jxy = _tensor(gray)
     energy = jxx + jyy
     coherence = np.sqrt((jxx - jyy) ** 2 + 4 * jxy**2) / (energy + 1e-6)
