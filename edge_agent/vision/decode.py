@@ -46,7 +46,7 @@ _REGRID_MAX_MS = 400.0
 BARS_NAME = "bar-rectify"  # sheared, blurred or glared 1D codes; runs only if nothing was read
 # It runs after the last 1D-specific pass rather than after all of them: on a frame nothing
 # reads, the remaining passes (small symbols, dot-peen, 45 degrees) would otherwise spend
-# the per-frame budget first (Code 128 at level 1.0 with 1500 ms: 7/30 read at the end, 27/30 here).
+# the per-frame budget first (Code 128, level 1.0, 1500 ms: 7/30 read at the end, 27/30 here).
 _BARS_AFTER = "deskew-region"
 _BARS_MAX_MS = 800.0  # typically 80-200 ms; room for a loaded machine
 
