@@ -150,9 +150,8 @@ def bench_samples(data: Path, runs: int, smoke: bool) -> None:
         nobars = (group, "ours without bar-rectify")
         diff = rates[us] - rates[nobars]
         ratio = medians[us] / medians[nobars] if medians[nobars] else float("nan")
-        print(
-            f"{group:<12} {'ours vs without bar-rectify':<28} {'':>9} {100 * diff:>+6.1f}pt {ratio:>9.2f}x"
-        )
+        label = "ours vs without bar-rectify"
+        print(f"{group:<12} {label:<28} {'':>9} {100 * diff:>+6.1f}pt {ratio:>9.2f}x")
     fps = groups["falsepositives"]
     for name, (decoder, _) in decoders.items():
         if decoder is None:
