@@ -4,7 +4,9 @@ In-process API::
 
     img = render_label("001PBS1000000AA3A0000123", "qr", seed=7, degrade=0.5)  # BGR uint8
 
-``symbology`` is ``qr``, ``datamatrix`` or ``code128`` (zxing-cpp's writer draws the symbol).
+``symbology`` is ``qr``, ``datamatrix`` or ``code128`` (zxing-cpp's writer draws the symbol), or one
+of the other 1D codes ``code39`` and ``ean13`` (12 digits; the check digit is added), which
+``write_labels(symbology="mixed")`` leaves out.
 ``degrade`` in 0..1 scales every effect: perspective, curvature, blur, noise, glare and low
 contrast. The same (code, symbology, seed, degrade) always gives the same image.
 """
@@ -27,6 +29,12 @@ SYMBOLOGIES = {
     "datamatrix": zxingcpp.BarcodeFormat.DataMatrix,
     "code128": zxingcpp.BarcodeFormat.Code128,
 }
+LINEAR_EXTRA = {
+    "code39": zxingcpp.BarcodeFormat.Code39,
+    "ean13": zxingcpp.BarcodeFormat.EAN13,
+}
+_ALL = {**SYMBOLOGIES, **LINEAR_EXTRA}
+_LINEAR = ("code128", *LINEAR_EXTRA)
 _W, _H = 1100, 600
 _VOLTS = [51.2, 76.8, 102.4, 350.4]
 
@@ -56,15 +64,15 @@ def random_pack_code(rng: np.random.Generator) -> str:
 
 
 def _symbol(code: str, symbology: str) -> np.ndarray:
-    fmt = SYMBOLOGIES.get(symbology)
+    fmt = _ALL.get(symbology)
     if fmt is None:
-        raise SimulatorError(f"unknown symbology {symbology!r}; use {', '.join(SYMBOLOGIES)}")
+        raise SimulatorError(f"unknown symbology {symbology!r}; use {', '.join(_ALL)}")
     try:
         barcode = zxingcpp.create_barcode(code, fmt)
     except Exception as exc:  # zxing-cpp raises ValueError/RuntimeError for bad content
         raise SimulatorError(f"cannot encode {code!r} as {symbology}: {exc}") from None
     img: Any = np.asarray(barcode.to_image(scale=1), dtype=np.uint8)
-    if symbology == "code128":
+    if symbology in _LINEAR:
         scale = max(3, 900 // img.shape[1])
         img = cv2.resize(img, (img.shape[1] * scale, 110), interpolation=cv2.INTER_NEAREST)
     else:
@@ -94,7 +102,7 @@ def _clean_label(code: str, symbology: str, rng: np.random.Generator) -> np.ndar
     for text, size, thick in lines:
         cv2.putText(label, text, (30, y), font, size, 20, thick, cv2.LINE_AA)
         y += 42
-    x0 = (width - sw) // 2 if symbology == "code128" else width - sw - 40
+    x0 = (width - sw) // 2 if symbology in _LINEAR else width - sw - 40
     y0 = height - sh - 30
     label[y0 : y0 + sh, x0 : x0 + sw] = np.where(sym < 128, 15, 245).astype(np.uint8)
     return label

@@ -45,6 +45,14 @@ def test_arbitrary_arrays_never_crash(frame: np.ndarray) -> None:
         assert reading.problems
 
 
+@FUZZ
+@given(arrays(dtype=np.uint8, shape=st.tuples(st.integers(1, 90), st.integers(1, 90))))
+def test_bar_rectify_never_crashes_on_small_or_odd_frames(gray: np.ndarray) -> None:
+    from edge_agent.vision.bar_rectify import read_bars
+
+    assert all(r.barcode.text for r in read_bars(gray, 200.0))
+
+
 @settings(max_examples=30, deadline=None)
 @given(
     st.text(alphabet=st.characters(min_codepoint=1, max_codepoint=0x2FFF), min_size=1, max_size=60)
