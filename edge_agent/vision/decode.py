@@ -8,6 +8,7 @@ harder-to-read pack code. Every distinct code found on the way is returned.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -273,9 +274,9 @@ def _late_budget(cap: float, budget_ms: float | None, elapsed: float) -> float:
 
 
 def _late_bars(
-    gray: Gray, budget_ms: float | None, start: float, ran: list[str]
+    gray: Gray, budget_ms: float | None, start: float, ran: list[str], cap: float
 ) -> list[DecodedSymbol]:
-    left = _late_budget(_BARS_MAX_MS, budget_ms, (time.perf_counter() - start) * 1000)
+    left = _late_budget(cap, budget_ms, (time.perf_counter() - start) * 1000)
     if left <= 0:
         return []
     ran.append(BARS_NAME)
@@ -290,9 +291,15 @@ def decode_gray(
     budget_ms: float | None = None,
     regrid: bool = True,
     bars: bool = True,
+    time_caps: bool = True,
 ) -> DecodeResult:
-    """Decode one grayscale frame with the multi-pass strategy (see module docstring)."""
+    """Decode one grayscale frame with the multi-pass strategy (see module docstring).
+
+    The late passes stop after a wall-clock cap of their own; ``time_caps=False`` lifts the
+    caps (not ``budget_ms``), so what is read does not depend on how busy the machine is."""
     start = time.perf_counter()
+    bars_cap = _BARS_MAX_MS if time_caps else math.inf
+    regrid_cap = _REGRID_MAX_MS if time_caps else math.inf
     found: dict[tuple[str, str], DecodedSymbol] = {}
     ran: list[str] = []
     remaining_after_text: int | None = None
@@ -306,7 +313,7 @@ def decode_gray(
         for sym in run_pass(gray, step):
             found.setdefault((sym.symbology, sym.text), sym)
         if bars and not found and step.name == _BARS_AFTER:
-            for sym in _late_bars(gray, budget_ms, start, ran):
+            for sym in _late_bars(gray, budget_ms, start, ran, bars_cap):
                 found.setdefault((sym.symbology, sym.text), sym)
         if any(s.parsed.kind in IDENTITY_KINDS for s in found.values()):
             break
@@ -322,14 +329,14 @@ def decode_gray(
     if regrid and not any(
         s.parsed.kind in IDENTITY_KINDS or s.symbology == "QRCode" for s in found.values()
     ):
-        left = _late_budget(_REGRID_MAX_MS, budget_ms, elapsed)
+        left = _late_budget(regrid_cap, budget_ms, elapsed)
         if left > 0:
             ran.append(REGRID_NAME)
             for sym in run_regrid(gray, left):
                 found.setdefault((sym.symbology, sym.text), sym)
         elapsed = (time.perf_counter() - start) * 1000
     if bars and not found and BARS_NAME not in ran:  # custom pass lists without _BARS_AFTER
-        for sym in _late_bars(gray, budget_ms, start, ran):
+        for sym in _late_bars(gray, budget_ms, start, ran, bars_cap):
             found.setdefault((sym.symbology, sym.text), sym)
         elapsed = (time.perf_counter() - start) * 1000
     return DecodeResult(symbols=tuple(found.values()), passes_run=tuple(ran), duration_ms=elapsed)
