@@ -3,7 +3,8 @@
 The same checks as the gateway (``signing.events.verify_event``: tagged COSE_Sign1, allowed
 algorithm, known, valid and unrevoked key, the key's station and site), plus the whole body
 against the v1 model (``event_codec``) and the topic binding. Reasons are the gateway's
-stable tokens (docs/run-a-gateway.md) plus ``station_mismatch``.
+stable tokens (docs/run-a-gateway.md) plus ``station_mismatch``; the store adds ``conflict``
+(an event id already stored with other bytes).
 """
 
 from __future__ import annotations
