@@ -19,29 +19,13 @@ from edge_agent.ingest.records import Query, find
 from edge_agent.ingest.service import Ingest
 from edge_agent.ingest.settings import IngestSettings
 from edge_agent.ingest.store import EventStore
-from edge_agent.signing.events import sign_event
 from edge_agent.signing.keys import init_keys, load_signer
 from edge_agent.signing.receipts import verify_receipt
 from edge_agent.signing.trust import StaticKeys
 from edge_agent.tokens.configured import close_signer
-from tests.ingest.helpers import PREFIX, rows, station_and_trust, topic
-from tests.support.gateway import SimStation, make_event
+from tests.ingest.helpers import PREFIX, rows, station_and_trust, topic, twin
 
 pytestmark = pytest.mark.timeout(120)
-
-
-def _twin(station: SimStation, event_id: str) -> bytes:
-    """A validly signed, different event of ``station`` under ``event_id``."""
-    station.seq += 1
-    event = make_event(
-        station.signer,
-        site=station.site,
-        station=station.station,
-        boot_epoch=station.boot_epoch,
-        seq=station.seq,
-        event_id=event_id,
-    )
-    return sign_event(event, station.signer)
 
 
 class _Worker:
@@ -86,8 +70,8 @@ class _Worker:
 def test_store_decides_every_row_also_within_one_batch(db_url: str, tmp_path: Path) -> None:
     station, trust = station_and_trust(tmp_path)
     a, b = rows(station, trust, 2)
-    a2 = replace(a, cose=_twin(station, a.event_id))
-    b2 = replace(b, cose=_twin(station, b.event_id))
+    a2 = replace(a, cose=twin(station, a.event_id))
+    b2 = replace(b, cose=twin(station, b.event_id))
     with Database(db_url) as db:
         store = EventStore(db)
         assert store.store_each([a]) == ["stored"]
@@ -114,9 +98,9 @@ def test_a_reused_event_id_is_refused_with_a_signed_conflict_receipt(
     worker = _Worker(tmp_path, db_url, "w1")
     try:
         first, good = station.next_event()
-        other = _twin(station, first.event_id)
+        other = twin(station, first.event_id)
         second, good2 = station.next_event()
-        other2 = _twin(station, second.event_id)
+        other2 = twin(station, second.event_id)
         worker.process(where, [good])
         worker.process(where, [good])  # byte-identical redelivery
         with caplog.at_level(logging.WARNING, logger="edge_agent.ingest"):
@@ -158,7 +142,7 @@ def test_two_workers_racing_the_same_ids_with_different_bytes(db_url: str, tmp_p
     where = topic(station)
     events = [station.next_event() for _ in range(30)]
     mine = [signed for _, signed in events]
-    theirs = [_twin(station, event.event_id) for event, _ in events]
+    theirs = [twin(station, event.event_id) for event, _ in events]
     one, two = _Worker(tmp_path, db_url, "w1"), _Worker(tmp_path, db_url, "w2")
     try:
         start = threading.Barrier(2)
@@ -183,7 +167,7 @@ def test_two_workers_racing_the_same_ids_with_different_bytes(db_url: str, tmp_p
         assert not errors, errors
         store = one.ingest.store
         assert store.count() == 30
-        for (event, signed), twin in zip(events, theirs, strict=True):
+        for (event, signed), other in zip(events, theirs, strict=True):
             a = [i for i in one.items if i[0] == event.event_id]
             b = [i for i in two.items if i[0] == event.event_id]
             [stored] = [r.cose for r in find(store, Query(event_id=event.event_id))]
@@ -194,7 +178,7 @@ def test_two_workers_racing_the_same_ids_with_different_bytes(db_url: str, tmp_p
                     [(event.event_id, "rejected", "conflict")],
                 )
             else:
-                assert stored == twin
+                assert stored == other
                 assert (a, b) == (
                     [(event.event_id, "rejected", "conflict")],
                     [(event.event_id, "accepted", "stored")],
