@@ -3,7 +3,8 @@
 The same checks as the gateway (``signing.events.verify_event``: tagged COSE_Sign1, allowed
 algorithm, known, valid and unrevoked key, the key's station and site), plus the whole body
 against the v1 model (``event_codec``) and the topic binding. Reasons are the gateway's
-stable tokens (docs/run-a-gateway.md) plus ``station_mismatch``.
+stable tokens (docs/run-a-gateway.md) plus ``station_mismatch``; the store adds ``conflict``
+(an event id already stored with other bytes).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from edge_agent.model import IdentificationEvent
 from edge_agent.signing.events import verify_event
 from edge_agent.signing.trust import TrustStore, iso_utc
 
+# One encoder for every row (no set-up per call; a model's plain form has no cycles to check)
+_BODY_JSON = json.JSONEncoder(ensure_ascii=False, sort_keys=True, check_circular=False)
 _EVENT_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
 
 
@@ -82,11 +85,16 @@ def event_row(event: IdentificationEvent, cose: bytes, received_utc: str) -> Eve
         disposition=event.triage.disposition,
         transport_class=event.triage.transport_class,
         cose=cose,
-        body_json=json.dumps(event_to_plain(event), ensure_ascii=False, sort_keys=True),
+        body_json=body_json(event),
         evidence=tuple(
             EvidenceLink(e.sha256, e.kind, e.media_type, e.size) for e in event.evidence
         ),
     )
+
+
+def body_json(event: IdentificationEvent) -> str:
+    """The stored JSON of a verified body (sorted keys, UTF-8 text as is)."""
+    return _BODY_JSON.encode(event_to_plain(event))
 
 
 def claimed_event_id(payload: bytes) -> str | None:

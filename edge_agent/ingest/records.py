@@ -18,7 +18,8 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, TextIO
 
 from edge_agent.errors import RecordsQueryError, VerificationError
-from edge_agent.event_codec import decode_event, event_to_plain
+from edge_agent.event_codec import decode_event
+from edge_agent.ingest.check import body_json
 from edge_agent.ingest.evidence import EvidenceStore
 from edge_agent.ingest.store import EventRow, EventStore
 from edge_agent.model import Disposition
@@ -274,7 +275,7 @@ def _verify_row(row: EventRow, trust: TrustStore) -> str:
         return f"signature or body: {exc}"
     if event.event_id != row.event_id or event.kid != verified.kid.hex():
         return "stored columns do not match the signed body"
-    if json.dumps(event_to_plain(event), ensure_ascii=False, sort_keys=True) != row.body_json:
+    if body_json(event) != row.body_json:
         return "stored body differs from the signed body"
     signed = {(e.sha256, e.kind, e.size) for e in event.evidence}
     if {(e.sha256, e.kind, e.size) for e in row.evidence} != signed:

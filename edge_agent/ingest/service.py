@@ -88,6 +88,7 @@ class Ingest:
         self.stored = 0
         self.duplicates = 0
         self.refused = 0
+        self.conflicts = 0  # refused: an event id stored with other bytes
         self.last_turn = time.monotonic()
 
     def _load_trust(self) -> TrustStore:
@@ -188,17 +189,25 @@ class Ingest:
                 refusals.append((msg, decided, where))
             else:
                 events.append((msg, decided))
-        outcomes = self.store.store(
+        outcomes = self.store.store_each(
             [row for _, row in events],
             [refusal_row(m.topic, m.payload, r, now) for m, r, _ in refusals] + key_refusals,
         )
         done: list[SiteMessage] = key_done
-        for msg, row in events:
-            outcome = outcomes[row.event_id]
+        conflicts: list[RefusalRow] = []
+        for (msg, row), outcome in zip(events, outcomes, strict=True):
             if outcome == "conflict":
+                # another event under a stored id: refused, the stored record stays untouched
                 self.refused += 1
+                self.conflicts += 1
+                refused = Refused("conflict", "event id stored with other bytes", row.event_id)
+                conflicts.append(refusal_row(msg.topic, msg.payload, refused, now))
                 receipts.append(Answer(row.site, row.station, row.event_id, "rejected", "conflict"))
-                log.warning("event %s: stored with other bytes; refused", row.event_id)
+                log.warning(
+                    "event refused: id %s stored with other bytes",
+                    row.event_id,
+                    extra={"reason": "conflict", "event_id": row.event_id, "topic": msg.topic},
+                )
             else:
                 if outcome == "stored":
                     self.stored += 1
@@ -206,6 +215,8 @@ class Ingest:
                     self.duplicates += 1
                 receipts.append(Answer(row.site, row.station, row.event_id, "accepted", outcome))
             done.append(msg)
+        if conflicts:  # kept before the ack: a crash re-delivers and decides the same again
+            self.store.store([], conflicts)
         for msg, refused, where in refusals:
             self.refused += 1
             log.warning(
@@ -303,7 +314,12 @@ def run_service(settings: IngestSettings) -> int:
         finally:
             log.info(
                 "ingest stopping",
-                extra={"stored": ingest.stored, "duplicates": ingest.duplicates},
+                extra={
+                    "stored": ingest.stored,
+                    "duplicates": ingest.duplicates,
+                    "refused": ingest.refused,
+                    "conflicts": ingest.conflicts,
+                },
             )
             ingest.stop()
     return 0

@@ -3,7 +3,8 @@
 Rows are only ever inserted (triggers refuse UPDATE and DELETE, see ``migrations``). A batch of
 verified events, their evidence links and the refusals is one transaction; an event id already
 stored with the same COSE bytes is a ``duplicate`` (accepted again, stored once), with other
-bytes a ``conflict`` (refused: the first signed record stands).
+bytes a ``conflict`` (refused: the first signed record stands, untouched), also when the
+first bytes came earlier in the same batch.
 
 A batch is first written with bulk inserts (COPY on PostgreSQL) and no lookup: the usual batch
 holds only new events. When a key is already stored the transaction rolls back and the batch
@@ -108,13 +109,26 @@ class EventStore:
     def store(
         self, events: Sequence[EventRow], refusals: Sequence[RefusalRow] = ()
     ) -> dict[str, Outcome]:
-        """Store a batch in one transaction; the outcome per event id."""
+        """Store a batch in one transaction; the outcome per event id (its first row decides)."""
         outcomes: dict[str, Outcome] = {}
-        fresh: list[EventRow] = []
+        for event, outcome in zip(events, self.store_each(events, refusals), strict=True):
+            outcomes.setdefault(event.event_id, outcome)
+        return outcomes
+
+    def store_each(
+        self, events: Sequence[EventRow], refusals: Sequence[RefusalRow] = ()
+    ) -> list[Outcome]:
+        """Store a batch in one transaction; the outcome of each row, in order.
+
+        A row whose id is stored with the same bytes is a ``duplicate``; with other bytes a
+        ``conflict``, also when the other bytes came earlier in this very batch.
+        """
+        first: dict[str, EventRow] = {}
         for event in events:
-            if event.event_id not in outcomes:  # twice in one batch: the first one decides
-                outcomes[event.event_id] = "stored"
-                fresh.append(event)
+            first.setdefault(event.event_id, event)
+        # in id order: two workers inserting overlapping ids lock them in the same order (no
+        # deadlock on PostgreSQL's unique index; the later one waits, then decides)
+        fresh = sorted(first.values(), key=lambda e: e.event_id)
         try:
             # The usual batch holds only new events: bulk inserts (COPY on PostgreSQL), no
             # lookup first. A key already stored aborts it; the checked path then decides.
@@ -122,14 +136,23 @@ class EventStore:
                 tx.bulk_insert("events", COLUMNS, [e.values() for e in fresh])
                 tx.bulk_insert("evidence", _EVIDENCE_COLUMNS, _links(fresh))
                 tx.bulk_insert("refusals", _REFUSAL_COLUMNS, [_refusal(r) for r in refusals])
+            decided: dict[str, Outcome] = dict.fromkeys(first, "stored")
+            stored = {e.event_id: e.cose for e in fresh}
         except DuplicateRowError:
-            return self._store_checked(fresh, refusals)
+            decided, stored = self._store_checked(fresh, refusals)
+        outcomes: list[Outcome] = []
+        for event in events:
+            if event is first[event.event_id] or event.cose == first[event.event_id].cose:
+                outcomes.append(decided[event.event_id])
+            else:  # the same id again in this batch with other bytes: the stored bytes decide
+                same = stored.get(event.event_id) == event.cose
+                outcomes.append("duplicate" if same else "conflict")
         return outcomes
 
     def _store_checked(
         self, events: Sequence[EventRow], refusals: Sequence[RefusalRow]
-    ) -> dict[str, Outcome]:
-        """Store the events not stored yet; duplicates and conflicts by the stored bytes."""
+    ) -> tuple[dict[str, Outcome], dict[str, bytes]]:
+        """Store the events not stored yet; the outcome per id and the bytes stored per id."""
         outcomes: dict[str, Outcome] = {}
         with self.db.transaction() as tx:
             known = _stored_cose(tx, [e.event_id for e in events])
@@ -146,13 +169,14 @@ class EventStore:
             # read committed: ON CONFLICT DO NOTHING then skips ours): the stored bytes decide.
             # The same bytes stay "stored" (accepted, stored once either way).
             now_stored = _stored_cose(tx, [e.event_id for e in fresh])
+            known.update(now_stored)
             for event in fresh:
                 if now_stored.get(event.event_id) != event.cose:
                     outcomes[event.event_id] = "conflict"
             fresh = [e for e in fresh if outcomes[e.event_id] == "stored"]
             tx.executemany(_INSERT_EVIDENCE, _links(fresh))
             tx.executemany(_INSERT_REFUSAL, [_refusal(r) for r in refusals])
-        return outcomes
+        return outcomes, known
 
     def evidence_state(
         self, event_id: str, sha256: str

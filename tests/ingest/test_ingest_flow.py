@@ -21,6 +21,7 @@ from edge_agent.signing.cose import sign1
 from edge_agent.signing.keys import init_keys, load_signer
 from edge_agent.signing.receipts import verify_receipt
 from edge_agent.signing.trust import StaticKeys
+from tests.ingest.helpers import twin
 from tests.support.gateway import SITE, Rig, SimStation, publish_all, station_client, wait_until
 from tests.support.ingest import ingest_config_file, ingest_settings
 from tests.support.mosquitto import MosquittoBroker, RecordingSubscriber
@@ -216,3 +217,41 @@ def test_forged_unknown_key_and_invalid_events_are_refused(rig: Rig, tmp_path: P
         up.loop_stop()
         ingest.stop()
         receipts.close()
+
+
+def test_a_reused_event_id_gets_a_signed_conflict_receipt_over_the_broker(
+    rig: Rig, db_url: str
+) -> None:
+    init_keys(rig.workdir / "ingest-key", "ed25519")
+    settings = ingest_settings(
+        rig.workdir, rig.upstream, db_url, receipt_key_dir=str(rig.workdir / "ingest-key")
+    )
+    ingest = _started_ingest(settings)
+    receipts = RecordingSubscriber(
+        rig.upstream, "cloud/v1/+/+/receipt/upstream", client_id="receipts"
+    )
+    st = rig.stations["st01"]
+    up = _upstream_client(rig.upstream)
+    topic = "cloud/v1/site-a/st01/event"
+    try:
+        event, good = st.next_event()
+        other = twin(st, event.event_id)
+        publish_all(up, [(topic, good)])
+        assert _missing_receipts(receipts, {f"accepted:{event.event_id}:stored"}, 30) == set()
+        publish_all(up, [(topic, good), (topic, other)])  # a redelivery, then a reused id
+        wanted = {f"accepted:{event.event_id}:duplicate", f"rejected:{event.event_id}:conflict"}
+        assert _missing_receipts(receipts, wanted, 30) == set()
+        assert wait_until(lambda: ingest.conflicts == 1, 10)
+        assert (ingest.stored, ingest.duplicates, ingest.refused) == (1, 1, 1)
+    finally:
+        up.disconnect()
+        up.loop_stop()
+        ingest.stop()
+        receipts.close()
+    ingest_key = StaticKeys.of(load_signer(rig.workdir / "ingest-key").public_key)
+    for where, payload, _r in receipts.messages:
+        verify_receipt(payload, ingest_key, topic=where)
+    with Database(db_url) as db:
+        store = EventStore(db)
+        assert [r.cose for r in find(store, Query(event_id=event.event_id))] == [good]
+        assert [(r.reason, r.event_id) for r in store.refusals()] == [("conflict", event.event_id)]

@@ -233,7 +233,12 @@ def test_event_another_worker_commits_meanwhile_with_other_bytes_is_a_conflict(
         EventStore(a)
         store_b = EventStore(b, migrate=False)
         outcome: dict[str, str] = {}
-        worker = threading.Thread(target=lambda: outcome.update(getattr(store_b, path)([mine], [])))
+
+        def store() -> None:
+            result = getattr(store_b, path)([mine], [])
+            outcome.update(result[0] if isinstance(result, tuple) else result)
+
+        worker = threading.Thread(target=store)
         with a.transaction() as tx:
             tx.bulk_insert("events", COLUMNS, [theirs.values()])
             worker.start()
