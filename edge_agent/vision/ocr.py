@@ -123,7 +123,7 @@ class RapidOcrEngine(OcrEngine):
             for box in boxes:
                 if deadline is not None and time.perf_counter() > deadline:
                     break
-                rec = self._engine(_crop(bgr, box), use_det=False, use_cls=False, use_rec=True)
+                rec = self._engine(crop_line(bgr, box), use_det=False, use_cls=False, use_rec=True)
                 if not rec.txts or not rec.scores:
                     continue
                 text, score = str(rec.txts[0]), float(rec.scores[0])
@@ -183,7 +183,7 @@ class TesseractEngine(OcrEngine):
         return lines
 
 
-def _crop(image: np.ndarray, box: np.ndarray) -> np.ndarray:
+def crop_line(image: np.ndarray, box: np.ndarray) -> np.ndarray:
     """The text line inside a detected quadrilateral, straightened."""
     w = int(max(np.linalg.norm(box[0] - box[1]), np.linalg.norm(box[2] - box[3])))
     h = int(max(np.linalg.norm(box[0] - box[3]), np.linalg.norm(box[1] - box[2])))
@@ -205,7 +205,14 @@ def _join_words(words: list[str]) -> str:
     return out
 
 
+def _ppocr() -> OcrEngine:
+    from edge_agent.vision.ocr_ppocr import PpOcrEngine  # imports this module
+
+    return PpOcrEngine()
+
+
 ENGINES: dict[str, Callable[[], OcrEngine]] = {
+    "ppocr": _ppocr,
     "rapidocr": RapidOcrEngine,
     "tesseract": TesseractEngine,
 }
