@@ -1,10 +1,12 @@
 """Offline text recognition of nameplates: one engine seam, backends registered by name.
 
-``get_engine("rapidocr")`` loads the engine once per process (models come inside the installed
+``get_engine("ppocr")`` loads the engine once per process (models come inside the installed
 package; nothing is downloaded) and returns it; ``engine.read(gray)`` gives text lines with
 their boxes in the image's coordinates and a 0..1 score. Backends:
 
-- ``rapidocr``: RapidOCR 3 on onnxruntime with the PP-OCRv6 det/rec models in its wheel (default).
+- ``ppocr``: the same PP-OCRv6 det/rec models run directly on onnxruntime with bounded inputs
+  and lean sessions (``edge_agent/vision/ocr_ppocr.py``; about half RapidOCR's memory; default).
+- ``rapidocr``: RapidOCR 3 on onnxruntime with the PP-OCRv6 det/rec models in its wheel.
 - ``tesseract``: Tesseract 5 (Debian ``tesseract-ocr`` + ``-chi-sim`` + ``-eng``) via pytesseract.
 """
 

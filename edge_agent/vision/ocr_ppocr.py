@@ -3,10 +3,10 @@
 Same models as the ``rapidocr`` engine, without its pipeline: memory-lean onnxruntime sessions
 (no memory pattern, which keeps a plan and buffers per input shape; no CPU arena, which keeps
 its largest blocks: measured 19 MB more resident even when shrunk after every run), worker
-threads that sleep rather than spin, detection on an
-input bounded to ``det_max_side``, DB post-processing and CTC decoding with numpy and OpenCV,
-recognition one line at a time at the model's 48 px height and a bounded width. After a
-reading, freed heap memory is handed back to the system (``malloc_trim``).
+threads that sleep rather than spin, detection on an input bounded to ``det_max_side``, DB
+post-processing and CTC decoding with numpy and OpenCV, recognition one line at a time at the
+model's 48 px height and a bounded width. After a reading, freed heap memory is handed back to
+the system (``malloc_trim``).
 """
 
 from __future__ import annotations
