@@ -254,7 +254,8 @@ def main() -> int:
 
         engines = [e for e in args.engines if e != "tesseract"]  # the model-loading engines
         with tempfile.TemporaryDirectory(prefix="bench-ocr-rss-") as work:
-            bench_rss(Path(work), engines, 1 if args.smoke else args.rss_runs, args.rss_n)
+            runs, n = (1, 1) if args.smoke else (args.rss_runs, args.rss_n)
+            bench_rss(Path(work), engines, runs, n, smoke=args.smoke)
     return 0
 
 

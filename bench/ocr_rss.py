@@ -115,10 +115,15 @@ def run_memory(kit: Any, engine: str, tuning: bool, n: int, tag: str) -> RunMemo
             proc.wait(10)
 
 
-def bench_rss(work: Path, engines: list[str], runs: int, n: int) -> None:
-    """Print VmRSS / VmHWM of ``run`` per (engine, malloc tuning), medians over ``runs``."""
+def bench_rss(work: Path, engines: list[str], runs: int, n: int, *, smoke: bool = False) -> None:
+    """Print VmRSS / VmHWM of ``run`` per (engine, malloc tuning), medians over ``runs``.
+
+    ``smoke``: the first engine with malloc tuning and the baseline only (CI checks it works).
+    """
     configs = [(e, t) for e in engines for t in (False, True)]
-    if BASELINE[0] not in engines:
+    if smoke:
+        configs = [(engines[0], True)]
+    if BASELINE not in configs:
         configs.insert(0, BASELINE)
     folder = nameplate_folder(work / "plates")
     results: dict[tuple[str, bool], list[RunMemory]] = {c: [] for c in configs}
