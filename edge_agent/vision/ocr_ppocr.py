@@ -67,6 +67,12 @@ def _session_options(ort: Any, threads: int, arena: bool) -> Any:
     return opts
 
 
+def _usable_cores() -> int:
+    if hasattr(os, "sched_getaffinity"):  # Linux: the cores this process may run on
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def _run_options(ort: Any, arena: bool) -> Any:
     opts = ort.RunOptions()
     if arena:
@@ -87,7 +93,7 @@ class PpOcrEngine(OcrEngine):
         except ImportError as exc:
             raise OcrError("onnxruntime is not installed: pip install onnxruntime") from exc
         folder = model_dir()
-        threads = threads or max(1, min(4, len(os.sched_getaffinity(0))))
+        threads = threads or max(1, min(4, _usable_cores()))
         opts = _session_options(ort, threads, arena)
         providers = ["CPUExecutionProvider"]
         self._det: Any = ort.InferenceSession(str(folder / DET_MODEL), opts, providers=providers)
