@@ -22,7 +22,14 @@ from edge_agent.sim.label_nameplate import available_fonts, render_nameplate
 from edge_agent.vision.decode import to_gray
 from edge_agent.vision.nameplate_ocr import read_nameplate
 from edge_agent.vision.ocr import get_engine
-from edge_agent.vision.ocr_ppocr import DET_MODEL, REC_MODEL, ctc_decode, db_boxes, model_dir
+from edge_agent.vision.ocr_ppocr import (
+    DET_MODEL,
+    REC_MODEL,
+    PpOcrEngine,
+    ctc_decode,
+    db_boxes,
+    model_dir,
+)
 from edge_agent.vision.reader import read_frames
 from edge_agent.vision.settings import LabelSettings
 from tests.conftest import ROOT, require_real_part
@@ -71,6 +78,22 @@ def test_code_line_polygon_covers_the_printed_code() -> None:
     height = max(np.linalg.norm(box[0] - box[3]), np.linalg.norm(box[1] - box[2]))
     assert width > 8 * height  # a whole line, not a word or a character
     assert line.score > 0.9
+
+
+def test_banded_detection_finds_the_lines_of_whole_frame_detection() -> None:
+    plate = render_nameplate(seed=6, degrade=0.4)
+    gray = to_gray(plate.image)
+    banded = get_engine("ppocr")
+    assert isinstance(banded, PpOcrEngine)
+    whole = PpOcrEngine(det_band=0)
+    a, b = banded.detect(gray), whole.detect(gray)
+    assert len(a) == len(b) >= 6
+    for box in a:  # every banded line has a whole-frame twin
+        gap = min(float(np.abs(box - other).max()) for other in b)
+        assert gap < 8, gap
+    for engine in (banded, whole):
+        codes = {c.code for c in find_codes([ln.text for ln in engine.read(gray)])}
+        assert codes == {plate.code}
 
 
 def test_pipeline_with_ppocr_gives_the_code_and_fields() -> None:
