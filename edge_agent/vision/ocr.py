@@ -5,7 +5,7 @@ package; nothing is downloaded) and returns it; ``engine.read(gray)`` gives text
 their boxes in the image's coordinates and a 0..1 score. Backends:
 
 - ``ppocr``: the same PP-OCRv6 det/rec models run directly on onnxruntime with bounded inputs
-  and lean sessions (``edge_agent/vision/ocr_ppocr.py``; about half RapidOCR's memory; default).
+  and lean sessions (``edge_agent/vision/ocr_ppocr.py``; about 0.6x RapidOCR's memory in ``run``; default).
 - ``rapidocr``: RapidOCR 3 on onnxruntime with the PP-OCRv6 det/rec models in its wheel.
 - ``tesseract``: Tesseract 5 (Debian ``tesseract-ocr`` + ``-chi-sim`` + ``-eng``) via pytesseract.
 """
