@@ -66,8 +66,8 @@ def _session_options(ort: Any, threads: int, arena: bool) -> Any:
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.log_severity_level = 3
-    # idle workers sleep instead of spinning: on a busy 2-core station spinning took the
-    # cores from the worker doing the work (about 1.7x slower per reading, measured)
+    # idle workers sleep instead of spinning: on a busy 2-core machine spinning took the cores
+    # from the worker doing the work (1.6-2.1x slower per reading; 1.2-1.3x when less loaded)
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return opts
 
