@@ -7,6 +7,8 @@ shows what that pass costs on labels the earlier passes read. Then on simulator-
 decode rate vs the baseline's, in percentage points.
 
     python bench/bench_label.py [--data DIR] [--runs 3] [--sim-count 30] [--smoke]
+    python bench/bench_label.py --only ocr --plates 20        # OCR engines, same plates in turn
+    python bench/bench_label.py --only rss --engines ppocr     # RSS of `run` with OCR loaded
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import argparse
 import os
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -200,34 +203,49 @@ def bench_sim(count: int, degrades: list[float], symbologies: list[str]) -> None
         )
 
 
-def bench_nameplates(count: int, degrades: list[float], engines: list[str]) -> None:
-    """Text-only nameplates: code read rate, wrong codes and median ms per OCR engine."""
+def bench_nameplates(
+    count: int, degrades: list[float], engines: list[str], baseline_engine: str = "rapidocr"
+) -> None:
+    """Text-only nameplates: code read rate, wrong codes and median ms per OCR engine.
+
+    Engines take turns on each plate, so load drift on a shared machine hits them alike; the
+    ratio is each engine's median time over the baseline engine's, in the same run.
+    """
     print(f"\ntext-only nameplates ({count} per level, seeds 0..{count - 1}; OCR only, no barcode)")
-    print(f"{'engine':<10} {'degrade':>7} {'read':>9} {'rate':>7} {'wrong':>6} {'median ms':>10}")
-    plates = {d: [render_nameplate(seed=s, degrade=d) for s in range(count)] for d in degrades}
+    loaded = {}
     for name in engines:
         try:
             start = time.perf_counter()
-            engine = get_engine(name)
-            load_ms = (time.perf_counter() - start) * 1000
+            loaded[name] = get_engine(name)
+            print(f"{name:<10} model load {(time.perf_counter() - start) * 1000:.0f} ms")
         except OcrError as exc:
             print(f"{name:<10} unavailable: {exc}")
-            continue
-        for degrade in degrades:
-            hits = wrong = 0
-            times = []
-            for plate in plates[degrade]:
+    print(
+        f"{'engine':<10} {'degrade':>7} {'read':>9} {'rate':>7} {'wrong':>6} {'median ms':>10} "
+        f"{'vs ' + baseline_engine:>12}"
+    )
+    for degrade in degrades:
+        hits = dict.fromkeys(loaded, 0)
+        wrong = dict.fromkeys(loaded, 0)
+        times: dict[str, list[float]] = {name: [] for name in loaded}
+        for seed in range(count):
+            plate = render_nameplate(seed=seed, degrade=degrade)
+            gray = to_gray(plate.image)
+            for name, engine in loaded.items():
                 start = time.perf_counter()
-                lines = engine.read(to_gray(plate.image))
+                lines = engine.read(gray)
                 codes = {c.code for c in find_codes([ln.text for ln in lines])}
-                times.append((time.perf_counter() - start) * 1000)
-                hits += plate.code in codes
-                wrong += len(codes - {plate.code})
+                times[name].append((time.perf_counter() - start) * 1000)
+                hits[name] += plate.code in codes
+                wrong[name] += len(codes - {plate.code})
+        base = statistics.median(times[baseline_engine]) if baseline_engine in times else None
+        for name in loaded:
+            median = statistics.median(times[name])
+            ratio = f"{median / base:>11.2f}x" if base else f"{'-':>12}"
             print(
-                f"{name:<10} {degrade:>7.2f} {hits:>4}/{count:<4} {100 * hits / count:>6.1f}% "
-                f"{wrong:>6} {statistics.median(times):>10.1f}"
+                f"{name:<10} {degrade:>7.2f} {hits[name]:>4}/{count:<4} "
+                f"{100 * hits[name] / count:>6.1f}% {wrong[name]:>6} {median:>10.1f} {ratio}"
             )
-        print(f"{name:<10} model load {load_ms:.0f} ms")
 
 
 def main() -> int:
@@ -249,8 +267,15 @@ def main() -> int:
     parser.add_argument("--plate-degrade", type=float, nargs="+", default=[0.3, 0.6, 0.9])
     parser.add_argument("--engines", nargs="+", default=list(ENGINES), choices=list(ENGINES))
     parser.add_argument(
-        "--only", choices=["samples", "sim", "ocr"], nargs="+", default=["samples", "sim", "ocr"]
+        "--only",
+        choices=["samples", "sim", "ocr", "rss"],
+        nargs="+",
+        default=["samples", "sim", "ocr"],
+        help="rss: memory of `edge-agent run` with the OCR model loaded (not in the default set)",
     )
+    parser.add_argument("--baseline-engine", default="rapidocr", choices=list(ENGINES))
+    parser.add_argument("--rss-runs", type=int, default=3, help="run processes per configuration")
+    parser.add_argument("--rss-n", type=int, default=3, help="identifications per run process")
     args = parser.parse_args()
     runs = 1 if args.smoke else args.runs
     if "samples" in args.only and not args.data.is_dir():
@@ -269,7 +294,15 @@ def main() -> int:
             2 if args.smoke else args.plates,
             [0.3] if args.smoke else args.plate_degrade,
             args.engines[:1] if args.smoke else args.engines,
+            args.baseline_engine,
         )
+    if "rss" in args.only:
+        from bench.ocr_rss import bench_rss
+
+        engines = [e for e in args.engines if e != "tesseract"]  # the model-loading engines
+        with tempfile.TemporaryDirectory(prefix="bench-ocr-rss-") as work:
+            runs, n = (1, 1) if args.smoke else (args.rss_runs, args.rss_n)
+            bench_rss(Path(work), engines, runs, n, smoke=args.smoke)
     return 0
 
 

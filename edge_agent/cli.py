@@ -14,6 +14,7 @@ from typing import Any
 from edge_agent import __version__, commands
 from edge_agent.errors import CodeError, ConfigError, EdgeAgentError, TokenError
 from edge_agent.logs import setup_logging
+from edge_agent.malloc_tuning import tune_malloc
 
 log = logging.getLogger("edge_agent.cli")
 
@@ -64,6 +65,7 @@ def _broken_command(sub: Any, name: str, exc: Exception) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse, set up logging, dispatch; map typed errors to exit codes without tracebacks."""
+    tune_malloc()  # before any worker thread starts (caps malloc arenas; no-op off glibc)
     parser = build_parser()
     args = parser.parse_args(argv)
     setup_logging(level=args.log_level, fmt=args.log_format)

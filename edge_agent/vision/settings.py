@@ -30,5 +30,5 @@ class LabelSettings:
     # Nameplate OCR: "missing" = only when no barcode gave a pack code, "always" = also as a
     # cross-check of the barcode code, "never" = off.
     ocr: Literal["missing", "always", "never"] = "missing"
-    ocr_engine: Literal["rapidocr", "tesseract"] = "rapidocr"
+    ocr_engine: Literal["ppocr", "rapidocr", "tesseract"] = "ppocr"
     ocr_budget_ms: float = bounded(50.0, 60000.0, default=1200.0)  # per reading

@@ -33,3 +33,22 @@ def test_bench_smoke(shared_data: Path) -> None:
     ):
         assert needle in out
     assert "ours (multi-pass)               3/3" in out  # smoke images all decode
+
+
+def test_bench_ocr_rss_smoke(shared_data: Path) -> None:
+    """The RSS section starts `edge-agent run` on the field kit and reads a nameplate by OCR."""
+    env = {**os.environ, "EDGE_AGENT_SHARED_DATA": str(shared_data)}
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "bench_label.py"), "--smoke", "--only", "rss"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        check=False,
+        cwd=ROOT,
+    )
+    assert proc.returncode == 0, proc.stderr
+    rows = [ln.split() for ln in proc.stdout.splitlines() if ln.startswith(("ppocr", "rapidocr"))]
+    assert [r[:2] for r in rows] == [["rapidocr", "glibc"], ["ppocr", "tuned"]]
+    assert all(r[5] == "1/1" for r in rows)  # each run read the plate by OCR
+    assert "goal: run VmRSS" in proc.stdout
