@@ -196,9 +196,15 @@ def throughput(work: Path, n: int, runs: int) -> dict[str, list[float]]:
                 forwarder.start()
                 rc = count.wait(300)
                 elapsed = time.perf_counter() - t0
-                sent = forwarder.metrics.registry.get_sample_value(
-                    "gateway_receipts_total", {"status": "accepted"}
-                )
+                # receipts follow the upstream commit, so the last ones may trail the counter
+                deadline = time.monotonic() + 60
+                while True:
+                    sent = forwarder.metrics.registry.get_sample_value(
+                        "gateway_receipts_total", {"status": "accepted"}
+                    )
+                    if kind == "off" or sent == len(events) or time.monotonic() > deadline:
+                        break
+                    time.sleep(0.01)
                 forwarder.stop()
                 assert rc == 0, f"counter exited with {rc}"
                 if kind == "on":
