@@ -236,6 +236,28 @@ class RecordsApi:
         )
 
 
+async def serve_forever(url: str, *, token: str, host: str, port: int) -> int:
+    """Serve until SIGINT or SIGTERM; exit status 0."""
+    import signal
+
+    store = open_store(url)
+    api = RecordsApi(store, token=token, host=host, port=port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        bound = await api.start()
+        log.info(
+            "records API on http://%s:%d/v1/ (plain HTTP: TLS belongs to a proxy)", host, bound
+        )
+        await stop.wait()
+    finally:
+        await api.stop()
+        store.db.close()
+    return 0
+
+
 def detail(row: EventRow) -> dict[str, Any]:
     """``GET /v1/events/{event_id}``: the summary, receive time, kid, body and COSE bytes."""
     return {
