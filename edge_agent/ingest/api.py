@@ -203,6 +203,7 @@ class RecordsApi:
 
     async def openapi(self, request: web.Request) -> web.Response:
         """The OpenAPI 3.1 document of this API."""
+        _params(request.query, allowed=())
         return web.json_response(openapi_document())
 
     async def events(self, request: web.Request) -> web.Response:

@@ -110,7 +110,7 @@ def client(stored: tuple[str, list[EventRow]]) -> Iterator[Client]:
 def _counts(url: str) -> tuple[int, ...]:
     with Database(url) as db:
         return tuple(
-            int(db.query(f"SELECT COUNT(*) FROM {t}")[0][0])  # noqa: S608
+            int(db.query(f"SELECT COUNT(*) FROM {t}")[0][0])
             for t in ("events", "evidence", "refusals", "schema_version")
         )
 
@@ -288,7 +288,8 @@ def test_openapi_lists_every_route_and_parameter(client: Client) -> None:
             value = "1" if name == "limit" else "2026-01-01" if name in ("since", "until") else None
             if value is not None:
                 assert client.request(concrete, {name: value})[0] in (200, 404), (path, name)
-        assert client.request(concrete, {"nope": "1"})[0] == 400
+        if path != "/healthz":
+            assert client.request(concrete, {"nope": "1"})[0] == 400
     path_params = {
         path: {p["name"] for p in item["get"].get("parameters", []) if p["in"] == "path"}
         for path, item in doc["paths"].items()
@@ -297,9 +298,7 @@ def test_openapi_lists_every_route_and_parameter(client: Client) -> None:
         assert names == {part[1:-1] for part in path.split("/") if part.startswith("{")}
 
 
-_TEXT = st.text(
-    alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=200
-)
+_TEXT = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=200)
 
 
 @settings(
@@ -338,3 +337,59 @@ def test_token_file_must_be_owner_only(tmp_path: Path, capsys: pytest.CaptureFix
     assert main(argv) == 2 and "shorter" in capsys.readouterr().err
     token.unlink()
     assert main(argv) == 2 and "not found" in capsys.readouterr().err
+
+
+def test_records_serve_command(stored: tuple[str, list[EventRow]], tmp_path: Path) -> None:
+    """``edge-agent records serve`` answers with the token, stops cleanly on SIGTERM."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    import urllib.error
+    import urllib.request
+
+    from tests.support.gateway import free_port
+
+    url, batch = stored
+    token = tmp_path / "api-token"
+    token.write_text(TOKEN + "\n")
+    os.chmod(token, 0o600)
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "edge_agent", "records", "serve", "--database", url),
+            *("--token-file", str(token), "--bind", "127.0.0.1", "--port", str(port)),
+        ],
+        stderr=subprocess.PIPE,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(200):
+            try:
+                with urllib.request.urlopen(f"{base}/healthz", timeout=2) as response:
+                    assert json.load(response) == {"status": "ok"}
+                break
+            except (urllib.error.URLError, ConnectionError):
+                assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+                time.sleep(0.05)
+        request = urllib.request.Request(f"{base}/v1/events?station=st02", headers=AUTH)
+        with urllib.request.urlopen(request, timeout=10) as response:
+            events = json.load(response)["events"]
+        assert [e["event_id"] for e in events] == [batch[-1].event_id]
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(f"{base}/v1/events", timeout=10)
+        assert refused.value.code == 401
+        refused.value.close()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+        if proc.stderr:
+            proc.stderr.close()
+
+
+def test_unmigrated_database_is_refused(tmp_path: Path) -> None:
+    from edge_agent.errors import IngestError
+
+    url = f"sqlite:///{tmp_path / 'empty.sqlite3'}"
+    with pytest.raises(IngestError, match="ingest migrate"):
+        open_store(url)
