@@ -1,4 +1,4 @@
-"""``edge-agent records find|export|verify``: query the ingest's store, export the ledger, audit."""
+"""``edge-agent records find|export|verify|serve``: query the store, export, audit, serve JSON."""
 
 from __future__ import annotations
 
@@ -38,6 +38,14 @@ def register(sub: Any) -> None:
     _common(verify)
     verify.add_argument("--trust-store", type=Path, default=None, help="default from [ingest]")
     verify.set_defaults(func=_verify)
+    serve = commands.add_parser("serve", help="read-only, token-protected HTTP JSON API")
+    _common(serve)
+    serve.add_argument(
+        "--token-file", type=Path, required=True, help="owner-only file holding the bearer token"
+    )
+    serve.add_argument("--bind", default="127.0.0.1", help="address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8081, help="port (default 8081)")
+    serve.set_defaults(func=_serve)
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -135,3 +143,14 @@ def _verify(args: argparse.Namespace) -> int:
         f"{len(report.evidence_missing)} missing, {len(report.problems)} mismatches"
     )
     return 0 if report.ok else 1
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from edge_agent.ingest.api import read_token, serve_forever
+
+    token = read_token(args.token_file)  # before anything opens: a bad file is exit status 2
+    return asyncio.run(
+        serve_forever(settings_from(args).database_url, token=token, host=args.bind, port=args.port)
+    )

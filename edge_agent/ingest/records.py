@@ -95,12 +95,19 @@ def where_clause(query: Query) -> tuple[str, list[Any]]:
     return (" AND ".join(parts) or "1 = 1"), params
 
 
-def find(store: EventStore, query: Query, *, limit: int = 100) -> list[EventRow]:
-    """Stored events matching ``query`` in event-id (time) order, at most ``limit``."""
+def find(
+    store: EventStore, query: Query, *, limit: int = 100, after: str | None = None
+) -> list[EventRow]:
+    """Stored events matching ``query`` in event-id (time) order, at most ``limit``.
+
+    ``after`` (an event id, the last one of the previous page) pages on by keyset.
+    """
     if not 1 <= limit <= MAX_LIMIT:
         raise RecordsQueryError(f"limit: 1..{MAX_LIMIT}, not {limit}")
+    if after is not None and not (isinstance(after, str) and _SHAPES["event_id"].fullmatch(after)):
+        raise RecordsQueryError(f"cursor: not an event id: {str(after)[:80]!r}")
     where, params = where_clause(query)
-    return store.select(where, params, limit=limit)
+    return store.select(where, params, limit=limit, after=after or "")
 
 
 def summary(row: EventRow) -> dict[str, Any]:
