@@ -303,7 +303,7 @@ def verify_all(store: EventStore, trust: TrustStore, evidence: EvidenceStore) ->
     report = VerifyReport()
     for row in store.pages():
         report.events += 1
-        problem = _verify_row(row, trust)
+        problem = verify_row(row, trust)
         if problem:
             report.problems.append(f"{row.event_id}: {problem}")
         for link in row.evidence:
@@ -317,7 +317,8 @@ def verify_all(store: EventStore, trust: TrustStore, evidence: EvidenceStore) ->
     return report
 
 
-def _verify_row(row: EventRow, trust: TrustStore) -> str:
+def verify_row(row: EventRow, trust: TrustStore) -> str:
+    """What is wrong with one stored event against its signature, or "" when nothing."""
     try:
         verified = verify_sign1(
             row.cose, trust, policy=EVENT_POLICY, at=parse_utc(row.received_utc)
