@@ -139,7 +139,7 @@ def corrected_by(store: EventStore, event_ids: Iterable[str]) -> dict[str, str]:
     for event_id in event_ids:
         if not _SHAPES["event_id"].fullmatch(event_id):
             raise RecordsQueryError(f"event_id: not a valid value: {event_id[:80]!r}")
-        rows = store.select("body_json LIKE ?", [f"%{_CORRECTS_MARK}{event_id}\"%"])
+        rows = store.select("body_json LIKE ?", [f'%{_CORRECTS_MARK}{event_id}"%'])
         found = [r.event_id for r in rows if corrects_of(r) == event_id]
         if found:
             latest[event_id] = max(found)
