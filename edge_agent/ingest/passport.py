@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from edge_agent.ingest.records import Query, verify_row, corrects_of, superseded, where_clause
+from edge_agent.ingest.records import Query, corrects_of, superseded, verify_row, where_clause
 from edge_agent.ingest.store import EventRow, EventStore
 from edge_agent.signing.trust import TrustStore
 
