@@ -63,18 +63,20 @@ def header(column: str) -> str:
 
 def write_xlsx(rows: Iterable[EventRow], path: Path) -> int:
     """Write the ledger (sheet ``ledger``) and what each column means (``columns``); rows."""
-    book = Workbook(write_only=True)
-    ledger = book.create_sheet(LEDGER_SHEET)
-    ledger.append([header(c) for c in LEDGER_COLUMNS])
-    count = 0
-    for row in rows:
-        record = ledger_row(row)
-        ledger.append([_cell(ledger, record[c]) for c in LEDGER_COLUMNS])
-        count += 1
-    notes = book.create_sheet(COLUMNS_SHEET)
-    notes.append(["column", "from the event", "confidence"])
-    for column in LEDGER_COLUMNS:
-        source, confidence = COLUMN_NOTES[column]
-        notes.append([_cell(notes, column), _cell(notes, source), _cell(notes, confidence)])
-    book.save(path)
+    # open the target first: an unwritable path fails before any worksheet is started
+    with path.open("wb") as out:
+        book = Workbook(write_only=True)
+        ledger = book.create_sheet(LEDGER_SHEET)
+        ledger.append([header(c) for c in LEDGER_COLUMNS])
+        count = 0
+        for row in rows:
+            record = ledger_row(row)
+            ledger.append([_cell(ledger, record[c]) for c in LEDGER_COLUMNS])
+            count += 1
+        notes = book.create_sheet(COLUMNS_SHEET)
+        notes.append(["column", "from the event", "confidence"])
+        for column in LEDGER_COLUMNS:
+            source, confidence = COLUMN_NOTES[column]
+            notes.append([_cell(notes, column), _cell(notes, source), _cell(notes, confidence)])
+        book.save(out)
     return count

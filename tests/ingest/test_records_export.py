@@ -156,6 +156,7 @@ def test_bad_arguments_one_line_and_no_file(
     out = tmp_path / "out"
     out.mkdir()
     base = ["records", "export", "--database", url]
+    capsys.readouterr()  # the key set-up's log lines
     for argv in (
         [*base, "--from", "2026-13-40", "-o", str(out / "a.csv")],
         [*base, "--to", "tomorrow", "--format", "xlsx", "-o", str(out / "a.xlsx")],
