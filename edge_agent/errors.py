@@ -329,3 +329,7 @@ class RecordsQueryError(IngestError, ValueError):
 
 class SimulatorError(EdgeAgentError):
     """A simulator could not start or was misused."""
+
+
+class RecordsOutputError(IngestError, OSError):
+    """An export's output could not be written (directory missing, no permission, disk full)."""

@@ -22,9 +22,16 @@ def register(sub: Any) -> None:
     find.add_argument("--event", dest="event_id", default=None, help="event id")
     find.add_argument("--limit", type=int, default=100, help="at most this many (default 100)")
     find.set_defaults(func=_find)
-    export = commands.add_parser("export", help="the intake ledger as CSV or JSON lines")
+    export = commands.add_parser(
+        "export", help="the intake ledger (CSV, XLSX, JSON lines) or passport-style JSON per pack"
+    )
     _common(export)
-    export.add_argument("--format", dest="fmt", default="csv", help="csv (default) or json")
+    export.add_argument(
+        "--format",
+        dest="fmt",
+        default="csv",
+        help="csv (default), json, xlsx (needs -o FILE) or passport (-o DIR, or JSON lines)",
+    )
     export.add_argument("--from", dest="since", default=None, help="first day (event clock)")
     export.add_argument("--to", dest="until", default=None, help="last day, inclusive")
     export.add_argument("--pack-code", default=None)
@@ -32,7 +39,12 @@ def register(sub: Any) -> None:
     export.add_argument("--site", default=None)
     export.add_argument("--station", default=None)
     export.add_argument("--disposition", default=None)
-    export.add_argument("--output", "-o", type=Path, default=None, help="file (default stdout)")
+    export.add_argument(
+        "--output", "-o", type=Path, default=None, help="file, or directory for passport"
+    )
+    export.add_argument(
+        "--trust-store", type=Path, default=None, help="passport: re-check each signature"
+    )
     export.set_defaults(func=_export)
     verify = commands.add_parser("verify", help="re-check every signature and evidence hash")
     _common(verify)
@@ -72,7 +84,7 @@ def _store(args: argparse.Namespace) -> Any:
 
 
 def _find(args: argparse.Namespace) -> int:
-    from edge_agent.ingest.records import Query, find, summary
+    from edge_agent.ingest.records import Query, find_with_links
 
     query = Query(
         pack_code=args.pack_code,
@@ -86,16 +98,17 @@ def _find(args: argparse.Namespace) -> int:
     )
     store = _store(args)
     try:
-        rows = find(store, query, limit=args.limit)
+        lines = find_with_links(store, query, limit=args.limit)
     finally:
         store.db.close()
-    for row in rows:
-        print(json.dumps(summary(row), ensure_ascii=False, sort_keys=True))
-    return 0 if rows else 1
+    for line in lines:
+        print(json.dumps(line, ensure_ascii=False, sort_keys=True))
+    return 0 if lines else 1
 
 
 def _export(args: argparse.Namespace) -> int:
-    from edge_agent.ingest.records import Query, export, export_rows
+    from edge_agent.errors import RecordsQueryError
+    from edge_agent.ingest.records import Query, where_clause
 
     query = Query(
         pack_code=args.pack_code,
@@ -106,20 +119,92 @@ def _export(args: argparse.Namespace) -> int:
         since=args.since,
         until=args.until,
     )
+    if args.fmt not in EXPORT_FORMATS:
+        raise RecordsQueryError(
+            f"format: one of {', '.join(EXPORT_FORMATS)}, not {args.fmt[:20]!r}"
+        )
+    if args.fmt == "xlsx" and args.output is None:
+        raise RecordsQueryError("format xlsx: give -o FILE (a workbook is not written to stdout)")
+    where_clause(query)  # a malformed filter is an error before any file is made
     store = _store(args)
     try:
-        rows = export_rows(store, query)
-        if args.output is None:
-            count = export(rows, sys.stdout, fmt=args.fmt)
+        if args.fmt == "passport":
+            count = _export_passports(args, store, query)
         else:
-            tmp = args.output.with_name(args.output.name + ".part")
-            with tmp.open("w", encoding="utf-8", newline="") as out:
-                count = export(rows, out, fmt=args.fmt)
-            tmp.replace(args.output)
+            count = _export_ledger(args, store, query)
     finally:
         store.db.close()
     print(f"{count} records", file=sys.stderr)
     return 0
+
+
+EXPORT_FORMATS = ("csv", "json", "xlsx", "passport")
+
+
+def _export_ledger(args: argparse.Namespace, store: Any, query: Any) -> int:
+    from edge_agent.ingest.records import export, export_rows
+
+    rows = export_rows(store, query)
+    if args.output is None:
+        return int(export(rows, sys.stdout, fmt=args.fmt))
+    path: Path = args.output
+    tmp = path.with_name(path.name + ".part")
+    try:
+        if args.fmt == "xlsx":
+            from edge_agent.ingest.ledger_xlsx import write_xlsx
+
+            count = write_xlsx(rows, tmp)
+        else:
+            with tmp.open("w", encoding="utf-8", newline="") as out:
+                count = export(rows, out, fmt=args.fmt)
+        tmp.replace(path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise _output_error(path, exc) from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return int(count)
+
+
+def _export_passports(args: argparse.Namespace, store: Any, query: Any) -> int:
+    from edge_agent.ingest.passport import passports
+
+    trust = None
+    if args.trust_store is not None:
+        from edge_agent.signing.trust import TrustStore
+
+        trust = TrustStore.load(args.trust_store)
+    count = 0
+    if args.output is None:
+        for item in passports(store, query, trust=trust):
+            print(json.dumps(item.document, ensure_ascii=False, sort_keys=True))
+            count += 1
+        return count
+    folder: Path = args.output
+    if not folder.is_dir():
+        raise _output_error(folder, NotADirectoryError("not a directory"))
+    for item in passports(store, query, trust=trust):
+        path = folder / f"{item.pack_code}.json"
+        tmp = path.with_name(path.name + ".part")
+        try:
+            tmp.write_text(
+                json.dumps(item.document, ensure_ascii=False, sort_keys=True, indent=2) + "\n",
+                encoding="utf-8",
+            )
+            tmp.replace(path)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise _output_error(path, exc) from None
+        count += 1
+    return count
+
+
+def _output_error(path: Path, exc: OSError) -> Exception:
+    from edge_agent.errors import RecordsOutputError
+
+    reason = exc.strerror or str(exc)
+    return RecordsOutputError(f"output {str(path)[:200]}: {reason}")
 
 
 def _verify(args: argparse.Namespace) -> int:

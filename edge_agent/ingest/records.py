@@ -122,7 +122,56 @@ def summary(row: EventRow) -> dict[str, Any]:
         "disposition": row.disposition,
         "transport_class": row.transport_class,
         "evidence": [e.sha256 for e in row.evidence],
+        "corrects": corrects_of(row),
+        "corrected_by": None,
     }
+
+
+# --- corrections: a later event names the one it corrects; both stay stored ------------------
+
+# the stored body is JSON with sorted keys and ", "/": " separators (check.body_json), so a
+# correction's link is this exact text; event ids are checked UUIDs, never LIKE wildcards
+_CORRECTS_MARK = '"corrects": "'
+
+
+def corrects_of(row: EventRow) -> str | None:
+    """The event id this stored event corrects, if it is a correction."""
+    value = json.loads(row.body_json).get("corrects")
+    return value if isinstance(value, str) else None
+
+
+def corrected_by(store: EventStore, event_ids: Iterable[str]) -> dict[str, str]:
+    """For each of ``event_ids`` that was corrected, the id of its latest correction."""
+    latest: dict[str, str] = {}
+    for event_id in event_ids:
+        if not _SHAPES["event_id"].fullmatch(event_id):
+            raise RecordsQueryError(f"event_id: not a valid value: {event_id[:80]!r}")
+        rows = store.select("body_json LIKE ?", [f'%{_CORRECTS_MARK}{event_id}"%'])
+        found = [r.event_id for r in rows if corrects_of(r) == event_id]
+        if found:
+            latest[event_id] = max(found)
+    return latest
+
+
+def superseded(store: EventStore) -> set[str]:
+    """Every stored event id that a later stored event corrects (exports leave these out)."""
+    return {
+        original
+        for row in store.pages("body_json LIKE ?", [f"%{_CORRECTS_MARK}%"])
+        if (original := corrects_of(row)) is not None
+    }
+
+
+def find_with_links(store: EventStore, query: Query, *, limit: int = 100) -> list[dict[str, Any]]:
+    """``records find`` lines: each event with ``corrects`` and ``corrected_by`` filled in."""
+    rows = find(store, query, limit=limit)
+    links = corrected_by(store, [r.event_id for r in rows])
+    out = []
+    for row in rows:
+        line = summary(row)
+        line["corrected_by"] = links.get(row.event_id)
+        out.append(line)
+    return out
 
 
 # --- the intake ledger --------------------------------------------------------------------
@@ -157,6 +206,7 @@ LEDGER_COLUMNS = (
     "technician",
     "observations",
     "evidence_sha256",
+    "corrects",
 )
 
 
@@ -201,6 +251,7 @@ def ledger_row(row: EventRow) -> dict[str, Any]:
         "technician": intake.get("technician"),
         "observations": ";".join(body.get("observations") or ()),
         "evidence_sha256": ";".join(e.sha256 for e in row.evidence),
+        "corrects": body.get("corrects"),
     }
 
 
@@ -215,14 +266,14 @@ def export(rows: Iterable[EventRow], out: TextIO, *, fmt: str) -> int:
     for row in rows:
         record = ledger_row(row)
         if writer is not None:
-            writer.writerow({k: _csv_cell(v) for k, v in record.items()})
+            writer.writerow({k: csv_cell(v) for k, v in record.items()})
         else:
             out.write(json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n")
         count += 1
     return count
 
 
-def _csv_cell(value: Any) -> Any:
+def csv_cell(value: Any) -> Any:
     # a cell starting with = + - @ runs as a formula in spreadsheets (CSV injection)
     if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
         return "'" + value
@@ -230,9 +281,10 @@ def _csv_cell(value: Any) -> Any:
 
 
 def export_rows(store: EventStore, query: Query) -> Iterator[EventRow]:
-    """Every event matching ``query``, streamed page by page (exports of any size)."""
+    """Every current event matching ``query`` (corrected originals left out), page by page."""
     where, params = where_clause(query)
-    return store.pages(where, params)
+    replaced = superseded(store)
+    return (row for row in store.pages(where, params) if row.event_id not in replaced)
 
 
 # --- audit ----------------------------------------------------------------------------------
@@ -258,7 +310,7 @@ def verify_all(store: EventStore, trust: TrustStore, evidence: EvidenceStore) ->
     report = VerifyReport()
     for row in store.pages():
         report.events += 1
-        problem = _verify_row(row, trust)
+        problem = verify_row(row, trust)
         if problem:
             report.problems.append(f"{row.event_id}: {problem}")
         for link in row.evidence:
@@ -272,7 +324,8 @@ def verify_all(store: EventStore, trust: TrustStore, evidence: EvidenceStore) ->
     return report
 
 
-def _verify_row(row: EventRow, trust: TrustStore) -> str:
+def verify_row(row: EventRow, trust: TrustStore) -> str:
+    """What is wrong with one stored event against its signature, or "" when nothing."""
     try:
         verified = verify_sign1(
             row.cose, trust, policy=EVENT_POLICY, at=parse_utc(row.received_utc)
