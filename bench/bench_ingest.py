@@ -161,14 +161,26 @@ def _cpu_s(worker: IngestProcess) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def baseline_run(pg: PostgresServer, rows: list[EventRow], *, copy: bool) -> float:
-    """Plain INSERT executemany (or COPY) of the same rows into the same schema, one transaction."""
+def baseline_run(
+    pg: PostgresServer,
+    rows: list[EventRow],
+    *,
+    copy: bool,
+    verify: Callable[[], object] | None = None,
+) -> float:
+    """Plain INSERT executemany (or COPY) of the same rows into the same schema, one transaction.
+
+    With ``verify``, the clock also covers it (run first): the baseline of a store that checks
+    every event's signature and nothing else.
+    """
     url = pg.new_database()
     with Database(url) as db:
         db.migrate()
     values = [r.values() for r in rows]
     with psycopg.connect(url) as conn:
         t0 = time.perf_counter()
+        if verify is not None:
+            verify()
         with conn.cursor() as cur:
             if copy:
                 with cur.copy(f"COPY events ({', '.join(COLUMNS)}) FROM STDIN") as cp:
@@ -312,6 +324,17 @@ def main() -> int:
             two = [ingest_run(work, broker, pg, items, 2, r)[0] for r in range(runs)]
             many = [baseline_run(pg, rows, copy=False) for _ in range(runs)]
             copy = [baseline_run(pg, rows, copy=True) for _ in range(runs)]
+            trust = TrustStore.load(work / "trust.json")
+            now = datetime.now(UTC)
+            checked = [
+                baseline_run(
+                    pg,
+                    rows,
+                    copy=False,
+                    verify=lambda: [verify_sign1(p, trust, at=now) for _, p in items],
+                )
+                for _ in range(runs)
+            ]
             median_ms, worst_ms = lookup(pg, rows[0], stored, 50)
             steps = split(work, pg, items, rows)
         finally:
@@ -321,6 +344,7 @@ def main() -> int:
     m1, m2 = statistics.median(one), statistics.median(two)
     worker_cpu_us = statistics.median(cpu for _, cpu in one_runs) / n * 1e6
     mb, mc = statistics.median(many), statistics.median(copy)
+    mv = statistics.median(checked)
     print(
         f"ingest into PostgreSQL, {n} signed events, median of {runs} runs "
         "(verify + v1 model + store + ack + signed receipt)"
@@ -328,9 +352,13 @@ def main() -> int:
     print(f"{'what':<44}{'events/s':>12}   per-run")
     print(f"{'executemany INSERT (baseline)':<44}{mb:>12.0f}   {[round(x) for x in many]}")
     print(f"{'COPY (baseline)':<44}{mc:>12.0f}   {[round(x) for x in copy]}")
+    print(
+        f"{'verify_sign1 + executemany (baseline)':<44}{mv:>12.0f}   {[round(x) for x in checked]}"
+    )
     print(f"{'ingest, 1 worker':<44}{m1:>12.0f}   {[round(x) for x in one]}")
     print(f"{'ingest, 2 workers (shared subscription)':<44}{m2:>12.0f}   {[round(x) for x in two]}")
     print(f"ratio ingest/executemany: {m1 / mb:.2f}   ingest/COPY: {m1 / mc:.2f}")
+    print(f"ratio ingest/(verify_sign1 + executemany): {m1 / mv:.2f}")
     print(f"second worker gain: {m2 / m1:.2f}x")
     print(
         f"records find CODE among {stored} stored: median {median_ms:.2f} ms, worst {worst_ms:.2f} ms"

@@ -22,6 +22,9 @@ def test_bench_ingest_smoke() -> None:
     base = next(ln for ln in lines if ln.startswith("executemany INSERT (baseline)"))
     assert float(one[44:].split()[0]) > 0 and float(base[44:].split()[0]) > 0
     assert "ratio ingest/executemany:" in out.stdout
+    checked = next(ln for ln in lines if ln.startswith("verify_sign1 + executemany (baseline)"))
+    assert float(checked[44:].split()[0]) > 0
+    assert "ratio ingest/(verify_sign1 + executemany):" in out.stdout
     assert "second worker gain:" in out.stdout
     assert "records find CODE among 10000 stored" in out.stdout
     # the per-event split and the ceiling the signature alone sets
