@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -37,3 +38,34 @@ def private_file(path: Path) -> None:
                 os.chmod(side, stat.S_IMODE(side.stat().st_mode) & 0o700)
         return
     os.close(fd)
+
+
+def read_private(
+    path: Path, limit: int, fail: Callable[[str], Exception], *, same_owner: bool = False
+) -> bytes:
+    """Up to ``limit + 1`` bytes of a secret file that only its owner may read.
+
+    The checks apply to the file opened (no symlink followed), not to whatever the path names
+    later; a problem raises ``fail(<what is wrong>)``. ``same_owner`` also requires the file to
+    belong to this user.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        raise fail("not found") from None
+    except OSError as exc:
+        raise fail(f"cannot open: {exc.strerror}") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise fail("not a regular file")
+        if st.st_mode & 0o077:
+            raise fail(
+                f"has mode {stat.S_IMODE(st.st_mode):04o}; it must be readable by its owner "
+                f"only (chmod 600 {path})"
+            )
+        if same_owner and st.st_uid != os.geteuid():
+            raise fail(f"owned by uid {st.st_uid}, not by this user ({os.geteuid()})")
+        return os.read(fd, limit + 1)
+    finally:
+        os.close(fd)

@@ -14,9 +14,7 @@ import base64
 import hmac
 import json
 import logging
-import os
 import re
-import stat
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -28,6 +26,7 @@ from edge_agent.ingest.db import Database
 from edge_agent.ingest.migrations import LATEST
 from edge_agent.ingest.records import DISPOSITIONS, Query, find, summary
 from edge_agent.ingest.store import EventRow, EventStore
+from edge_agent.private_files import read_private
 
 log = logging.getLogger(__name__)
 
@@ -54,24 +53,7 @@ def read_token(path: Path) -> str:
     def fail(problem: str) -> ConfigError:
         return ConfigError(f"{path}: {problem}", key_path="--token-file")
 
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    except FileNotFoundError:
-        raise fail("not found") from None
-    except OSError as exc:
-        raise fail(f"cannot open: {exc.strerror}") from None
-    try:
-        st = os.fstat(fd)  # the file opened, not whatever the path points to later
-        if not stat.S_ISREG(st.st_mode):
-            raise fail("not a regular file")
-        if st.st_mode & 0o077:
-            raise fail(
-                f"has mode {stat.S_IMODE(st.st_mode):04o}; it must be readable by its owner "
-                f"only (chmod 600 {path})"
-            )
-        data = os.read(fd, _MAX_TOKEN_FILE + 1)
-    finally:
-        os.close(fd)
+    data = read_private(path, _MAX_TOKEN_FILE, fail)
     try:
         token = data.decode("ascii").strip()
     except UnicodeDecodeError:

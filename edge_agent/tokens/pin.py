@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-import stat
 from collections.abc import Mapping
 from pathlib import Path
 
 from edge_agent.errors import TokenPinError
+from edge_agent.private_files import read_private
 from edge_agent.signing.settings import Pkcs11Settings
 
 _MAX_PIN_FILE = 4096
@@ -40,26 +40,7 @@ def read_pin(settings: Pkcs11Settings, environ: Mapping[str, str] | None = None)
             f"PIN file {path}: {problem}", module=str(settings.module), token=settings.token_label
         )
 
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    except FileNotFoundError:
-        raise fail("not found") from None
-    except OSError as exc:
-        raise fail(f"cannot open: {exc.strerror}") from None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise fail("not a regular file")
-        if st.st_mode & 0o077:
-            raise fail(
-                f"has mode {stat.S_IMODE(st.st_mode):04o}; it must be readable by its owner "
-                f"only (chmod 600 {path})"
-            )
-        if st.st_uid != os.geteuid():
-            raise fail(f"owned by uid {st.st_uid}, not by this user ({os.geteuid()})")
-        data = os.read(fd, _MAX_PIN_FILE + 1)
-    finally:
-        os.close(fd)
+    data = read_private(path, _MAX_PIN_FILE, fail, same_owner=True)
     if len(data) > _MAX_PIN_FILE:
         raise fail("implausibly large for a PIN")
     try:
