@@ -9,7 +9,7 @@ from edge_agent.ingest.check import check_event
 from edge_agent.ingest.store import EventRow
 from edge_agent.signing.events import sign_event
 from edge_agent.signing.trust import TrustStore
-from tests.support.gateway import SimStation, make_event, trust_stations
+from tests.support.gateway import SimStation, trust_stations
 
 PREFIX = "cloud/v1"
 NOW = datetime(2026, 11, 27, 10, 0, 5, tzinfo=UTC)
@@ -43,13 +43,4 @@ def rows(station: SimStation, trust: TrustStore, n: int, photo: bool = False) ->
 
 def twin(station: SimStation, event_id: str) -> bytes:
     """A validly signed, different event of ``station`` under ``event_id`` (a reused id)."""
-    station.seq += 1
-    event = make_event(
-        station.signer,
-        site=station.site,
-        station=station.station,
-        boot_epoch=station.boot_epoch,
-        seq=station.seq,
-        event_id=event_id,
-    )
-    return sign_event(event, station.signer)
+    return sign_event(station.new_event(event_id=event_id), station.signer)

@@ -23,7 +23,7 @@ from edge_agent.model import Consignor, IdentificationEvent, IntakeRecord
 from edge_agent.signing.events import sign_event
 from edge_agent.signing.trust import TrustStore
 from tests.ingest.helpers import NOW, PREFIX, station_and_trust, topic
-from tests.support.gateway import SimStation, make_event
+from tests.support.gateway import SimStation
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = json.loads((ROOT / "schemas" / "passport-export.schema.json").read_text())
@@ -32,15 +32,7 @@ FORMULAS = ('=HYPERLINK("http://x","y")', "@SUM(A1:A2)", "+1+1", "-2+3")
 
 
 def _event(station: SimStation, **changes: object) -> IdentificationEvent:
-    station.seq += 1
-    event = make_event(
-        station.signer,
-        site=station.site,
-        station=station.station,
-        boot_epoch=station.boot_epoch,
-        seq=station.seq,
-    )
-    return replace(event, **changes)  # type: ignore[arg-type]
+    return replace(station.new_event(), **changes)  # type: ignore[arg-type]
 
 
 def _row(station: SimStation, trust: TrustStore, event: IdentificationEvent) -> EventRow:

@@ -229,17 +229,24 @@ class SimStation:
         """Its event topic on the site broker."""
         return f"battrace/v1/{self.site}/{self.station}/event"
 
-    def next_event(self, evidence: tuple[bytes, ...] = ()) -> tuple[IdentificationEvent, bytes]:
-        """A new event and its signed COSE bytes."""
+    def new_event(
+        self, evidence: tuple[bytes, ...] = (), event_id: str | None = None
+    ) -> IdentificationEvent:
+        """A new, not yet signed event of this station (its next sequence number)."""
         self.seq += 1
-        event = make_event(
+        return make_event(
             self.signer,
             site=self.site,
             station=self.station,
             boot_epoch=self.boot_epoch,
             seq=self.seq,
             evidence=evidence,
+            event_id=event_id,
         )
+
+    def next_event(self, evidence: tuple[bytes, ...] = ()) -> tuple[IdentificationEvent, bytes]:
+        """A new event and its signed COSE bytes."""
+        event = self.new_event(evidence)
         return event, sign_event(event, self.signer)
 
 
