@@ -319,6 +319,16 @@ class IngestError(EdgeAgentError):
     """The ingest cannot store or read records (database, evidence store)."""
 
 
+class EvidenceStoreError(IngestError, OSError):
+    """The evidence store cannot take or give a photo (bucket, credentials, endpoint, disk);
+    ``store`` says where, ``sha256`` which photo."""
+
+    def __init__(self, message: str, *, store: str, sha256: str = "") -> None:
+        self.store = store
+        self.sha256 = sha256
+        super().__init__(message)
+
+
 class DuplicateRowError(IngestError):
     """A bulk insert met a key that is already stored (a redelivery, or another worker)."""
 

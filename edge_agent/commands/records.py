@@ -208,15 +208,16 @@ def _output_error(path: Path, exc: OSError) -> Exception:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from edge_agent.ingest.evidence import EvidenceStore
+    from edge_agent.ingest.blobs import open_blob_store
     from edge_agent.ingest.records import verify_all
     from edge_agent.signing.trust import TrustStore
 
     settings = settings_from(args)
     trust = TrustStore.load(args.trust_store or settings.trust_store)
+    evidence = open_blob_store(settings)  # the store [ingest.evidence] names
     store = _store(args)
     try:
-        report = verify_all(store, trust, EvidenceStore(settings.evidence_path))
+        report = verify_all(store, trust, evidence)
     finally:
         store.db.close()
     for line in report.problems:

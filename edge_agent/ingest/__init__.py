@@ -8,6 +8,8 @@ imports none of them.
 __all__ = [
     "acks",
     "api",
+    "blobs",
+    "blobs_s3",
     "check",
     "db",
     "evidence",

@@ -19,8 +19,8 @@ from typing import Any, TextIO
 
 from edge_agent.errors import RecordsQueryError, VerificationError
 from edge_agent.event_codec import decode_event
+from edge_agent.ingest.blobs import BlobStore
 from edge_agent.ingest.check import body_json
-from edge_agent.ingest.evidence import EvidenceStore
 from edge_agent.ingest.store import EventRow, EventStore
 from edge_agent.model import Disposition
 from edge_agent.signing.cose import EVENT_POLICY, verify_sign1
@@ -305,7 +305,7 @@ class VerifyReport:
         return not self.problems
 
 
-def verify_all(store: EventStore, trust: TrustStore, evidence: EvidenceStore) -> VerifyReport:
+def verify_all(store: EventStore, trust: TrustStore, evidence: BlobStore) -> VerifyReport:
     """Re-check every stored signature (key valid when received), body and evidence hash."""
     report = VerifyReport()
     for row in store.pages():

@@ -4,7 +4,9 @@ One worker loop per process: take a batch from the subscription (MQTT 5 persiste
 QoS 1, manual acks, optionally a ``$share/<group>/`` shared subscription), verify each event,
 store the batch in one transaction, write matching evidence, and only then acknowledge the
 broker and send the receipts. A crash before the acks makes the broker re-deliver; the store
-de-duplicates by event id, so nothing is lost and nothing is stored twice.
+de-duplicates by event id, so nothing is lost and nothing is stored twice. A photo the evidence
+store cannot take (disk, bucket, credentials, endpoint) stays unacknowledged and is tried again
+later, and its event gets no receipt meanwhile (the gateway keeps its copy and re-sends).
 """
 
 from __future__ import annotations
@@ -22,12 +24,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 
+from edge_agent.errors import IngestError
 from edge_agent.gateway.routing import SiteTopic, parse_site_topic
 from edge_agent.gateway.site import SiteMessage, SiteSubscriber
 from edge_agent.ingest.acks import Answer, publish_receipts
+from edge_agent.ingest.blobs import BlobStore, open_blob_store
 from edge_agent.ingest.check import Refused, check_event, refusal_row
 from edge_agent.ingest.db import Database
-from edge_agent.ingest.evidence import EvidenceStore
 from edge_agent.ingest.rotations import take_statement
 from edge_agent.ingest.settings import IngestSettings
 from edge_agent.ingest.store import EventRow, EventStore, RefusalRow
@@ -47,10 +50,17 @@ def ingest_subscriptions(settings: IngestSettings) -> list[str]:
     return [f"{share}{prefix}/+/+/{kind}" for kind in kinds]
 
 
+# a photo the evidence store could not take is tried again after this, doubling up to the max
+STORE_RETRY_S = 1.0
+STORE_RETRY_MAX_S = 30.0
+
+
 @dataclass
 class _Held:
     message: SiteMessage
-    deadline: float
+    deadline: float  # refused as evidence_unmatched after this (inf: waits for the store)
+    retry_at: float = 0.0  # not looked at again before this
+    retry_s: float = 0.0  # the wait after the next store failure
 
 
 class Ingest:
@@ -65,7 +75,7 @@ class Ingest:
         self.settings = settings
         self._clock = clock
         self.store = EventStore(Database(settings.database_url))
-        self.evidence = EvidenceStore(settings.evidence_path)
+        self.evidence: BlobStore = open_blob_store(settings)
         self._trust_mtime = -1.0
         self._trust = self._load_trust()
         self._signer: Signer | None = None
@@ -82,13 +92,14 @@ class Ingest:
             topics=ingest_subscriptions(settings),
         )
         self._held: list[_Held] = []
-        self._deadlines: dict[int, float] = {}  # id(message) of held evidence -> deadline
+        self._deadlines: dict[int, _Held] = {}  # id(message) -> its hold, for due evidence
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.stored = 0
         self.duplicates = 0
         self.refused = 0
         self.conflicts = 0  # refused: an event id stored with other bytes
+        self.evidence_failures = 0  # photos the evidence store could not take (tried again)
         self.last_turn = time.monotonic()
 
     def _load_trust(self) -> TrustStore:
@@ -133,10 +144,12 @@ class Ingest:
                 batch.append(self.subscriber.inbox.get_nowait())
             except queue.Empty:
                 break
-        # held evidence gets another look every turn
-        due, self._held = self._held, []
+        # held evidence gets another look every turn (after a store failure: once it is due)
+        now = time.monotonic()
+        due = [h for h in self._held if h.retry_at <= now]
+        self._held = [h for h in self._held if h.retry_at > now]
         batch.extend(h.message for h in due)
-        self._deadlines = {id(h.message): h.deadline for h in due}
+        self._deadlines = {id(h.message): h for h in due}
         return batch
 
     def process(self, messages: list[SiteMessage]) -> None:
@@ -230,15 +243,18 @@ class Ingest:
             done.append(msg)
         done.extend(self._evidence(evidence, now))
         self.subscriber.ack(done)
-        self._send(receipts)
+        # an event whose photo is not stored yet gets no receipt: the gateway keeps its copy
+        waiting = {h.message.topic.rsplit("/", 1)[-1] for h in self._held if h.retry_s}
+        self._send([r for r in receipts if r.event_id not in waiting])
 
     def _evidence(self, messages: list[SiteMessage], now: datetime) -> list[SiteMessage]:
         """Store evidence listed by a stored event; hold early arrivals; refuse the rest."""
         done: list[SiteMessage] = []
         blobs: list[tuple[str, int, str]] = []
         refusals: list[RefusalRow] = []
-        deadlines = self._deadlines
+        holds = self._deadlines
         prefix = self.settings.mqtt.topic_prefix
+        store_down = False
         for msg in messages:
             where = parse_site_topic(prefix, msg.topic)
             assert where is not None
@@ -248,12 +264,29 @@ class Ingest:
             else:
                 state = self.store.evidence_state(where.event_id, sha)
             if state == "expected":
-                self.evidence.put(msg.payload)
-                blobs.append((sha, len(msg.payload), iso_utc(now)))
-                done.append(msg)
+                held = holds.get(id(msg))
+                if not store_down and self._put(msg, held):
+                    blobs.append((sha, len(msg.payload), iso_utc(now)))
+                    done.append(msg)
+                    continue
+                store_down = True  # the rest of the batch waits too, without another try
+                wait = held.retry_s if held is not None and held.retry_s else STORE_RETRY_S
+                self._held.append(
+                    _Held(
+                        msg,
+                        float("inf"),
+                        time.monotonic() + wait,
+                        min(wait * 2, STORE_RETRY_MAX_S),
+                    )
+                )
                 continue
             if state == "unknown":
-                deadline = deadlines.get(id(msg), time.monotonic() + self.settings.evidence_wait_s)
+                held = holds.get(id(msg))
+                deadline = (
+                    held.deadline
+                    if held is not None and not held.retry_s
+                    else time.monotonic() + self.settings.evidence_wait_s
+                )
                 if time.monotonic() < deadline:
                     self._held.append(_Held(msg, deadline))
                     continue
@@ -269,6 +302,22 @@ class Ingest:
             if refusals:
                 self.store.store([], refusals)
         return done
+
+    def _put(self, msg: SiteMessage, held: _Held | None) -> bool:
+        """Store one photo; False (logged, counted) when the evidence store cannot take it."""
+        try:
+            self.evidence.put(msg.payload)
+        except IngestError as exc:
+            self.evidence_failures += 1
+            log.warning(
+                "evidence not stored, kept unacknowledged: %s",
+                exc,
+                extra={"topic": msg.topic, "store": self.evidence.describe()},
+            )
+            return False
+        if held is not None and held.retry_s:
+            log.info("evidence stored after a retry", extra={"topic": msg.topic})
+        return True
 
     def _send(self, receipts: list[Answer]) -> None:
         if self._signer is None or not receipts:
