@@ -220,6 +220,7 @@ def _verify(args: argparse.Namespace) -> int:
         report = verify_all(store, trust, evidence)
     finally:
         store.db.close()
+        evidence.close()
     for line in report.problems:
         print(f"MISMATCH {line}")
     for line in report.evidence_missing:

@@ -57,6 +57,9 @@ class BlobStore(ABC):
             return "missing"
         return "ok" if hashlib.sha256(data).hexdigest() == sha256 else "mismatch"
 
+    def close(self) -> None:  # noqa: B027 (optional hook: a folder has nothing to close)
+        """Let go of connections."""
+
     @classmethod
     @abstractmethod
     def from_settings(cls, settings: IngestSettings) -> BlobStore:

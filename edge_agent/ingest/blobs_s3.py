@@ -68,6 +68,10 @@ class S3BlobStore(BlobStore):
         """``s3://bucket/prefix (endpoint)``."""
         return self.settings.describe()
 
+    def close(self) -> None:
+        """Close the client's connection pool."""
+        self._client.close()
+
     def object_key(self, key: str) -> str:
         """The object key of a blob key (``sha256/ab/cd/<hex>`` under the prefix)."""
         return self._prefix + key

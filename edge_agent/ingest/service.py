@@ -61,6 +61,7 @@ class _Held:
     deadline: float  # refused as evidence_unmatched after this (inf: waits for the store)
     retry_at: float = 0.0  # not looked at again before this
     retry_s: float = 0.0  # the wait after the next store failure
+    unstored: bool = False  # matched, but the evidence store could not take it
 
 
 class Ingest:
@@ -120,6 +121,7 @@ class Ingest:
             self._thread.join(10)
         self.subscriber.stop()
         self.store.db.close()
+        self.evidence.close()
         if self._signer is not None:
             close_signer(self._signer)
 
@@ -244,7 +246,7 @@ class Ingest:
         done.extend(self._evidence(evidence, now))
         self.subscriber.ack(done)
         # an event whose photo is not stored yet gets no receipt: the gateway keeps its copy
-        waiting = {h.message.topic.rsplit("/", 1)[-1] for h in self._held if h.retry_s}
+        waiting = {h.message.topic.rsplit("/", 1)[-1] for h in self._held if h.unstored}
         self._send([r for r in receipts if r.event_id not in waiting])
 
     def _evidence(self, messages: list[SiteMessage], now: datetime) -> list[SiteMessage]:
@@ -270,21 +272,15 @@ class Ingest:
                     done.append(msg)
                     continue
                 store_down = True  # the rest of the batch waits too, without another try
-                wait = held.retry_s if held is not None and held.retry_s else STORE_RETRY_S
-                self._held.append(
-                    _Held(
-                        msg,
-                        float("inf"),
-                        time.monotonic() + wait,
-                        min(wait * 2, STORE_RETRY_MAX_S),
-                    )
-                )
+                wait = held.retry_s if held is not None and held.unstored else STORE_RETRY_S
+                retry = min(wait * 2, STORE_RETRY_MAX_S)
+                self._held.append(_Held(msg, float("inf"), time.monotonic() + wait, retry, True))
                 continue
             if state == "unknown":
                 held = holds.get(id(msg))
                 deadline = (
                     held.deadline
-                    if held is not None and not held.retry_s
+                    if held is not None and not held.unstored
                     else time.monotonic() + self.settings.evidence_wait_s
                 )
                 if time.monotonic() < deadline:
@@ -315,7 +311,7 @@ class Ingest:
                 extra={"topic": msg.topic, "store": self.evidence.describe()},
             )
             return False
-        if held is not None and held.retry_s:
+        if held is not None and held.unstored:
             log.info("evidence stored after a retry", extra={"topic": msg.topic})
         return True
 

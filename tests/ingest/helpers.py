@@ -5,10 +5,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+from edge_agent.dataform import from_plain
+from edge_agent.gateway.site import SiteMessage
 from edge_agent.ingest.check import check_event
+from edge_agent.ingest.service import Ingest
+from edge_agent.ingest.settings import IngestSettings
 from edge_agent.ingest.store import EventRow
 from edge_agent.signing.events import sign_event
-from edge_agent.signing.trust import TrustStore
+from edge_agent.signing.keys import init_keys, load_signer
+from edge_agent.signing.receipts import verify_receipt
+from edge_agent.signing.trust import StaticKeys, TrustStore
+from edge_agent.tokens.configured import close_signer
 from tests.support.gateway import SimStation, trust_stations
 
 PREFIX = "cloud/v1"
@@ -44,3 +51,48 @@ def rows(station: SimStation, trust: TrustStore, n: int, photo: bool = False) ->
 def twin(station: SimStation, event_id: str) -> bytes:
     """A validly signed, different event of ``station`` under ``event_id`` (a reused id)."""
     return sign_event(station.new_event(event_id=event_id), station.signer)
+
+
+class Worker:
+    """An ``Ingest`` without a broker: batches go in through ``process``, acks and receipts
+    are recorded (and the receipts verified against the ingest's key)."""
+
+    def __init__(self, tmp: Path, db_url: str, name: str, **overrides: object) -> None:
+        key_dir = tmp / "ingest-key"
+        if not key_dir.exists():
+            init_keys(key_dir, "ed25519")
+        settings = from_plain(
+            IngestSettings,
+            {
+                "mqtt": {"port": 1, "client_id": name, "protocol": "5", "topic_prefix": PREFIX},
+                "database": db_url,
+                "data_dir": str(tmp / name),
+                "trust_store": str(tmp / "trust.json"),
+                "receipt_key_dir": str(key_dir),
+                **overrides,
+            },
+        )
+        self.ingest = Ingest(settings)
+        self.keys = StaticKeys.of(load_signer(key_dir).public_key)
+        self.acked: list[bytes] = []
+        self.items: list[tuple[str, str, str]] = []  # (event_id, status, reason)
+        self.ingest.subscriber.ack = lambda msgs: self.acked.extend(m.payload for m in msgs)  # type: ignore[method-assign]
+        self.ingest.subscriber.publish = self._receipt  # type: ignore[method-assign]
+
+    def _receipt(self, where: str, payload: bytes, *, qos: int = 0) -> None:
+        assert qos == 1
+        receipt = verify_receipt(payload, self.keys, topic=where)
+        self.items += [(i.event_id, i.status, i.reason) for i in receipt.items]
+
+    def process(self, where: str, payloads: list[bytes]) -> None:
+        self.batch([(where, p) for p in payloads])
+
+    def batch(self, messages: list[tuple[str, bytes]]) -> None:
+        """One batch of (topic, payload) messages."""
+        self.ingest.process([SiteMessage(t, p, i + 1, 1, 0) for i, (t, p) in enumerate(messages)])
+
+    def close(self) -> None:
+        self.ingest.store.db.close()
+        self.ingest.evidence.close()
+        if self.ingest._signer is not None:
+            close_signer(self.ingest._signer)

@@ -12,59 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from edge_agent.dataform import from_plain
-from edge_agent.gateway.site import SiteMessage
 from edge_agent.ingest.db import Database
 from edge_agent.ingest.records import Query, find
-from edge_agent.ingest.service import Ingest
-from edge_agent.ingest.settings import IngestSettings
 from edge_agent.ingest.store import EventStore
-from edge_agent.signing.keys import init_keys, load_signer
-from edge_agent.signing.receipts import verify_receipt
-from edge_agent.signing.trust import StaticKeys
-from edge_agent.tokens.configured import close_signer
-from tests.ingest.helpers import PREFIX, rows, station_and_trust, topic, twin
+from tests.ingest.helpers import Worker, rows, station_and_trust, topic, twin
 
 pytestmark = pytest.mark.timeout(120)
-
-
-class _Worker:
-    """An ``Ingest`` without a broker: batches go in through ``process``, acks and receipts
-    are recorded (and the receipts verified against the ingest's key)."""
-
-    def __init__(self, tmp: Path, db_url: str, name: str) -> None:
-        key_dir = tmp / "ingest-key"
-        if not key_dir.exists():
-            init_keys(key_dir, "ed25519")
-        settings = from_plain(
-            IngestSettings,
-            {
-                "mqtt": {"port": 1, "client_id": name, "protocol": "5", "topic_prefix": PREFIX},
-                "database": db_url,
-                "data_dir": str(tmp / name),
-                "trust_store": str(tmp / "trust.json"),
-                "receipt_key_dir": str(key_dir),
-            },
-        )
-        self.ingest = Ingest(settings)
-        self.keys = StaticKeys.of(load_signer(key_dir).public_key)
-        self.acked: list[bytes] = []
-        self.items: list[tuple[str, str, str]] = []  # (event_id, status, reason)
-        self.ingest.subscriber.ack = lambda msgs: self.acked.extend(m.payload for m in msgs)  # type: ignore[method-assign]
-        self.ingest.subscriber.publish = self._receipt  # type: ignore[method-assign]
-
-    def _receipt(self, where: str, payload: bytes, *, qos: int = 0) -> None:
-        assert qos == 1
-        receipt = verify_receipt(payload, self.keys, topic=where)
-        self.items += [(i.event_id, i.status, i.reason) for i in receipt.items]
-
-    def process(self, where: str, payloads: list[bytes]) -> None:
-        self.ingest.process([SiteMessage(where, p, i + 1, 1, 0) for i, p in enumerate(payloads)])
-
-    def close(self) -> None:
-        self.ingest.store.db.close()
-        if self.ingest._signer is not None:
-            close_signer(self.ingest._signer)
 
 
 def test_store_decides_every_row_also_within_one_batch(db_url: str, tmp_path: Path) -> None:
@@ -95,7 +48,7 @@ def test_a_reused_event_id_is_refused_with_a_signed_conflict_receipt(
 ) -> None:
     station, _trust = station_and_trust(tmp_path)
     where = topic(station)
-    worker = _Worker(tmp_path, db_url, "w1")
+    worker = Worker(tmp_path, db_url, "w1")
     try:
         first, good = station.next_event()
         other = twin(station, first.event_id)
@@ -143,12 +96,12 @@ def test_two_workers_racing_the_same_ids_with_different_bytes(db_url: str, tmp_p
     events = [station.next_event() for _ in range(30)]
     mine = [signed for _, signed in events]
     theirs = [twin(station, event.event_id) for event, _ in events]
-    one, two = _Worker(tmp_path, db_url, "w1"), _Worker(tmp_path, db_url, "w2")
+    one, two = Worker(tmp_path, db_url, "w1"), Worker(tmp_path, db_url, "w2")
     try:
         start = threading.Barrier(2)
         errors: list[BaseException] = []
 
-        def run(worker: _Worker, payloads: list[bytes]) -> None:
+        def run(worker: Worker, payloads: list[bytes]) -> None:
             start.wait(10)
             try:
                 worker.process(where, payloads)

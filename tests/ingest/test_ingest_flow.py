@@ -61,12 +61,21 @@ def _started_ingest(settings: object) -> Ingest:
     return ingest
 
 
+@pytest.mark.parametrize(
+    ("db_url", "evidence"),
+    [("sqlite", "filesystem"), ("postgresql", "filesystem"), ("sqlite", "s3")],
+    indirect=True,
+)
 def test_station_to_records_end_to_end(
-    rig: Rig, db_url: str, capsys: pytest.CaptureFixture[str]
+    rig: Rig, db_url: str, evidence: dict[str, object], capsys: pytest.CaptureFixture[str]
 ) -> None:
     init_keys(rig.workdir / "ingest-key", "ed25519")
     settings = ingest_settings(
-        rig.workdir, rig.upstream, db_url, receipt_key_dir=str(rig.workdir / "ingest-key")
+        rig.workdir,
+        rig.upstream,
+        db_url,
+        receipt_key_dir=str(rig.workdir / "ingest-key"),
+        **evidence,
     )
     ingest = _started_ingest(settings)
     receipts = RecordingSubscriber(

@@ -50,9 +50,15 @@ def ingest_config_file(path: Path, settings: IngestSettings) -> Path:
     """``settings`` as an edge-agent TOML config with an ``[ingest]`` section."""
     plain = to_plain(settings)
     assert isinstance(plain, dict)
-    plain = {k: v for k, v in plain.items() if v is not None}
-    path.write_text(to_toml({"ingest": plain}))
+    path.write_text(to_toml({"ingest": _without_none(plain)}))
     return path
+
+
+def _without_none(plain: dict[str, object]) -> dict[str, object]:
+    """TOML has no null: leave unset keys out, in nested tables too."""
+    return {
+        k: _without_none(v) if isinstance(v, dict) else v for k, v in plain.items() if v is not None
+    }
 
 
 class IngestProcess:
