@@ -12,8 +12,6 @@ from __future__ import annotations
 import base64
 import configparser
 import hashlib
-import os
-import stat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +30,7 @@ from botocore.exceptions import (
 from edge_agent.errors import ConfigError, EvidenceStoreError
 from edge_agent.ingest.blobs import BlobStore
 from edge_agent.ingest.settings import IngestSettings, S3EvidenceSettings
+from edge_agent.private_files import read_private
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -177,27 +176,12 @@ def read_credentials(path: Path, profile: str) -> dict[str, str]:
     def fail(problem: str) -> ConfigError:
         return ConfigError(f"{path}: {problem}", key_path="ingest.evidence.s3.credentials_file")
 
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    except FileNotFoundError:
-        raise fail("not found") from None
-    except OSError as exc:
-        raise fail(f"cannot open: {exc.strerror}") from None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise fail("not a regular file")
-        if st.st_mode & 0o077:
-            raise fail(
-                f"has mode {stat.S_IMODE(st.st_mode):04o}; it must be readable by its owner "
-                f"only (chmod 600 {path})"
-            )
-        data = os.read(fd, _MAX_CREDENTIALS_FILE + 1)
-    finally:
-        os.close(fd)
+    data = read_private(path, _MAX_CREDENTIALS_FILE, fail)
+    if len(data) > _MAX_CREDENTIALS_FILE:
+        raise fail("implausibly large for a credentials file")
     parser = configparser.ConfigParser(interpolation=None)
     try:
-        parser.read_string(data[:_MAX_CREDENTIALS_FILE].decode("utf-8"))
+        parser.read_string(data.decode("utf-8"))
     except (UnicodeDecodeError, configparser.Error) as exc:
         raise fail(f"not an AWS credentials file: {str(exc).splitlines()[0][:120]}") from None
     section = profile or "default"
