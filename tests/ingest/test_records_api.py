@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from edge_agent.cli import main
 from edge_agent.ingest.api import EVENT_PARAMS, PACK_PARAMS, RecordsApi, open_store, read_token
 from edge_agent.ingest.db import Database
-from edge_agent.ingest.records import Query, find, summary
+from edge_agent.ingest.records import Query, find, with_links
 from edge_agent.ingest.store import EventRow, EventStore
 from tests.ingest.helpers import rows, station_and_trust
 
@@ -118,7 +118,8 @@ def _counts(url: str) -> tuple[int, ...]:
 def _expected(url: str, query: Query, limit: int = 100) -> list[dict[str, Any]]:
     """What ``records find`` answers for the same query."""
     with Database(url) as db:
-        return [summary(r) for r in find(EventStore(db, migrate=False), query, limit=limit)]
+        store = EventStore(db, migrate=False)
+        return with_links(store, find(store, query, limit=limit))
 
 
 def test_queries_match_records_find(client: Client, stored: tuple[str, list[EventRow]]) -> None:
