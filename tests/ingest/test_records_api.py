@@ -21,7 +21,7 @@ from edge_agent.ingest.api import EVENT_PARAMS, PACK_PARAMS, RecordsApi, open_st
 from edge_agent.ingest.db import Database
 from edge_agent.ingest.records import Query, find, with_links
 from edge_agent.ingest.store import EventRow, EventStore
-from tests.ingest.helpers import rows, station_and_trust
+from tests.ingest.helpers import correction_chain, rows, station_and_trust
 
 TOKEN = "s3cret-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -394,3 +394,24 @@ def test_unmigrated_database_is_refused(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'empty.sqlite3'}"
     with pytest.raises(IngestError, match="ingest migrate"):
         open_store(url)
+
+
+def test_corrections_are_linked_as_in_records_find(db_url: str, tmp_path: Path) -> None:
+    # before: the API's lines always said corrected_by null, even for a corrected event
+    station, trust = station_and_trust(tmp_path)
+    chain = correction_chain(station, trust)
+    a, b, c, d, _ = (r.event_id for r in chain)
+    with Database(db_url) as db:
+        EventStore(db).store(chain)
+    store = open_store(db_url)
+    client = Client(RecordsApi(store, token=TOKEN, host="127.0.0.1", port=0))
+    try:
+        status, body = client.request(f"/v1/packs/{chain[0].pack_code}")
+        assert status == 200
+        assert body["events"] == _expected(db_url, Query(pack_code=chain[0].pack_code))
+        assert [x["corrected_by"] for x in body["events"]] == [d, c, None, None, None]
+        status, body = client.request(f"/v1/events/{b}")
+        assert (status, body["corrects"], body["corrected_by"]) == (200, a, c)
+    finally:
+        client.close()
+        store.db.close()
