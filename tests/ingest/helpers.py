@@ -13,7 +13,7 @@ from edge_agent.ingest.store import EventRow
 from edge_agent.model import IdentificationEvent, LabelCode, LabelReading
 from edge_agent.signing.events import sign_event
 from edge_agent.signing.trust import TrustStore
-from tests.support.gateway import SimStation, make_event, trust_stations
+from tests.support.gateway import SimStation, trust_stations
 
 PREFIX = "cloud/v1"
 NOW = datetime(2026, 11, 27, 10, 0, 5, tzinfo=UTC)
@@ -47,28 +47,12 @@ def rows(station: SimStation, trust: TrustStore, n: int, photo: bool = False) ->
 
 def twin(station: SimStation, event_id: str) -> bytes:
     """A validly signed, different event of ``station`` under ``event_id`` (a reused id)."""
-    station.seq += 1
-    event = make_event(
-        station.signer,
-        site=station.site,
-        station=station.station,
-        boot_epoch=station.boot_epoch,
-        seq=station.seq,
-        event_id=event_id,
-    )
-    return sign_event(event, station.signer)
+    return sign_event(new_event(station, event_id=event_id), station.signer)
 
 
 def new_event(station: SimStation, **changes: object) -> IdentificationEvent:
     """The next event of ``station`` with ``changes`` (fields of the event) applied."""
-    station.seq += 1
-    event = make_event(
-        station.signer,
-        site=station.site,
-        station=station.station,
-        boot_epoch=station.boot_epoch,
-        seq=station.seq,
-    )
+    event, _ = station.next_event()
     return replace(event, **changes)  # type: ignore[arg-type]
 
 
