@@ -9,6 +9,11 @@ are queued on the broker, and the clock runs from SIGCONT until all N are stored
 
     python bench/bench_ingest.py            # N=6000 events, 3 runs, lookup among 1,000,000
     python bench/bench_ingest.py --smoke    # N=300, 1 run, lookup among 10,000 (CI)
+    python bench/bench_ingest.py --lookup-only [--stored N]   # the lookup table alone
+
+The lookup times ``records find CODE`` with its correction links (``corrects`` and
+``corrected_by``, the command a user runs) against ``records.find`` alone (the rows, the
+baseline) and against the links found by a LIKE scan of body_json (before issue 17).
 
 It also prints where a worker's time goes per event, measured in this process on the same
 events (CPU time, median of 5 passes): the signature alone (OpenSSL), the rest of the COSE
@@ -19,6 +24,7 @@ per event is MQTT receive and ack (paho) and the hand-over between its threads.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import signal
@@ -28,7 +34,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -43,7 +49,7 @@ from edge_agent.event_codec import decode_event  # noqa: E402
 from edge_agent.ingest.acks import Answer, publish_receipts  # noqa: E402
 from edge_agent.ingest.check import check_event, event_row  # noqa: E402
 from edge_agent.ingest.db import Database  # noqa: E402
-from edge_agent.ingest.records import Query, find  # noqa: E402
+from edge_agent.ingest.records import Query, find, find_with_links  # noqa: E402
 from edge_agent.ingest.store import COLUMNS, EventRow, EventStore  # noqa: E402
 from edge_agent.signing.algorithms import ALGORITHMS, verify_signature  # noqa: E402
 from edge_agent.signing.cose import sig_structure, verify_sign1  # noqa: E402
@@ -195,39 +201,86 @@ def baseline_run(
         return len(rows) / (time.perf_counter() - t0)
 
 
-def lookup(pg: PostgresServer, template: EventRow, stored: int, probes: int) -> tuple[float, float]:
-    """Median and worst ms of ``records find CODE`` among ``stored`` events (COPY-loaded)."""
+@dataclass(frozen=True)
+class Lookup:
+    """Milliseconds (median, worst) of finding one pack among ``stored`` events."""
+
+    stored: int
+    find: tuple[float, float]  # records.find by pack code: the rows alone
+    links: tuple[float, float]  # records find CODE: rows + corrects/corrected_by (the command)
+    like: tuple[float, float]  # the same with the links by a LIKE scan of body_json (before)
+
+
+def _timed(probe: Callable[[str], object], codes: list[str]) -> tuple[float, float]:
+    """Median and worst ms of ``probe(code)`` over ``codes``."""
+    times = []
+    for code in codes:
+        t0 = time.perf_counter()
+        probe(code)
+        times.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(times), max(times)
+
+
+def _like_links(store: EventStore, code: str) -> list[tuple[str, str | None]]:
+    """records find CODE as it was before issue 17: each row's corrections by a LIKE scan."""
+    links = []
+    for row in find(store, Query(pack_code=code)):
+        found = store.select("body_json LIKE ?", [f'%"corrects": "{row.event_id}"%'])
+        links.append((row.event_id, max((c.event_id for c in found), default=None)))
+    return links
+
+
+def lookup(pg: PostgresServer, template: EventRow, stored: int, probes: int) -> Lookup:
+    """``records find CODE`` among ``stored`` events (COPY-loaded); one event in 100 is a
+    correction of the one before it (same pack code), the probed packs among them."""
     url = pg.new_database()
     with Database(url) as db:
         db.migrate()
     rng = random.Random(7)
     alphabet = string.ascii_uppercase + string.digits
-    codes = []
+    body = json.loads(template.body_json)
+    codes: list[str] = []
+    step = max(100, stored // probes // 100 * 100)
     with psycopg.connect(url) as conn, conn.cursor() as cur:
         with cur.copy(f"COPY events ({', '.join(COLUMNS)}) FROM STDIN") as cp:
+            code = original = ""
             for i in range(stored):
-                code = "".join(rng.choices(alphabet, k=24))
-                if i % max(1, stored // probes) == 0:
+                event_id = f"{i:08x}-0000-7000-8000-000000000000"
+                corrects = original if i % 100 == 1 else None
+                if corrects is None:
+                    code = "".join(rng.choices(alphabet, k=24))
+                if i % step == 0:
                     codes.append(code)
-                cp.write_row(
-                    replace(
-                        template,
-                        event_id=f"{i:08x}-0000-7000-8000-000000000000",
-                        pack_code=code,
-                        vin=None,
-                    ).values()
+                text = template.body_json
+                if corrects:  # the body names the original, as a signed correction's does
+                    text = json.dumps({**body, "event_id": event_id, "corrects": corrects})
+                row = replace(
+                    template,
+                    event_id=event_id,
+                    pack_code=code,
+                    vin=None,
+                    corrects=corrects,
+                    body_json=text,
                 )
+                cp.write_row(row.values())
+                original = event_id
         conn.commit()
         conn.execute("ANALYZE events")
-    times = []
+    codes = codes[:probes]
     with Database(url) as db:
         store = EventStore(db, migrate=False)
-        for code in codes[:probes]:
-            t0 = time.perf_counter()
-            found = find(store, Query(pack_code=code))
-            times.append((time.perf_counter() - t0) * 1000)
-            assert len(found) == 1 and found[0].pack_code == code
-    return statistics.median(times), max(times)
+        for code in codes[:3]:  # every probed pack is an original and its correction
+            lines = find_with_links(store, Query(pack_code=code))
+            assert [x["pack_code"] for x in lines] == [code, code], lines
+            assert lines[0]["corrected_by"] == lines[1]["event_id"]
+            assert lines[1]["corrects"] == lines[0]["event_id"]
+            assert [link for _, link in _like_links(store, code)] == [lines[1]["event_id"], None]
+        return Lookup(
+            stored=stored,
+            find=_timed(lambda code: find(store, Query(pack_code=code)), codes),
+            links=_timed(lambda code: find_with_links(store, Query(pack_code=code)), codes),
+            like=_timed(lambda code: _like_links(store, code), codes[:5]),
+        )
 
 
 def split(
@@ -298,12 +351,26 @@ def split(
     return [(name, statistics.median(us)) for name, us in times.items()]
 
 
+def print_lookup(found: Lookup) -> None:
+    """The lookup table: the rows alone (baseline), with links, with links the old way."""
+    print(f"one pack among {found.stored} stored, 1 in 100 events a correction (PostgreSQL)")
+    print(f"{'what':<58}{'median ms':>10}{'worst ms':>10}{'ratio':>8}")
+    base = found.find[0]
+    for name, (median, worst) in (
+        (f"records find CODE among {found.stored} stored (rows)", found.find),
+        ("  with correction links (records find, the command)", found.links),
+        ("  links by LIKE scan of body_json (before, 5 probes)", found.like),
+    ):
+        print(f"{name:<58}{median:>10.2f}{worst:>10.2f}{median / base:>8.1f}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="short CI mode")
     parser.add_argument("--events", type=int, default=None)
     parser.add_argument("--runs", type=int, default=None)
     parser.add_argument("--stored", type=int, default=None, help="rows for the lookup")
+    parser.add_argument("--lookup-only", action="store_true", help="only the lookup table")
     args = parser.parse_args()
     n = args.events or (300 if args.smoke else 6000)
     runs = args.runs or (1 if args.smoke else 3)
@@ -313,6 +380,8 @@ def main() -> int:
         return 2
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
         work = Path(tmp)
+        if args.lookup_only:
+            return lookup_only(work, stored)
         init_keys(work / "ingest-key", "ed25519")
         items, rows = make_events(work, n)
         broker = MosquittoBroker(work / "broker", extra_conf="max_inflight_messages 100\n")
@@ -335,7 +404,7 @@ def main() -> int:
                 )
                 for _ in range(runs)
             ]
-            median_ms, worst_ms = lookup(pg, rows[0], stored, 50)
+            found = lookup(pg, rows[0], stored, 50)
             steps = split(work, pg, items, rows)
         finally:
             pg.stop()
@@ -360,9 +429,7 @@ def main() -> int:
     print(f"ratio ingest/executemany: {m1 / mb:.2f}   ingest/COPY: {m1 / mc:.2f}")
     print(f"ratio ingest/(verify_sign1 + executemany): {m1 / mv:.2f}")
     print(f"second worker gain: {m2 / m1:.2f}x")
-    print(
-        f"records find CODE among {stored} stored: median {median_ms:.2f} ms, worst {worst_ms:.2f} ms"
-    )
+    print_lookup(found)
     print()
     wall_us, row_us = 1e6 / m1, 1e6 / mb
     us = dict(steps)
@@ -393,6 +460,18 @@ def main() -> int:
         f"({row_us:.1f} us): with every other step free, ingest/executemany <= "
         f"{row_us / signature_us:.2f}"
     )
+    return 0
+
+
+def lookup_only(work: Path, stored: int) -> int:
+    """``--lookup-only``: the lookup table alone (no broker, no workers)."""
+    _, rows = make_events(work, 1)
+    pg = PostgresServer(pg_bin())  # type: ignore[arg-type]
+    pg.start()
+    try:
+        print_lookup(lookup(pg, rows[0], stored, 50))
+    finally:
+        pg.stop()
     return 0
 
 

@@ -24,7 +24,7 @@ from aiohttp import web
 from edge_agent.errors import ConfigError, IngestError, RecordsQueryError
 from edge_agent.ingest.db import Database
 from edge_agent.ingest.migrations import LATEST
-from edge_agent.ingest.records import DISPOSITIONS, Query, find, summary
+from edge_agent.ingest.records import DISPOSITIONS, Query, find, with_links
 from edge_agent.ingest.store import EventRow, EventStore
 from edge_agent.private_files import read_private
 
@@ -206,7 +206,8 @@ class RecordsApi:
         rows = await asyncio.to_thread(find, self.store, Query(event_id=event_id), limit=1)
         if not rows:
             raise ApiError(404, "no stored event with this id", field="event_id")
-        return web.json_response(detail(rows[0]))
+        [line] = await asyncio.to_thread(with_links, self.store, rows)
+        return web.json_response(detail(rows[0], line))
 
     async def _page(self, params: dict[str, str], fixed: dict[str, str]) -> web.Response:
         limit = _limit(params.pop("limit", None))
@@ -214,9 +215,8 @@ class RecordsApi:
         query = Query(**params, **fixed)
         rows = await asyncio.to_thread(find, self.store, query, limit=limit, after=cursor)
         next_cursor = rows[-1].event_id if len(rows) == limit else None
-        return web.json_response(
-            {"events": [summary(row) for row in rows], "next_cursor": next_cursor}
-        )
+        lines = await asyncio.to_thread(with_links, self.store, rows)
+        return web.json_response({"events": lines, "next_cursor": next_cursor})
 
 
 async def serve_forever(url: str, *, token: str, host: str, port: int) -> int:
@@ -241,10 +241,10 @@ async def serve_forever(url: str, *, token: str, host: str, port: int) -> int:
     return 0
 
 
-def detail(row: EventRow) -> dict[str, Any]:
-    """``GET /v1/events/{event_id}``: the summary, receive time, kid, body and COSE bytes."""
+def detail(row: EventRow, line: dict[str, Any]) -> dict[str, Any]:
+    """``GET /v1/events/{event_id}``: its find ``line``, receive time, kid, body, COSE bytes."""
     return {
-        **summary(row),
+        **line,
         "received_utc": row.received_utc,
         "kid": row.kid,
         "body": json.loads(row.body_json),
@@ -337,6 +337,8 @@ def openapi_document() -> dict[str, Any]:
         "disposition": {"type": "string"},
         "transport_class": {"type": "string"},
         "evidence": {"type": "array", "items": {"type": "string"}},
+        "corrects": {"type": ["string", "null"]},
+        "corrected_by": {"type": ["string", "null"]},
     }
     detail_props = {
         **summary_props,

@@ -86,6 +86,7 @@ def event_row(event: IdentificationEvent, cose: bytes, received_utc: str) -> Eve
         transport_class=event.triage.transport_class,
         cose=cose,
         body_json=body_json(event),
+        corrects=event.corrects,
         evidence=tuple(
             EvidenceLink(e.sha256, e.kind, e.media_type, e.size) for e in event.evidence
         ),

@@ -92,7 +92,38 @@ def _v3(d: Dialect) -> list[str]:
     return statements
 
 
-MIGRATIONS = (_v1, _v2, _v3)
+def _v4(d: Dialect) -> list[str]:
+    """``corrects`` as an indexed column (was a LIKE scan of body_json), backfilled."""
+    # the backfill is the one UPDATE ever: the append-only trigger is lifted for it inside
+    # this migration's transaction, so no other writer sees events unguarded
+    if d == "sqlite":
+        lift = ["DROP TRIGGER events_no_update"]
+        backfill = (
+            "UPDATE events SET corrects = json_extract(body_json, '$.corrects') "
+            "WHERE json_type(body_json, '$.corrects') = 'text'"
+        )
+        restore = [
+            "CREATE TRIGGER events_no_update BEFORE UPDATE ON events "
+            "BEGIN SELECT RAISE(ABORT, 'stored records are never changed'); END"
+        ]
+    else:
+        lift = ["ALTER TABLE events DISABLE TRIGGER events_append_only"]
+        backfill = (
+            "UPDATE events SET corrects = body_json::jsonb ->> 'corrects' "
+            "WHERE jsonb_typeof(body_json::jsonb -> 'corrects') = 'string'"
+        )
+        restore = ["ALTER TABLE events ENABLE TRIGGER events_append_only"]
+    return [
+        "ALTER TABLE events ADD COLUMN corrects TEXT",
+        *lift,
+        backfill,
+        *restore,
+        # partial: most events correct nothing; ``corrects = ?``/``IN``/``IS NOT NULL`` use it
+        "CREATE INDEX events_corrects ON events (corrects) WHERE corrects IS NOT NULL",
+    ]
+
+
+MIGRATIONS = (_v1, _v2, _v3, _v4)
 LATEST = len(MIGRATIONS)
 
 

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from edge_agent.ingest.records import Query, corrects_of, superseded, verify_row, where_clause
+from edge_agent.ingest.records import Query, superseded, verify_row, where_clause
 from edge_agent.ingest.store import EventRow, EventStore
 from edge_agent.signing.trust import TrustStore
 
@@ -45,7 +45,7 @@ def _source(row: EventRow, trust: TrustStore | None) -> dict[str, Any]:
         "station": row.station,
         "event_utc": row.event_utc,
         "received_utc": row.received_utc,
-        "corrects": corrects_of(row),
+        "corrects": row.corrects,
         # checked at ingest always; re-checked now when a trust store was given
         "signature_verified_at_ingest": True,
         "signature_reverified": None if problem is None else not problem,
@@ -120,7 +120,7 @@ def passports(
     for pack_code, row in sorted(latest.items()):
         chain = [row]
         seen = {row.event_id}
-        while (original := corrects_of(chain[-1])) is not None and original not in seen:
+        while (original := chain[-1].corrects) is not None and original not in seen:
             found = store.select("event_id = ?", [original], limit=1)
             if not found:
                 break

@@ -122,56 +122,41 @@ def summary(row: EventRow) -> dict[str, Any]:
         "disposition": row.disposition,
         "transport_class": row.transport_class,
         "evidence": [e.sha256 for e in row.evidence],
-        "corrects": corrects_of(row),
-        "corrected_by": None,
+        "corrects": row.corrects,
+        "corrected_by": None,  # with_links fills it in
     }
 
 
 # --- corrections: a later event names the one it corrects; both stay stored ------------------
-
-# the stored body is JSON with sorted keys and ", "/": " separators (check.body_json), so a
-# correction's link is this exact text; event ids are checked UUIDs, never LIKE wildcards
-_CORRECTS_MARK = '"corrects": "'
-
-
-def corrects_of(row: EventRow) -> str | None:
-    """The event id this stored event corrects, if it is a correction."""
-    value = json.loads(row.body_json).get("corrects")
-    return value if isinstance(value, str) else None
+# ``events.corrects`` holds the link (indexed, filled from the verified body; migration 4)
 
 
 def corrected_by(store: EventStore, event_ids: Iterable[str]) -> dict[str, str]:
     """For each of ``event_ids`` that was corrected, the id of its latest correction."""
-    latest: dict[str, str] = {}
-    for event_id in event_ids:
+    ids = list(event_ids)
+    for event_id in ids:
         if not _SHAPES["event_id"].fullmatch(event_id):
             raise RecordsQueryError(f"event_id: not a valid value: {event_id[:80]!r}")
-        rows = store.select("body_json LIKE ?", [f'%{_CORRECTS_MARK}{event_id}"%'])
-        found = [r.event_id for r in rows if corrects_of(r) == event_id]
-        if found:
-            latest[event_id] = max(found)
+    latest: dict[str, str] = {}
+    for original, correction in store.corrections_of(ids):
+        latest[original] = max(correction, latest.get(original, correction))
     return latest
 
 
 def superseded(store: EventStore) -> set[str]:
     """Every stored event id that a later stored event corrects (exports leave these out)."""
-    return {
-        original
-        for row in store.pages("body_json LIKE ?", [f"%{_CORRECTS_MARK}%"])
-        if (original := corrects_of(row)) is not None
-    }
+    return store.corrected()
+
+
+def with_links(store: EventStore, rows: list[EventRow]) -> list[dict[str, Any]]:
+    """``records find`` lines of ``rows``: ``corrects`` and ``corrected_by`` filled in."""
+    links = corrected_by(store, [r.event_id for r in rows])
+    return [{**summary(row), "corrected_by": links.get(row.event_id)} for row in rows]
 
 
 def find_with_links(store: EventStore, query: Query, *, limit: int = 100) -> list[dict[str, Any]]:
     """``records find`` lines: each event with ``corrects`` and ``corrected_by`` filled in."""
-    rows = find(store, query, limit=limit)
-    links = corrected_by(store, [r.event_id for r in rows])
-    out = []
-    for row in rows:
-        line = summary(row)
-        line["corrected_by"] = links.get(row.event_id)
-        out.append(line)
-    return out
+    return with_links(store, find(store, query, limit=limit))
 
 
 # --- the intake ledger --------------------------------------------------------------------
@@ -251,7 +236,7 @@ def ledger_row(row: EventRow) -> dict[str, Any]:
         "technician": intake.get("technician"),
         "observations": ";".join(body.get("observations") or ()),
         "evidence_sha256": ";".join(e.sha256 for e in row.evidence),
-        "corrects": body.get("corrects"),
+        "corrects": row.corrects,
     }
 
 
@@ -340,13 +325,21 @@ def verify_row(row: EventRow, trust: TrustStore) -> str:
     signed = {(e.sha256, e.kind, e.size) for e in event.evidence}
     if {(e.sha256, e.kind, e.size) for e in row.evidence} != signed:
         return "evidence links differ from the signed event"
-    columns = (row.pack_code, row.vin, row.disposition, row.transport_class, row.event_utc)
+    columns = (
+        row.pack_code,
+        row.vin,
+        row.disposition,
+        row.transport_class,
+        row.event_utc,
+        row.corrects,
+    )
     if columns != (
         event.pack.pack_code,
         event.pack.vin,
         event.triage.disposition,
         event.triage.transport_class,
         event.clock.utc,
+        event.corrects,
     ):
         return "stored query columns differ from the signed body"
     return ""

@@ -37,6 +37,7 @@ COLUMNS = (
     "transport_class",
     "cose",
     "body_json",
+    "corrects",
 )
 _INSERT_EVENT = (
     f"INSERT INTO events ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))}) "
@@ -79,6 +80,7 @@ class EventRow:
     transport_class: str
     cose: bytes
     body_json: str
+    corrects: str | None  # the event id this one corrects (from the verified body)
     evidence: tuple[EvidenceLink, ...] = ()
 
     def values(self) -> tuple[Any, ...]:
@@ -231,10 +233,7 @@ class EventStore:
         if not events:
             return events
         links: dict[str, list[EvidenceLink]] = {}
-        ids = [e.event_id for e in events]
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            marks = ", ".join("?" * len(chunk))
+        for marks, chunk in _chunks([e.event_id for e in events]):
             for event_id, sha, kind, media, size in self.db.query(
                 "SELECT event_id, sha256, kind, media_type, size FROM evidence "
                 f"WHERE event_id IN ({marks}) ORDER BY sha256",
@@ -242,6 +241,21 @@ class EventStore:
             ):
                 links.setdefault(event_id, []).append(EvidenceLink(sha, kind, media, int(size)))
         return [replace(e, evidence=tuple(links.get(e.event_id, ()))) for e in events]
+
+    def corrections_of(self, event_ids: Sequence[str]) -> list[tuple[str, str]]:
+        """(original, correction) event id pairs for every stored correction of ``event_ids``."""
+        pairs: list[tuple[str, str]] = []
+        for marks, chunk in _chunks(event_ids):
+            rows = self.db.query(
+                f"SELECT corrects, event_id FROM events WHERE corrects IN ({marks})", chunk
+            )
+            pairs += [(original, correction) for original, correction in rows]
+        return pairs
+
+    def corrected(self) -> set[str]:
+        """Every event id that a stored event corrects."""
+        rows = self.db.query("SELECT DISTINCT corrects FROM events WHERE corrects IS NOT NULL")
+        return {original for (original,) in rows}
 
     def pages(
         self, where: str = "1 = 1", params: Sequence[Any] = (), size: int = 1000
@@ -263,14 +277,19 @@ class EventStore:
 def _stored_cose(tx: Tx, event_ids: Sequence[str]) -> dict[str, bytes]:
     """The stored COSE bytes of those of ``event_ids`` that are stored."""
     stored: dict[str, bytes] = {}
-    for start in range(0, len(event_ids), 500):
-        chunk = event_ids[start : start + 500]
-        marks = ", ".join("?" * len(chunk))
+    for marks, chunk in _chunks(event_ids):
         for event_id, cose in tx.execute(
             f"SELECT event_id, cose FROM events WHERE event_id IN ({marks})", chunk
         ):
             stored[event_id] = bytes(cose)
     return stored
+
+
+def _chunks(ids: Sequence[str], size: int = 500) -> Iterator[tuple[str, Sequence[str]]]:
+    """``ids`` in chunks of at most ``size``, each with its ``?, ?, ...`` placeholders."""
+    for start in range(0, len(ids), size):
+        chunk = ids[start : start + size]
+        yield ", ".join("?" * len(chunk)), chunk
 
 
 def _links(events: Sequence[EventRow]) -> list[tuple[Any, ...]]:

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 from edge_agent.dataform import from_plain
+from edge_agent.event_codec import uuid7
 from edge_agent.gateway.site import SiteMessage
 from edge_agent.ingest.check import check_event
 from edge_agent.ingest.service import Ingest
 from edge_agent.ingest.settings import IngestSettings
 from edge_agent.ingest.store import EventRow
+from edge_agent.model import IdentificationEvent, LabelCode, LabelReading
 from edge_agent.signing.events import sign_event
 from edge_agent.signing.keys import init_keys, load_signer
 from edge_agent.signing.receipts import verify_receipt
@@ -96,3 +100,48 @@ class Worker:
         self.ingest.evidence.close()
         if self.ingest._signer is not None:
             close_signer(self.ingest._signer)
+
+
+def new_event(station: SimStation, **changes: object) -> IdentificationEvent:
+    """The next event of ``station`` with ``changes`` (fields of the event) applied."""
+    return replace(station.new_event(), **changes)  # type: ignore[arg-type]
+
+
+def signed_row(station: SimStation, trust: TrustStore, event: IdentificationEvent) -> EventRow:
+    """``event`` signed by ``station`` and checked into a store row."""
+    signed = sign_event(event, station.signer)
+    row = check_event(topic(station), signed, trust, prefix=PREFIX, max_bytes=65536, now=NOW)
+    assert isinstance(row, EventRow), row
+    return row
+
+
+def correction_chain(station: SimStation, trust: TrustStore) -> list[EventRow]:
+    """Rows A; B corrects A; C corrects B; D corrects A again (the latest); and a decoy that
+    corrects nothing but whose body text holds A's correction mark ``"corrects": "A"`` (as a
+    key in a label code's parsed fields, and quoted inside strings). Ids in that order, one
+    millisecond apart."""
+    start = int(NOW.timestamp() * 1000)
+    a, b, c, d, decoy = (uuid7(start + i) for i in range(5))
+    mark = f'"corrects": "{a}"'
+    code = LabelCode(symbology="QRCode", text=mark, kind="text", fields={"corrects": a})
+    label = LabelReading(status="ok", codes=(code,))
+    plain = new_event(station, event_id=decoy, observations=(mark,))
+    events = [
+        new_event(station, event_id=a),
+        new_event(station, event_id=b, corrects=a),
+        new_event(station, event_id=c, corrects=b),
+        new_event(station, event_id=d, corrects=a),
+        replace(plain, readings=replace(plain.readings, label=label)),
+    ]
+    return [signed_row(station, trust, e) for e in events]
+
+
+def links_from_bodies(rows: list[EventRow]) -> dict[str, str]:
+    """The latest correction of each corrected id, read from the bodies' top-level
+    ``corrects`` (what the LIKE scan over body_json answered before the column)."""
+    latest: dict[str, str] = {}
+    for row in rows:
+        original = json.loads(row.body_json).get("corrects")
+        if isinstance(original, str):
+            latest[original] = max(row.event_id, latest.get(original, row.event_id))
+    return latest

@@ -27,6 +27,8 @@ def test_bench_ingest_smoke() -> None:
     assert "ratio ingest/(verify_sign1 + executemany):" in out.stdout
     assert "second worker gain:" in out.stdout
     assert "records find CODE among 10000 stored" in out.stdout
+    links = next(ln for ln in lines if "with correction links (records find" in ln)
+    assert float(links.split()[-3]) > 0  # median ms of the command a user runs
     # the per-event split and the ceiling the signature alone sets
     signature = next(ln for ln in lines if "of which the signature alone" in ln)
     assert float(signature.split()[-2]) > 0

@@ -19,9 +19,9 @@ from hypothesis import strategies as st
 from edge_agent.cli import main
 from edge_agent.ingest.api import EVENT_PARAMS, PACK_PARAMS, RecordsApi, open_store, read_token
 from edge_agent.ingest.db import Database
-from edge_agent.ingest.records import Query, find, summary
+from edge_agent.ingest.records import Query, find, with_links
 from edge_agent.ingest.store import EventRow, EventStore
-from tests.ingest.helpers import rows, station_and_trust
+from tests.ingest.helpers import correction_chain, rows, station_and_trust
 
 TOKEN = "s3cret-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -118,7 +118,8 @@ def _counts(url: str) -> tuple[int, ...]:
 def _expected(url: str, query: Query, limit: int = 100) -> list[dict[str, Any]]:
     """What ``records find`` answers for the same query."""
     with Database(url) as db:
-        return [summary(r) for r in find(EventStore(db, migrate=False), query, limit=limit)]
+        store = EventStore(db, migrate=False)
+        return with_links(store, find(store, query, limit=limit))
 
 
 def test_queries_match_records_find(client: Client, stored: tuple[str, list[EventRow]]) -> None:
@@ -393,3 +394,24 @@ def test_unmigrated_database_is_refused(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'empty.sqlite3'}"
     with pytest.raises(IngestError, match="ingest migrate"):
         open_store(url)
+
+
+def test_corrections_are_linked_as_in_records_find(db_url: str, tmp_path: Path) -> None:
+    # before: the API's lines always said corrected_by null, even for a corrected event
+    station, trust = station_and_trust(tmp_path)
+    chain = correction_chain(station, trust)
+    a, b, c, d, _ = (r.event_id for r in chain)
+    with Database(db_url) as db:
+        EventStore(db).store(chain)
+    store = open_store(db_url)
+    client = Client(RecordsApi(store, token=TOKEN, host="127.0.0.1", port=0))
+    try:
+        status, body = client.request(f"/v1/packs/{chain[0].pack_code}")
+        assert status == 200
+        assert body["events"] == _expected(db_url, Query(pack_code=chain[0].pack_code))
+        assert [x["corrected_by"] for x in body["events"]] == [d, c, None, None, None]
+        status, body = client.request(f"/v1/events/{b}")
+        assert (status, body["corrects"], body["corrected_by"]) == (200, a, c)
+    finally:
+        client.close()
+        store.db.close()

@@ -15,31 +15,16 @@ import openpyxl
 import pytest
 
 from edge_agent.cli import main
-from edge_agent.ingest.check import check_event
 from edge_agent.ingest.db import Database
 from edge_agent.ingest.ledger_xlsx import UNCONFIRMED
 from edge_agent.ingest.store import EventRow, EventStore
-from edge_agent.model import Consignor, IdentificationEvent, IntakeRecord
-from edge_agent.signing.events import sign_event
-from edge_agent.signing.trust import TrustStore
-from tests.ingest.helpers import NOW, PREFIX, station_and_trust, topic
-from tests.support.gateway import SimStation
+from edge_agent.model import Consignor, IntakeRecord
+from tests.ingest.helpers import new_event, signed_row, station_and_trust
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = json.loads((ROOT / "schemas" / "passport-export.schema.json").read_text())
 CODE = "03HPB0DA0001B1D8A0000001"
 FORMULAS = ('=HYPERLINK("http://x","y")', "@SUM(A1:A2)", "+1+1", "-2+3")
-
-
-def _event(station: SimStation, **changes: object) -> IdentificationEvent:
-    return replace(station.new_event(), **changes)  # type: ignore[arg-type]
-
-
-def _row(station: SimStation, trust: TrustStore, event: IdentificationEvent) -> EventRow:
-    signed = sign_event(event, station.signer)
-    row = check_event(topic(station), signed, trust, prefix=PREFIX, max_bytes=65536, now=NOW)
-    assert isinstance(row, EventRow), row
-    return row
 
 
 def _stored(db_url: str, rows: list[EventRow]) -> None:
@@ -56,7 +41,7 @@ def test_xlsx_equals_csv_and_formulas_stay_text(
         intake = IntakeRecord(
             technician=text, consignor=Consignor(name=f"{text} {i}"), eu_status="waste"
         )
-        rows.append(_row(station, trust, _event(station, intake=intake)))
+        rows.append(signed_row(station, trust, new_event(station, intake=intake)))
     _stored(db_url, rows)
     csv_path, xlsx_path = tmp_path / "ledger.csv", tmp_path / "ledger.xlsx"
     base = ["records", "export", "--database", db_url, "--from", "2026-11-27", "--to", "2026-11-27"]
@@ -89,14 +74,14 @@ def test_passport_follows_a_correction_and_validates(
     db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     station, trust = station_and_trust(tmp_path)
-    first = _event(station, pack=replace(_event(station).pack, battery_type="lfp"))
-    fixed = _event(
+    first = new_event(station, pack=replace(new_event(station).pack, battery_type="lfp"))
+    fixed = new_event(
         station,
         pack=replace(first.pack, battery_type="ncm", rated_capacity_ah=150.0),
         intake=IntakeRecord(eu_status="for_repurposing", eu_category="ev"),
         corrects=first.event_id,
     )
-    _stored(db_url, [_row(station, trust, first), _row(station, trust, fixed)])
+    _stored(db_url, [signed_row(station, trust, first), signed_row(station, trust, fixed)])
     # find shows the link both ways
     assert main(["records", "find", CODE, "--database", db_url]) == 0
     lines = {
@@ -144,7 +129,7 @@ def test_bad_arguments_one_line_and_no_file(
 ) -> None:
     url = f"sqlite:///{tmp_path / 'ingest.sqlite3'}"
     station, trust = station_and_trust(tmp_path)
-    _stored(url, [_row(station, trust, _event(station))])
+    _stored(url, [signed_row(station, trust, new_event(station))])
     out = tmp_path / "out"
     out.mkdir()
     base = ["records", "export", "--database", url]

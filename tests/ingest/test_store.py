@@ -18,13 +18,16 @@ from edge_agent.ingest.evidence import EvidenceStore
 from edge_agent.ingest.records import (
     LEDGER_COLUMNS,
     Query,
+    corrected_by,
     export,
     export_rows,
     find,
+    find_with_links,
+    superseded,
     verify_all,
 )
-from edge_agent.ingest.store import COLUMNS, EventStore, RefusalRow
-from tests.ingest.helpers import rows, station_and_trust
+from edge_agent.ingest.store import COLUMNS, EventRow, EventStore, RefusalRow
+from tests.ingest.helpers import correction_chain, links_from_bodies, rows, station_and_trust
 
 
 def _tables(db: Database) -> set[str]:
@@ -35,6 +38,18 @@ def _tables(db: Database) -> set[str]:
     return {r[0] for r in db.query(sql)}
 
 
+# the version that added each events column not in version 1
+_ADDED_IN = {"vin": 3, "corrects": 4}
+
+
+def _insert_at(db: Database, version: int, batch: list[EventRow]) -> None:
+    """Insert ``batch`` as a program at schema ``version`` did: only the columns it had."""
+    columns = [c for c in COLUMNS if _ADDED_IN.get(c, 1) <= version]
+    sql = f"INSERT INTO events ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+    with db.transaction() as tx:
+        tx.executemany(sql, [[getattr(row, c) for c in columns] for row in batch])
+
+
 def test_migrations_from_empty_and_from_every_earlier_version(db_url: str, tmp_path: Path) -> None:
     station, trust = station_and_trust(tmp_path)
     with Database(db_url) as db:
@@ -43,18 +58,48 @@ def test_migrations_from_empty_and_from_every_earlier_version(db_url: str, tmp_p
             assert db.migrate(version) == version
             if version == 1:  # data written by the first schema survives every later step
                 first = rows(station, trust, 1)[0]
-                db.query(
-                    "INSERT INTO events (event_id, site, station, kid, boot_epoch, seq, "
-                    "event_utc, received_utc, pack_code, disposition, transport_class, cose, "
-                    "body_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [*replace(first).values()[:9], *first.values()[10:]],
-                )
+                _insert_at(db, 1, [first])
         assert db.migrate() == migrations.LATEST  # nothing left to do
         assert {"events", "evidence", "evidence_blobs", "refusals", "schema_version"} <= _tables(db)
         store = EventStore(db)
         found = find(store, Query(event_id=first.event_id))
         assert [r.cose for r in found] == [first.cose]
         assert found[0].vin is None  # column added by version 3
+        assert found[0].corrects is None  # column added by version 4
+
+
+@pytest.mark.parametrize("start", range(1, migrations.LATEST))
+def test_corrections_stored_at_an_earlier_version_are_found_after_migrating(
+    db_url: str, tmp_path: Path, start: int
+) -> None:
+    station, trust = station_and_trust(tmp_path)
+    chain = correction_chain(station, trust)
+    a, b, c, d, decoy = (r.event_id for r in chain)
+    with Database(db_url) as db:
+        db.migrate(start)
+        _insert_at(db, start, chain)
+        assert db.migrate() == migrations.LATEST
+        store = EventStore(db)
+        stored = find(store, Query(pack_code=chain[0].pack_code))
+        assert [(r.event_id, r.corrects) for r in stored] == [
+            (r.event_id, r.corrects) for r in chain
+        ]
+        assert corrected_by(store, [a, b, c, d, decoy]) == links_from_bodies(chain)
+        assert links_from_bodies(chain) == {a: d, b: c}
+        assert superseded(store) == {a, b}
+        lines = find_with_links(store, Query(pack_code=chain[0].pack_code))
+        assert [(x["corrects"], x["corrected_by"]) for x in lines] == [
+            (None, d),
+            (a, c),
+            (b, None),
+            (a, None),
+            (None, None),
+        ]
+        assert verify_all(store, trust, EvidenceStore(tmp_path / "evidence")).ok
+        # the backfill lifted the append-only rule for itself only
+        for sql in ("UPDATE events SET corrects = NULL", "DELETE FROM events"):
+            with pytest.raises(IngestError, match="never changed"):
+                db.query(sql)
 
 
 @pytest.mark.parametrize("start", range(migrations.LATEST + 1))
