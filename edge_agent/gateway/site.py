@@ -24,6 +24,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from edge_agent.gateway.routing import subscriptions
 from edge_agent.uplink.mqtt import one_wakeup
+from edge_agent.uplink.mqtt_buffered import BufferedClient
 from edge_agent.uplink.mqtt_client import (
     MQTT5,
     MQTT311,
@@ -189,10 +190,13 @@ class SiteSubscriber:
 
     def ack(self, messages: list[SiteMessage]) -> None:
         """Acknowledge messages received on the current connection (older mids are void)."""
+        current = [(m.mid, m.qos) for m in messages if m.qos and m.generation == self.generation]
         with one_wakeup(self._client):
-            for m in messages:
-                if m.qos and m.generation == self.generation:
-                    self._client.ack(m.mid, m.qos)
+            if isinstance(self._client, BufferedClient):  # one write for the batch
+                self._client.ack_batch(current)
+            else:
+                for mid, qos in current:
+                    self._client.ack(mid, qos)
 
     def acks_handled(self, timeout: float) -> bool:
         """Round trip (PINGREQ -> PINGRESP): True once the broker handled every ack sent so far."""

@@ -33,12 +33,13 @@ from collections.abc import Callable
 from typing import Any
 
 import paho.mqtt.client as paho
-from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from edge_agent.errors import ConfigError
+from edge_agent.uplink.mqtt_buffered import BufferedClient
 from edge_agent.uplink.settings import MqttSettings, TlsSettings
 
 log = logging.getLogger(__name__)
@@ -224,47 +225,6 @@ def check_tls_files(tls: TlsSettings, *, config_key: str) -> None:
             raise ConfigError(f"file not found: {path}", key_path=f"{config_key}.tls.{name}")
     if (tls.cert_file is None) != (tls.key_file is None):
         raise ConfigError("cert_file and key_file go together", key_path=f"{config_key}.tls")
-
-
-class BufferedClient(paho.Client):
-    """paho's client reading the socket in chunks of up to 64 KiB.
-
-    paho reads a packet as three ``recv`` calls (command byte, each byte of the remaining
-    length, the rest) and one packet per ``select`` wake-up: a subscriber with a backlog of
-    small QoS 1 messages spends most of its receive CPU there. Here ``recv`` fills a buffer
-    and the packets are cut from it; ``loop_read`` handles every whole packet in the buffer
-    before paho waits in ``select`` again (buffered bytes do not make the socket readable).
-    """
-
-    _READ_CHUNK = 65536
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._read_buffer = b""
-        self._read_pos = 0
-        self._read_sock: object = None  # the socket the buffer came from (void after a reconnect)
-
-    def _buffered(self) -> bool:
-        return self._read_sock is self._sock and self._read_pos < len(self._read_buffer)
-
-    def _sock_recv(self, bufsize: int) -> bytes:
-        if not self._buffered():
-            data = super()._sock_recv(max(bufsize, self._READ_CHUNK))
-            self._read_sock = self._sock
-            if len(data) <= bufsize:
-                self._read_buffer, self._read_pos = b"", 0
-                return data
-            self._read_buffer, self._read_pos = data, 0
-        start = self._read_pos
-        self._read_pos = min(start + bufsize, len(self._read_buffer))
-        return self._read_buffer[start : self._read_pos]
-
-    def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
-        """paho's ``loop_read``, repeated while whole packets wait in the buffer."""
-        rc = super().loop_read(max_packets)
-        while rc == MQTTErrorCode.MQTT_ERR_SUCCESS and self._buffered():
-            rc = super().loop_read(max_packets)
-        return rc
 
 
 def make_client(

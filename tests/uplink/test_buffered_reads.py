@@ -10,7 +10,8 @@ from typing import Any
 import paho.mqtt.client as paho
 import pytest
 
-from edge_agent.uplink.mqtt_client import BufferedClient, connect_async, make_client
+from edge_agent.uplink.mqtt_buffered import BufferedClient
+from edge_agent.uplink.mqtt_client import connect_async, make_client
 from edge_agent.uplink.settings import MqttSettings
 from tests.support.gateway import wait_until
 from tests.support.mosquitto import MosquittoBroker
