@@ -434,3 +434,73 @@ def test_union_member_order_is_kept_when_an_equal_union_was_seen_first() -> None
         from_plain(First, {"v": None})
     with pytest.raises(DataFormError, match=r"must be text.*must be an integer"):
         from_plain(Second, {"v": None})
+
+
+def test_instances_hold_what_their_constructor_would_store() -> None:
+    # from_plain fills the instance dict of a plain frozen dataclass directly (no __init__):
+    # the same fields, in field order, defaults shared, factories called per instance
+    for path in EXAMPLES:
+        doc = json.loads(path.read_text())
+        event = from_plain(IdentificationEvent, doc)
+        assert event == BASE_FROM(IdentificationEvent, doc)
+        for obj in _objects(event):
+            kwargs = {name: getattr(obj, name) for name in obj.__dataclass_fields__}
+            built = type(obj)(**kwargs)
+            assert list(vars(obj).items()) == list(vars(built).items())
+
+    @dataclass(frozen=True, kw_only=True)
+    class Factories:
+        tags: dict[str, str] = field(default_factory=dict)
+        fixed: tuple[int, ...] = ()
+
+    one, two = from_plain(Factories, {}), from_plain(Factories, {})
+    assert one.tags == {} and one.tags is not two.tags and one.fixed is two.fixed
+
+
+def test_classes_with_their_own_init_steps_are_still_built_by_calling_them() -> None:
+    seen: list[str] = []
+
+    @dataclass(frozen=True, kw_only=True)
+    class Checked:
+        n: int
+
+        def __post_init__(self) -> None:
+            seen.append("post_init")
+            if self.n == 13:
+                raise ValueError("unlucky")
+
+    @dataclass(kw_only=True)
+    class Guarded:
+        n: int
+
+        def __setattr__(self, name: str, value: Any) -> None:
+            seen.append(f"set {name}")
+            super().__setattr__(name, value)
+
+    @dataclass(frozen=True, kw_only=True, slots=True)
+    class Slotted:
+        n: int = 1
+
+    assert from_plain(Checked, {"n": 1}).n == 1
+    with pytest.raises(DataFormError, match="unlucky"):
+        from_plain(Checked, {"n": 13})
+    assert from_plain(Guarded, {"n": 2}).n == 2
+    assert from_plain(Slotted, {}).n == 1
+    assert seen == ["post_init", "post_init", "set n"]
+
+
+def _objects(obj: Any) -> list[Any]:
+    """``obj`` and every dataclass instance inside it."""
+    found = [obj] if hasattr(obj, "__dataclass_fields__") else []
+    values = (
+        [getattr(obj, n) for n in obj.__dataclass_fields__]
+        if found
+        else list(obj.values())
+        if isinstance(obj, dict)
+        else list(obj)
+        if isinstance(obj, tuple | list)
+        else []
+    )
+    for value in values:
+        found += _objects(value)
+    return found
