@@ -190,12 +190,49 @@ def _decode_one(data: bytes, what: str, max_depth: int | None = None) -> Any:
     return item
 
 
+def _bstr_at(data: bytes, i: int) -> tuple[bytes, int] | None:
+    """The byte string whose head starts at ``data[i]`` and the index after it, if it is one."""
+    if i >= len(data) or data[i] >> 5 != 2:
+        return None
+    info = data[i] & 31
+    if info < 24:
+        n, i = info, i + 1
+    elif 24 <= info <= 27:
+        width = 1 << (info - 24)
+        n, i = int.from_bytes(data[i + 1 : i + 1 + width], "big"), i + 1 + width
+    else:
+        return None
+    return (data[i : i + n], i + n) if i + n <= len(data) else None
+
+
+def _preferred_sign1(message: bytes) -> tuple[bytes, bytes, bytes] | None:
+    """(protected, payload, signature) of a message that is exactly ``encode_sign1`` of them
+    (tag 18, empty unprotected map, preferred heads); None for anything else, which the CBOR
+    decoder then reads (and refuses with its reason)."""
+    if message[:2] != _TAG18_ARRAY4:
+        return None
+    protected = _bstr_at(message, 2)
+    if protected is None or message[protected[1] : protected[1] + 1] != _EMPTY_MAP:
+        return None
+    payload = _bstr_at(message, protected[1] + 1)
+    signature = None if payload is None else _bstr_at(message, payload[1])
+    if signature is None or signature[1] != len(message):
+        return None
+    parts = protected[0], payload[0], signature[0]  # type: ignore[index]
+    return parts if encode_sign1(*parts) == message else None
+
+
 def _split(message: bytes, policy: VerifyPolicy) -> list[Any]:
     if not isinstance(message, bytes | bytearray | memoryview):
         raise VerificationError("malformed", f"message must be bytes, got {type(message).__name__}")
     message = bytes(message)
     if policy.max_size is not None and len(message) > policy.max_size:
         raise VerificationError("too_large", f"{len(message)} bytes > {policy.max_size}")
+    if policy.preferred_encoding:
+        # the one form an event may have, read without the CBOR decoder (same result)
+        parts = _preferred_sign1(message)
+        if parts is not None:
+            return [parts[0], {}, parts[1], parts[2]]
     item = _decode_one(message, "message")
     if isinstance(item, cbor2.CBORTag):
         if item.tag != COSE_SIGN1_TAG:
@@ -291,6 +328,27 @@ def _algorithm(
     return spec
 
 
+# (protected header bytes, id(policy)) -> (policy, header items, algorithm, kid) of headers
+# that passed the policy with nothing unprotected: a station repeats its header on every event
+_CHECKED_HEADERS: dict[tuple[bytes, int], tuple[VerifyPolicy, tuple[Any, ...], AlgSpec, Any]] = {}
+
+
+def _protected_only(protected_bytes: bytes, policy: VerifyPolicy) -> tuple[Any, AlgSpec, Any]:
+    """Header items, algorithm and kid of a protected header under ``policy`` (nothing
+    unprotected): the checks of ``_headers`` and ``_algorithm``, done once per header."""
+    key = (protected_bytes, id(policy))
+    seen = _CHECKED_HEADERS.get(key)
+    if seen is not None and seen[0] is policy:
+        return seen[1], seen[2], seen[3]
+    protected = _headers(protected_bytes, {}, policy)
+    spec = _algorithm(protected, {}, policy)
+    kid = _pick(HDR_KID, protected, {}, policy)
+    if len(_CHECKED_HEADERS) >= 256:
+        _CHECKED_HEADERS.clear()
+    _CHECKED_HEADERS[key] = (policy, tuple(protected.items()), spec, kid)
+    return tuple(protected.items()), spec, kid
+
+
 def verify_sign1(
     message: bytes,
     keys: KeyResolver,
@@ -301,9 +359,13 @@ def verify_sign1(
 ) -> Verified:
     """Check a COSE_Sign1 against the policy and the resolver's keys; VerificationError if not."""
     protected_bytes, unprotected, payload, signature = _split(message, policy)
-    protected = _headers(protected_bytes, unprotected, policy)
-    spec = _algorithm(protected, unprotected, policy)
-    kid = _pick(HDR_KID, protected, unprotected, policy)
+    if not unprotected and len(protected_bytes) <= _CACHED_HEADER_MAX:
+        items, spec, kid = _protected_only(protected_bytes, policy)
+        protected = dict(items)
+    else:
+        protected = _headers(protected_bytes, unprotected, policy)
+        spec = _algorithm(protected, unprotected, policy)
+        kid = _pick(HDR_KID, protected, unprotected, policy)
     if kid is None:
         where = "protected header" if policy.headers_protected else "headers"
         raise VerificationError("kid_missing", f"no kid in the {where}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import cbor2
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -9,7 +11,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from edge_agent.errors import VerificationError
-from edge_agent.signing.cose import EVENT_POLICY, GENERIC_POLICY, sign1, verify_sign1
+from edge_agent.signing.cose import (
+    EVENT_POLICY,
+    GENERIC_POLICY,
+    _split,
+    encode_sign1,
+    sign1,
+    verify_sign1,
+)
 from edge_agent.signing.events import verify_event
 from edge_agent.signing.signer import SoftwareSigner
 from edge_agent.signing.trust import StaticKeys
@@ -148,3 +157,78 @@ def test_signed_bodies_with_a_wrong_value_are_bad_payload(
         verify_event(sign1(payload, EVENT_SIGNER), KEYS)
     except VerificationError as exc:
         assert exc.reason in {"bad_payload", "kid_mismatch"}
+
+
+def _split_both(message: bytes) -> tuple[object, object]:
+    """``_split`` under the event policy, and the same with the CBOR decoder alone."""
+    outcomes: list[object] = []
+    for policy in (EVENT_POLICY, replace(EVENT_POLICY, preferred_encoding=False)):
+        try:
+            outcomes.append(_split(message, policy))
+        except VerificationError as exc:
+            outcomes.append(exc.reason)
+    fast, decoded = outcomes
+    # the encoding check the event policy adds (a non-empty unprotected map is refused later)
+    if (
+        isinstance(decoded, list)
+        and not decoded[1]
+        and encode_sign1(decoded[0], decoded[2], decoded[3]) != message
+    ):
+        decoded = "non_canonical"
+    return fast, decoded
+
+
+@FUZZ
+@given(
+    st.binary(max_size=70),
+    st.binary(max_size=300),
+    st.binary(max_size=70),
+    st.lists(st.tuples(st.integers(0, 400), st.integers(0, 255)), max_size=3),
+)
+def test_envelope_read_by_hand_equals_the_cbor_decoder(
+    protected: bytes, payload: bytes, signature: bytes, edits: list[tuple[int, int]]
+) -> None:
+    # the event policy reads its one byte form by hand: same parts, same refusals
+    message = bytearray(encode_sign1(protected, payload, signature))
+    for at, value in edits:
+        if at < len(message):
+            message[at] = value
+        else:
+            message.append(value)
+    fast, decoded = _split_both(bytes(message))
+    assert fast == decoded
+
+
+def _bstr_with_head(data: bytes, info: int) -> bytes:
+    """``data`` as a CBOR byte string whose length takes head ``info`` (24..27) if it fits."""
+    width = 1 << (info - 24)
+    if len(data) >= 1 << (8 * width):
+        return cbor2.dumps(data)
+    return bytes([0x40 | info]) + len(data).to_bytes(width, "big") + data
+
+
+@FUZZ
+@given(
+    st.binary(max_size=40),
+    st.binary(max_size=300),
+    st.binary(max_size=70),
+    st.tuples(*[st.sampled_from([None, 24, 25, 26, 27])] * 3),
+)
+def test_longer_heads_than_needed_are_refused_as_by_the_decoder(
+    protected: bytes, payload: bytes, signature: bytes, heads: tuple[int | None, ...]
+) -> None:
+    parts = [
+        cbor2.dumps(part) if info is None else _bstr_with_head(part, info)
+        for part, info in zip((protected, payload, signature), heads, strict=True)
+    ]
+    message = b"\xd2\x84" + parts[0] + b"\xa0" + parts[1] + parts[2]
+    fast, decoded = _split_both(message)
+    assert fast == decoded
+
+
+@FUZZ
+@given(st.binary(max_size=300))
+def test_envelope_read_by_hand_equals_the_cbor_decoder_on_any_bytes(data: bytes) -> None:
+    for message in (data, b"\xd2\x84" + data):
+        fast, decoded = _split_both(message)
+        assert fast == decoded
