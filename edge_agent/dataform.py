@@ -289,7 +289,7 @@ def _dict(key_conv: _Conv, val_conv: _Conv, key_t: Any, val_t: Any) -> _Conv:
     text = key_t is str and val_t is str
 
     def convert(value: Any, parent: str, key: _Key) -> dict[Any, Any]:
-        if not isinstance(value, Mapping):
+        if type(value) is not dict and not isinstance(value, Mapping):
             _fail(f"must be a table, got {_describe(value)}", parent, key)
         if text and all(type(k) is str and type(v) is str for k, v in value.items()):
             return dict(value.items())
@@ -396,9 +396,13 @@ def _plain_init(cls: type) -> bool:
         and not hasattr(cls, "__post_init__")
         and all(f.init for f in dataclasses.fields(cls))
         and not any(getattr(c, "__slots__", None) is not None for c in cls.__mro__[:-1])
-        and cls.__new__ is object.__new__
-        and (frozen or cls.__setattr__ is object.__setattr__)
+        and _same(cls.__new__, object.__new__)
+        and (frozen or _same(cls.__setattr__, object.__setattr__))
     )
+
+
+def _same(a: object, b: object) -> bool:
+    return a is b
 
 
 def _optional_of(hint: Any) -> Any:

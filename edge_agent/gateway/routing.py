@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Literal
@@ -26,6 +27,9 @@ def subscriptions(prefix: str) -> list[str]:
     return [f"{prefix}/+/+/event", f"{prefix}/+/+/evidence/+", f"{prefix}/+/+/key"]
 
 
+# a site has a few hundred stations, each repeating its topics (evidence ids do not repeat,
+# but a bounded cache only forgets them)
+@functools.lru_cache(maxsize=4096)
 def parse_site_topic(prefix: str, topic: str) -> SiteTopic | None:
     """The parsed topic, or None when it is not a station event/evidence/key topic."""
     if not topic.startswith(prefix + "/"):
