@@ -58,6 +58,11 @@ def event_from_plain(plain: Any) -> IdentificationEvent:
 
 def decode_event(data: bytes) -> IdentificationEvent:
     """Parse and validate CBOR bytes as a v1 event; typed error on anything else."""
+    return decode_body(data)[0]
+
+
+def decode_body(data: bytes) -> tuple[IdentificationEvent, dict[str, Any]]:
+    """``decode_event``, with the decoded map it validated (the body as the station sent it)."""
     stream = io.BytesIO(data)
     try:
         # duplicate keys would let two CBOR parsers read different values from one body
@@ -66,4 +71,4 @@ def decode_event(data: bytes) -> IdentificationEvent:
         raise EventFormatError(f"not valid CBOR: {exc}") from None
     if stream.tell() != len(data):  # cbor2.loads would silently ignore these
         raise EventFormatError(f"{len(data) - stream.tell()} bytes after the event")
-    return event_from_plain(plain)
+    return event_from_plain(plain), plain

@@ -10,6 +10,7 @@ import dataclasses
 import enum
 import keyword
 import operator
+import types
 import typing
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -87,3 +88,76 @@ def _generate(lines: list[str], name: str, namespace: dict[str, Any]) -> Any:
     """Compile generated source (built only from field names, never from data)."""
     exec("\n".join(lines), namespace)  # noqa: S102
     return namespace[name]
+
+
+# --- already in plain form ------------------------------------------------------------------
+
+_SAME_SCALARS = frozenset({str, int, bool, bytes})  # kept as they are by from_plain and to_plain
+_IS_PLAIN: dict[type, Callable[[Any], bool]] = {}
+
+
+def is_plain_form(cls: type, plain: Mapping[str, Any]) -> bool:
+    """True when ``plain``, which ``from_plain(cls, plain)`` accepted, is already what
+    ``to_plain`` gives for the object built from it: no default left out (to_plain writes
+    it), no explicit None (to_plain drops it), no integer where a float is kept. False means
+    "not known to be": use ``to_plain``."""
+    check = _IS_PLAIN.get(cls)
+    if check is None:
+        check = _IS_PLAIN[cls] = _plain_form_check(cls)
+    return check(plain)
+
+
+def _plain_form_check(cls: type) -> Callable[[Any], bool]:
+    hints = typing.get_type_hints(cls)
+    lines = ["def check(value):"]
+    namespace: dict[str, Any] = {"is_plain_form": is_plain_form, "float": float}
+    for i, f in enumerate(dataclasses.fields(cls)):
+        name = repr(f.name)
+        default = f.default if f.default_factory is dataclasses.MISSING else f.default_factory()
+        lines += [f"    if {name} in value:", f"        v = value[{name}]"]
+        lines.append("        if v is None:\n            return False")
+        test = _value_test(_optional_inner(hints[f.name]), "v", namespace, f"t{i}")
+        if test is not None:
+            lines.append(f"        if not ({test}):\n            return False")
+        if default is dataclasses.MISSING or default is not None:
+            lines.append("    else:\n        return False")
+    lines.append("    return True")
+    return typing.cast(Callable[[Any], bool], _generate(lines, "check", namespace))
+
+
+def _optional_inner(hint: Any) -> Any:
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) in (typing.Union, types.UnionType) and _NONE in args:
+        rest = [a for a in args if a is not _NONE]
+        return rest[0] if len(rest) == 1 else typing.Union[tuple(rest)]  # noqa: UP007
+    return hint
+
+
+def _value_test(hint: Any, var: str, namespace: dict[str, Any], tag: str) -> str | None:
+    """A Python expression true when the value ``var`` (accepted for ``hint``) converts back to
+    itself; None when it always does."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint in _SAME_SCALARS or origin is typing.Literal:
+        return None
+    if hint is float:
+        return f"type({var}) is float"
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        namespace[tag] = hint
+        return f"is_plain_form({tag}, {var})"
+    if origin is tuple:
+        items = list(args[:1]) if len(args) == 2 and args[1] is Ellipsis else list(args)
+        tests = [_value_test(a, "x", namespace, f"{tag}_{j}") for j, a in enumerate(items)]
+        if all(t is None for t in tests):
+            return None
+        if len(items) == 1 and len(args) == 2:
+            return f"all({tests[0]} for x in {var})"
+        return "False"  # fixed tuples with converted items: not needed by any model yet
+    if origin is dict and args[0] is str:
+        test = _value_test(args[1], "x", namespace, f"{tag}_v")
+        return None if test is None else f"all({test} for x in {var}.values())"
+    if origin in (typing.Union, types.UnionType) and set(args) <= _SAME_SCALARS | {float}:
+        # an int stays an int unless float comes before int among the members
+        if float not in args or (int in args and args.index(int) < args.index(float)):
+            return None
+        return f"type({var}) is not int"
+    return "False"  # anything else (Any, paths, enums, other unions): not known to be

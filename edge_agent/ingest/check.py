@@ -13,8 +13,10 @@ import hashlib
 import io
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import cbor2
 
@@ -23,6 +25,7 @@ from edge_agent.event_codec import event_to_plain
 from edge_agent.gateway.routing import SiteTopic, parse_site_topic
 from edge_agent.ingest.store import EventRow, EvidenceLink, RefusalRow
 from edge_agent.model import IdentificationEvent
+from edge_agent.plain_out import is_plain_form
 from edge_agent.signing.events import verify_event
 from edge_agent.signing.trust import TrustStore, iso_utc
 
@@ -66,11 +69,17 @@ def check_event(
     event = verified.event
     if (event.site, event.station) != (where.site, where.station):
         return Refused("topic_mismatch", f"event of {event.site}/{event.station}", event.event_id)
-    return event_row(event, payload, received_utc or iso_utc(now))
+    return event_row(event, payload, received_utc or iso_utc(now), verified.body)
 
 
-def event_row(event: IdentificationEvent, cose: bytes, received_utc: str) -> EventRow:
-    """The stored form of a verified event: query columns, exact bytes, the body as JSON."""
+def event_row(
+    event: IdentificationEvent,
+    cose: bytes,
+    received_utc: str,
+    body: Mapping[str, Any] | None = None,
+) -> EventRow:
+    """The stored form of a verified event: query columns, exact bytes, the body as JSON
+    (``body``: the map ``event`` was validated from, if at hand)."""
     return EventRow(
         event_id=event.event_id,
         site=event.site,
@@ -85,7 +94,7 @@ def event_row(event: IdentificationEvent, cose: bytes, received_utc: str) -> Eve
         disposition=event.triage.disposition,
         transport_class=event.triage.transport_class,
         cose=cose,
-        body_json=body_json(event),
+        body_json=body_json(event, body),
         corrects=event.corrects,
         evidence=tuple(
             EvidenceLink(e.sha256, e.kind, e.media_type, e.size) for e in event.evidence
@@ -93,8 +102,12 @@ def event_row(event: IdentificationEvent, cose: bytes, received_utc: str) -> Eve
     )
 
 
-def body_json(event: IdentificationEvent) -> str:
-    """The stored JSON of a verified body (sorted keys, UTF-8 text as is)."""
+def body_json(event: IdentificationEvent, body: Mapping[str, Any] | None = None) -> str:
+    """The stored JSON of a verified body (sorted keys, UTF-8 text as is): that of
+    ``to_plain(event)``, written straight from ``body`` (the map ``event`` was validated
+    from) when that is already the same plain form."""
+    if body is not None and is_plain_form(IdentificationEvent, body):
+        return _BODY_JSON.encode(body)
     return _BODY_JSON.encode(event_to_plain(event))
 
 

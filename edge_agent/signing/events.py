@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from edge_agent.errors import SigningError, VerificationError
-from edge_agent.event_codec import EventFormatError, decode_event, encode_event
+from edge_agent.event_codec import EventFormatError, decode_body, encode_event
 from edge_agent.model import IdentificationEvent
 from edge_agent.signing.cose import EVENT_POLICY, KeyResolver, sign1, verify_sign1
 from edge_agent.signing.signer import Signer
@@ -23,6 +24,8 @@ class VerifiedEvent:
     kid: bytes
     alg: int
     payload: bytes
+    # the decoded body map the event was validated from (read only: ingest writes it as JSON)
+    body: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 def sign_event(event: IdentificationEvent, signer: Signer, *, external_aad: bytes = b"") -> bytes:
@@ -41,7 +44,7 @@ def verify_event(
             message, keys, external_aad=external_aad, policy=EVENT_POLICY, at=at
         )
         try:
-            event = decode_event(verified.payload)
+            event, body = decode_body(verified.payload)
         except EventFormatError as exc:
             raise VerificationError("bad_payload", str(exc)) from None
         kid_hex = verified.kid.hex()
@@ -59,4 +62,6 @@ def verify_event(
     except VerificationError as exc:
         log.warning("event rejected: %s", exc)
         raise
-    return VerifiedEvent(event=event, kid=verified.kid, alg=verified.alg, payload=verified.payload)
+    return VerifiedEvent(
+        event=event, kid=verified.kid, alg=verified.alg, payload=verified.payload, body=body
+    )
