@@ -66,12 +66,21 @@ def from_plain(
     cls: type[T], data: Any, *, path: str = "", error: type[Exception] | None = None
 ) -> T:
     """Build ``cls`` from plain data, validating types and field constraints."""
+    plain_class = type(cls) is type  # not a union or alias: _converter keys those by members
+    convert = _TOP.get(cls) if plain_class else None
+    if convert is None:
+        convert = _converter(cls, None)
+        if plain_class:
+            _TOP[cls] = convert
     try:
-        return typing.cast(T, _converter(cls, None)(data, path, None))
+        return typing.cast(T, convert(data, path, None))
     except DataFormError as exc:
         if error is None or error is DataFormError:
             raise
         raise error(exc.problem, key_path=exc.key_path) from None  # type: ignore[call-arg]
+
+
+_TOP: dict[Any, _Conv] = {}  # from_plain's converter per class (no typing call per use)
 
 
 def _at(parent: str, key: _Key) -> str:
