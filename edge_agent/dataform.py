@@ -249,6 +249,8 @@ def _var_tuple(item_t: Any, check_len: Callable[[Any, str, _Key], None] | None) 
     real = item_t is float
 
     def convert(value: Any, parent: str, key: _Key) -> tuple[Any, ...]:
+        if not value and type(value) is list and check_len is None:
+            return ()  # the most common list of all
         if not isinstance(value, list | tuple):
             _fail(f"must be a list, got {_describe(value)}", parent, key)
         if check_len is not None:

@@ -28,7 +28,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 if TYPE_CHECKING:
-    from paho.mqtt.client import _InPacket
+    pass
 
 _PUBACK = 0x40
 _PUBLISH = 0x30
@@ -37,20 +37,6 @@ _OK = MQTTErrorCode.MQTT_ERR_SUCCESS
 _AGAIN = MQTTErrorCode.MQTT_ERR_AGAIN
 _PUBACK_OF = struct.Struct("!BBH")
 _time = paho.time_func
-
-
-def _fresh_packet() -> _InPacket:
-    # paho's "no packet in progress" state
-    return {
-        "command": 0,
-        "have_remaining": 0,
-        "remaining_count": [],
-        "remaining_mult": 1,
-        "remaining_length": 0,
-        "packet": bytearray(b""),
-        "to_process": 0,
-        "pos": 0,
-    }
 
 
 class ReceivedMessage(paho.MQTTMessage):
@@ -162,8 +148,10 @@ class BufferedClient(paho.Client):
         command, start, end = whole
         if end < 0:
             return MQTTErrorCode.MQTT_ERR_PROTOCOL
-        self._in_packet["command"] = command
-        self._in_packet["packet"] = self._read_buffer[start:end]
+        # paho's handlers read these two; the rest of its packet state is for its own reader
+        in_packet = self._in_packet
+        in_packet["command"] = command
+        in_packet["packet"] = self._read_buffer[start:end]
         self._read_pos = end
         try:
             rc: MQTTErrorCode = self._packet_handle()
@@ -171,7 +159,8 @@ class BufferedClient(paho.Client):
             self._easy_log(paho.MQTT_LOG_DEBUG, "Received malformed packet: %s", exc)
             rc = MQTTErrorCode.MQTT_ERR_PROTOCOL
         finally:
-            self._in_packet = _fresh_packet()
+            in_packet["command"] = 0
+            in_packet["packet"] = bytearray()
         return rc
 
     def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
