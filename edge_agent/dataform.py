@@ -333,21 +333,17 @@ def _dataclass(cls: type) -> _Conv:
             inner = _optional_of(hint)
             namespace[f"conv{i}"] = _converter(hint if inner is None else inner, f.metadata)
             lines.append(f"    if {name} in value:")
+            lines.append(f"        v = value[{name}]")
+            call = f"conv{i}(v, path, {name})"
             if inner is not None:  # X | None: the union's own None test, inline
-                lines.append(f"        v = value[{name}]")
-                lines.append(
-                    f"        kwargs[{name}] = None if v is None else conv{i}(v, path, {name})"
-                )
-            elif hint in (str, int, bool) and not f.metadata:
-                # text, integer and flag fields without constraints take a value of that
-                # exact type as it is: skip the call
-                namespace[f"exact{i}"] = hint
-                lines.append(f"        v = value[{name}]")
-                lines.append(
-                    f"        kwargs[{name}] = v if type(v) is exact{i} else conv{i}(v, path, {name})"
-                )
-            else:
-                lines.append(f"        kwargs[{name}] = conv{i}(value[{name}], path, {name})")
+                call = f"None if v is None else {call}"
+            # a value the converter would return as it is (or () for an empty list), tested
+            # inline: the common case skips the call; anything else goes to the converter
+            fast = _fast_path(hint if inner is None else inner, f.metadata, namespace, i)
+            if fast is not None:
+                test, result = fast
+                call = f"{result} if {test} else ({call})"
+            lines.append(f"        kwargs[{name}] = {call}")
             if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
                 lines.append(f"    else:\n        fail('is required', path, {name})")
             elif direct:  # what the generated __init__ would store for an absent field
@@ -388,6 +384,38 @@ def _dataclass(cls: type) -> _Conv:
             raise DataFormError(str(exc), key_path=path) from None
 
     return convert
+
+
+def _fast_path(
+    hint: Any, meta: Mapping[str, Any], namespace: dict[str, Any], i: int
+) -> tuple[str, str] | None:
+    """(test, result): when ``test`` holds for ``v``, the converter of ``hint`` would return
+    ``result``; None when there is no such shortcut."""
+    if hint in (str, int, bool) and not meta:
+        namespace[f"exact{i}"] = hint
+        return f"type(v) is exact{i}", "v"
+    if typing.get_origin(hint) is typing.Literal:
+        allowed = typing.get_args(hint)
+        namespace[f"kind{i}"], namespace[f"allowed{i}"] = type(allowed[0]), allowed
+        return f"type(v) is kind{i} and v in allowed{i}", "v"
+    if hint is str and set(meta) == {"pattern"}:
+        namespace[f"rx{i}"] = meta["pattern"]
+        return f"type(v) is str and rx{i}.fullmatch(v) is not None", "v"
+    if hint in (int, float) and set(meta) <= {"min", "max"}:
+        kind = "int" if hint is int else "float"
+        tests = [f"type(v) is {kind}"]
+        if hint is float:
+            namespace["isfinite"] = math.isfinite
+            tests.append("isfinite(v)")
+        for bound, op in (("min", "<="), ("max", ">=")):
+            if meta.get(bound) is not None:
+                namespace[f"{bound}{i}"] = meta[bound]
+                tests.append(f"{bound}{i} {op} v")
+        return " and ".join(tests), "v"
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) is tuple and len(args) == 2 and args[1] is Ellipsis and not meta:
+        return "type(v) is list and not v", "()"
+    return None
 
 
 def _plain_init(cls: type) -> bool:

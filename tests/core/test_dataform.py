@@ -504,3 +504,41 @@ def _objects(obj: Any) -> list[Any]:
     for value in values:
         found += _objects(value)
     return found
+
+
+def test_values_taken_inline_convert_as_through_their_converter() -> None:
+    # the generated code takes common values without calling the converter: same results and
+    # the same errors for everything around them
+    @dataclass(frozen=True, kw_only=True)
+    class Shortcuts:
+        pair: tuple[int, int] = (0, 0)
+        many: tuple[float, ...] = ()
+        some: tuple[str, ...] | None = length(1, 3, default=None)
+        kind: Literal["a", "b"] | Literal[1] = "a"
+        code: str = pattern(r"[a-z]{2}", default="ab")
+        n: int = bounded(0, 10, default=0)
+        x: float = bounded(None, 1.5, default=0.0)
+        free: float = 0.0
+
+    cases: list[dict[str, Any]] = [
+        {"pair": []},
+        {"many": []},
+        {"many": [1, 2.5]},
+        {"some": []},
+        {"kind": "b"},
+        {"kind": 1},
+        {"kind": True},
+        {"code": "xy"},
+        {"code": "xyz"},
+        {"n": 10},
+        {"n": 11},
+        {"n": True},
+        {"x": 1.5},
+        {"x": 2.0},
+        {"x": 1},
+        {"free": math.inf},
+        {"free": -0.0},
+    ]
+    for doc in cases:
+        new, old = _both(Shortcuts, doc)
+        assert new == old, doc
