@@ -326,7 +326,11 @@ def _dataclass(cls: type) -> _Conv:
         direct = _plain_init(cls)
         # generated straight-line code, field by field in declaration order (so the first bad
         # field in that order is the one reported)
-        lines = ["def build(value, path):", "    kwargs = {}"]
+        # direct: the fields go straight into the new instance's dict, in field order
+        start = (
+            ["    obj = new(cls)", "    kwargs = obj.__dict__"] if direct else ["    kwargs = {}"]
+        )
+        lines = ["def build(value, path):", *start]
         namespace: dict[str, Any] = {"fail": _fail, "cls": cls, "new": object.__new__}
         for i, f in enumerate(fields):
             name, hint = repr(f.name), hints[f.name]
@@ -356,7 +360,7 @@ def _dataclass(cls: type) -> _Conv:
                     lines.append(f"        kwargs[{name}] = default{i}")
         if direct:
             # every field, in field order, as the generated __init__ stores them
-            lines += ["    obj = new(cls)", "    obj.__dict__.update(kwargs)", "    return obj"]
+            lines.append("    return obj")
         else:
             lines.append("    return kwargs")
         return frozenset(names), ", ".join(names), _generate(lines, "build", namespace), direct
