@@ -45,7 +45,7 @@ import cbor2  # noqa: E402
 import paho.mqtt.client as mqtt  # noqa: E402
 import psycopg  # noqa: E402
 
-from edge_agent.event_codec import decode_event  # noqa: E402
+from edge_agent.event_codec import decode_body  # noqa: E402
 from edge_agent.ingest.acks import Answer, publish_receipts  # noqa: E402
 from edge_agent.ingest.check import check_event, event_row  # noqa: E402
 from edge_agent.ingest.db import Database  # noqa: E402
@@ -302,7 +302,7 @@ def split(
         headers = cbor2.loads(protected)
         key = trust.resolve(headers[4], at=now).public_key
         signed.append((ALGORITHMS[headers[1]], key, sig_structure(protected, b"", body), signature))
-    decoded = [decode_event(e[2]) for e in envelopes]
+    decoded = [decode_body(e[2]) for e in envelopes]
     signer = load_signer(work / "ingest-key")
     answers = [Answer(r.site, r.station, r.event_id, "accepted", "stored") for r in rows]
     batches = [slice(start, start + 500) for start in range(0, len(rows), 500)]
@@ -330,9 +330,9 @@ def split(
         "COSE checks + signature (verify_sign1)": lambda: [
             verify_sign1(p, trust, at=now) for p in payloads
         ],
-        "body: CBOR decode + v1 model": lambda: [decode_event(e[2]) for e in envelopes],
+        "body: CBOR decode + v1 model": lambda: [decode_body(e[2]) for e in envelopes],
         "row: columns and body JSON": lambda: [
-            event_row(e, p, received) for e, p in zip(decoded, payloads, strict=True)
+            event_row(e, p, received, body) for (e, body), p in zip(decoded, payloads, strict=True)
         ],
         "all of check_event (the three above + topic)": lambda: [
             check_event(t, p, trust, prefix=PREFIX, max_bytes=65536, now=now) for t, p in items
