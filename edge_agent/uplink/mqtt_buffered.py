@@ -99,10 +99,10 @@ class BufferedClient(paho.Client):
             return None
         length, mult, i = 0, 1, pos + 1
         while True:
-            if i - pos > 4:
-                return 0, 0, -1
             if i >= end:
                 return None
+            if i - pos > 4:  # a fifth length byte: paho's reader refuses it as it comes
+                return 0, 0, -1
             byte = buf[i]
             length += (byte & 127) * mult
             mult *= 128
