@@ -438,6 +438,8 @@ def _plain_init(cls: type) -> bool:
         and getattr(init, "__qualname__", "") == f"{cls.__qualname__}.__init__"
         and not hasattr(cls, "__post_init__")
         and all(f.init for f in dataclasses.fields(cls))
+        # one parameter per field (an InitVar would be one more)
+        and code.co_argcount + code.co_kwonlyargcount == 1 + len(dataclasses.fields(cls))
         and not any(getattr(c, "__slots__", None) is not None for c in cls.__mro__[:-1])
         and _same(cls.__new__, object.__new__)
         and (frozen or _same(cls.__setattr__, object.__setattr__))
