@@ -148,10 +148,12 @@ class BufferedClient(paho.Client):
         command, start, end = whole
         if end < 0:
             return MQTTErrorCode.MQTT_ERR_PROTOCOL
-        # paho's handlers read these two; the rest of its packet state is for its own reader
+        # paho's handlers read these three (PINGREQ/PINGRESP check the remaining length); the
+        # rest of its packet state is for its own reader
         in_packet = self._in_packet
         in_packet["command"] = command
         in_packet["packet"] = self._read_buffer[start:end]
+        in_packet["remaining_length"] = end - start
         self._read_pos = end
         try:
             rc: MQTTErrorCode = self._packet_handle()
@@ -161,6 +163,7 @@ class BufferedClient(paho.Client):
         finally:
             in_packet["command"] = 0
             in_packet["packet"] = bytearray()
+            in_packet["remaining_length"] = 0
         return rc
 
     def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:

@@ -119,6 +119,9 @@ def test_malformed_and_overlong_packets_give_paho_s_codes() -> None:
     _same(b"\x32\x05\x00\x01a\x00")  # no room for the properties
     _same(publish(b"a", b"p", props=b"\x01"))  # a property cut short
     _same(publish(b"a", b"half")[:-2])  # not all there yet
+    # PINGREQ / PINGRESP must have no body: paho's handlers check the remaining length
+    assert _same(b"\xc0\x04" + publish(b"", b"", qos=0)) == [int(paho.MQTT_ERR_PROTOCOL)]
+    assert _same(b"\xd0\x01\x00") == [int(paho.MQTT_ERR_PROTOCOL)]
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
